@@ -1,0 +1,40 @@
+# `make run`  — set up .venv if missing, then the main job on embedded data.
+# `make test` — same set-up, then lint, format check and the test suite.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.bench-installed
+SEEDS  ?= 0 1 2
+RESULTS ?= results
+
+.PHONY: setup run test lint format bench-clean
+
+setup: $(STAMP)
+
+# Re-runs only when pyproject.toml changes; an existing .venv is reused (~2 s).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+# The embedded benchmark: ERM, Balanced Softmax and diffusion fill-up on digits-lt, then the table.
+run: setup
+	@for seed in $(SEEDS); do \
+	  for method in erm balanced-softmax ddpm-fill; do \
+	    $(BIN)/bench run --method $$method --dataset digits-lt --seed $$seed --results $(RESULTS) || exit 1; \
+	  done; \
+	done
+	$(BIN)/bench leaderboard --results $(RESULTS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/pytest

@@ -1,0 +1,240 @@
+"""The `bench` command. Thin: parse arguments, call the library, print.
+
+Heavy libraries (torch, diffusers, timm) are imported inside the commands that need them, so
+`bench --help` and `bench list` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.errors import BenchError
+
+EXAMPLES = """examples:
+  bench run --method ddpm-fill --dataset digits-lt --seed 1
+  bench run --method erm --dataset digits-lt --set recipe.epochs=20 --set imbalance_factor=50
+  bench run --method ddpm-fill --dataset digits-lt --dry-run     # show the resolved settings
+  bench list methods
+  bench show results/runs/erm-digits-lt-s0-<hash>
+  bench leaderboard --format latex
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "quiet", False))
+    try:
+        return args.func(args) or 0
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume.", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="Benchmark synthetic training data for imbalanced image classification.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_run(sub)
+    add_list(sub)
+    add_show(sub)
+    add_leaderboard(sub)
+    return parser
+
+
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    func: Callable[[argparse.Namespace], int | None],
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help, description=help)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_run(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "run", "run one experiment end to end (skips it if already done)", cmd_run)
+    p.add_argument("--method", help="method name (bench list methods)")
+    p.add_argument("--dataset", help="dataset name (bench list datasets)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting: method.X, dataset.X, recipe.X or a bare X that only "
+        "one section has; repeatable; beats --config",
+    )
+    p.add_argument("--config", help="YAML file with method/dataset/recipe settings and seed")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the resolved settings and their sources, run nothing",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+
+def add_list(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "list", "list the registered methods or datasets", cmd_list)
+    p.add_argument("what", choices=("methods", "datasets"))
+
+
+def add_show(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "show", "summarise one run directory", cmd_show)
+    p.add_argument("run_dir")
+    p.add_argument("--json", action="store_true", help="print the whole record as JSON")
+
+
+def add_leaderboard(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub, "leaderboard", "tables of all finished runs, mean ± std over seeds", cmd_leaderboard
+    )
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--format", default="md", choices=("md", "csv", "latex"))
+    p.add_argument("--output", help="write to this file instead of stdout")
+
+
+def setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+# Commands ---------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.config import resolve
+    from bench.data import data_root_from_env
+
+    config = resolve(args.method, args.dataset, args.seed, args.config, args.sets)
+    if args.dry_run:
+        print(describe_config(config))
+        return 0
+    from bench.runner import run
+
+    run_dir = run(
+        config,
+        Path(args.results),
+        data_root_from_env(args.data_root),
+        args.device,
+        progress=not args.quiet,
+    )
+    print(run_dir)
+    return 0
+
+
+def describe_config(config) -> str:
+    import json
+
+    lines = [f"run: {config.run_name}", f"seed: {config.seed}"]
+    for section, values in (
+        ("method", config.hparams),
+        ("dataset", config.data),
+        ("recipe", config.recipe),
+    ):
+        lines.append(f"{section}:")
+        for key, value in values.items():
+            source = config.sources.get(f"{section}.{key}", "")
+            lines.append(f"  {key} = {json.dumps(value)}    # {source}")
+    return "\n".join(lines)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        from bench.methods import METHODS as registry
+    else:
+        from bench.datasets import DATASETS as registry
+    width = max(len(n) for n in registry)
+    for name in registry:
+        cls = registry[name]
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        print(f"{name:<{width}}  {summary}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.records import load_run
+
+    run = load_run(Path(args.run_dir))
+    if args.json:
+        print(json.dumps(run, indent=2, sort_keys=True))
+        return 0
+    print(format_run(run))
+    return 0
+
+
+def format_run(run: dict) -> str:
+    cfg = run["config"]
+    lines = [
+        f"run       {run['dir']}",
+        f"method    {cfg['method']}    dataset {cfg['dataset']}    seed {cfg['seed']}",
+        f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}",
+    ]
+    epochs = run.get("epochs") or []
+    if epochs:
+        last = epochs[-1]
+        lines.append(
+            f"epochs    {len(epochs)} (last: loss {last['train_loss']:.4f}, "
+            f"val {100 * last['val_balanced']:.1f}%)"
+        )
+    result = run.get("result")
+    if result:
+        m = result["metrics"]
+        test = m["test"]
+        accs = "  ".join(
+            f"{k} {fmt_pct(test.get(k))}" for k in ("overall", "many", "medium", "few")
+        )
+        lines.append(f"test      {accs}   ({m['selection']}, epoch {m['best_epoch']})")
+        timings = "  ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items())
+        lines.append(f"timings   {timings}")
+        env = result["environment"]
+        lines.append(
+            f"commit    {env['git']['commit']}{' (dirty)' if env['git']['dirty'] else ''}"
+            f"    host {env['host']}    device {env['device']['name']}"
+        )
+    return "\n".join(lines)
+
+
+def fmt_pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from bench import leaderboard
+    from bench.io import atomic_write_text
+    from bench.methods import METHODS
+    from bench.records import iter_finished_runs
+
+    tables = leaderboard.collect(iter_finished_runs(Path(args.results)), list(METHODS))
+    text = leaderboard.render(tables, args.format)
+    if args.output:
+        atomic_write_text(Path(args.output), text)
+        print(args.output)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

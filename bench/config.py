@@ -1,0 +1,271 @@
+"""Resolving a run's configuration: defaults < config file < command line, checked up front.
+
+A run has three settings sections, each a dataclass of `hp` fields:
+- `method`: the method's hyperparameters (its own file; per-dataset paper values in
+  `Method.DATASET_DEFAULTS`);
+- `dataset`: the adapter's options (imbalance factor, image size, shot thresholds, ...);
+- `recipe`: the harness's classifier recipe, with defaults from the dataset's protocol and then
+  the method's declared training tweaks.
+Every value is checked (unknown key, type, range) before any work starts, and the source of
+each one is kept so a run record says where every number came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import hparams
+from bench.errors import ConfigError
+from bench.io import stable_hash
+from bench.recipe import Recipe
+
+SECTIONS = ("method", "dataset", "recipe")
+TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A fully resolved run: what it hashes to is what it is."""
+
+    method: str
+    dataset: str
+    seed: int
+    hparams: dict[str, Any]
+    data: dict[str, Any]
+    recipe: dict[str, Any]
+    method_version: int = 1
+    dataset_version: int = 1
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that defines the experiment (sources are provenance, not identity)."""
+        out = dataclasses.asdict(self)
+        out.pop("sources")
+        return out
+
+    @property
+    def run_id(self) -> str:
+        return stable_hash(self.identity())
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.method}-{self.dataset}-s{self.seed}-{self.run_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.identity(), "run_id": self.run_id, "sources": self.sources}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> RunConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in names})
+
+    def method_hparams(self) -> Any:
+        from bench.methods import METHODS
+
+        return hparams.build(METHODS[self.method].Hparams, self.hparams, f"method {self.method}")
+
+    def dataset_options(self) -> Any:
+        from bench.datasets import DATASETS
+
+        return hparams.build(DATASETS[self.dataset].Options, self.data, f"dataset {self.dataset}")
+
+    def recipe_settings(self) -> Recipe:
+        return hparams.build(Recipe, self.recipe, "recipe")
+
+
+@dataclass
+class Layer:
+    """One layer of settings (e.g. the config file), per section, with a label for provenance."""
+
+    label: str
+    values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
+    lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line in a file
+    notes: dict[str, str] = field(default_factory=dict)  # "section.key" -> why (paper source)
+
+    def declare(self, section: str, declared: dict[str, tuple[Any, str]]) -> None:
+        """Add built-in (value, source) pairs, e.g. a method's RECIPE."""
+        for key, (value, note) in declared.items():
+            self.values[section][key] = value
+            self.notes[f"{section}.{key}"] = note
+
+    def source(self, section: str, key: str) -> str:
+        note = self.notes.get(f"{section}.{key}")
+        return f"{self.label}: {note}" if note else self.label
+
+
+def resolve(
+    method: str | None = None,
+    dataset: str | None = None,
+    seed: int | None = None,
+    config_file: str | Path | None = None,
+    sets: list[str] | tuple[str, ...] = (),
+) -> RunConfig:
+    """Build the RunConfig for a method and dataset from defaults, a config file and --set."""
+    from bench.datasets import DATASETS
+    from bench.methods import METHODS
+
+    file_layer, file_top = load_config_file(Path(config_file)) if config_file else (None, {})
+    method = method or file_top.get("method")
+    dataset = dataset or file_top.get("dataset")
+    if not method or not dataset:
+        raise ConfigError("a run needs --method and --dataset (or both in the --config file).")
+    METHODS.check(method)
+    DATASETS.check(dataset)
+    method_cls, dataset_cls = METHODS[method], DATASETS[dataset]
+    schemas = {"method": method_cls.Hparams, "dataset": dataset_cls.Options, "recipe": Recipe}
+
+    cli_layer, cli_seed = parse_sets(sets, schemas)
+    layers = [*default_layers(method, dataset, method_cls, dataset_cls), file_layer, cli_layer]
+    layers = [layer for layer in layers if layer is not None]
+    resolved, sources = merge_layers(layers, schemas, method, dataset)
+    final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
+    final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
+    return RunConfig(
+        method=method,
+        dataset=dataset,
+        seed=final_seed,
+        hparams=resolved["method"],
+        data=resolved["dataset"],
+        recipe=resolved["recipe"],
+        method_version=method_cls.VERSION,
+        dataset_version=dataset_cls.VERSION,
+        sources=sources,
+    )
+
+
+def first_not_none(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
+
+
+def default_layers(method: str, dataset: str, method_cls: Any, dataset_cls: Any) -> list[Layer]:
+    """The built-in layers, lowest precedence first."""
+    dataset_recipe = Layer(f"{dataset} default")
+    dataset_recipe.declare("recipe", dataset_cls.RECIPE)
+    method_tweaks = Layer(f"{method} default")
+    method_tweaks.declare("recipe", method_cls.RECIPE)
+    method_tweaks.declare("method", method_cls.DATASET_DEFAULTS.get(dataset, {}))
+    return [dataset_recipe, method_tweaks]
+
+
+def merge_layers(
+    layers: list[Layer], schemas: dict[str, type], method: str, dataset: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Apply layers over the schema defaults, check every value, and record where each came from."""
+    where = {"method": f"method {method}", "dataset": f"dataset {dataset}", "recipe": "recipe"}
+    resolved: dict[str, dict[str, Any]] = {}
+    sources: dict[str, str] = {}
+    for section, schema in schemas.items():
+        specs = hparams.specs(schema)
+        values = {name: spec.default for name, spec in specs.items()}
+        sources.update({f"{section}.{n}": f"default: {s.source}" for n, s in specs.items()})
+        for layer in layers:
+            for key, raw in layer.values[section].items():
+                place = layer_place(layer, section, key, where[section])
+                if key not in specs:
+                    raise ConfigError(hparams.unknown_key_message(place, key, list(specs)))
+                values[key] = hparams.check_value(specs[key], raw, place)
+                sources[f"{section}.{key}"] = layer.source(section, key)
+        hparams.build(schema, values, where[section])  # cross-field checks (__post_init__)
+        resolved[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+    return resolved, sources
+
+
+def layer_place(layer: Layer, section: str, key: str, where: str) -> str:
+    line = layer.lines.get(f"{section}.{key}")
+    return f"{layer.label}, line {line}: {where}" if line else f"{layer.label}: {where}"
+
+
+def parse_sets(sets: list[str] | tuple[str, ...], schemas: dict[str, type]) -> tuple[Layer, Any]:
+    """Turn `--set key=value` items into a layer; a bare key goes to the one section that has it."""
+    layer = Layer("command line")
+    seed = None
+    names = {section: list(hparams.specs(schema)) for section, schema in schemas.items()}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set recipe.epochs=5.")
+        if key == "seed":
+            seed = value
+            continue
+        section, name = locate_key(key, names)
+        layer.values[section][name] = value
+    return layer, seed
+
+
+def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
+    """("recipe", "lr") for "recipe.lr" or for a bare "lr" that only one section has."""
+    section, dot, name = key.partition(".")
+    if dot:
+        if section not in names:
+            raise ConfigError(
+                f"--set {key}: unknown section {section!r}; use one of {', '.join(SECTIONS)}."
+            )
+        if name not in names[section]:
+            raise ConfigError(hparams.unknown_key_message(f"--set {section}", name, names[section]))
+        return section, name
+    owners = [s for s in SECTIONS if key in names[s]]
+    if len(owners) == 1:
+        return owners[0], key
+    if len(owners) > 1:
+        options = " or ".join(f"{s}.{key}" for s in owners)
+        raise ConfigError(f"--set {key}: ambiguous setting; write {options}.")
+    everything = [f"{s}.{n}" for s in SECTIONS for n in names[s]]
+    raise ConfigError(hparams.unknown_key_message("--set", key, everything))
+
+
+def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
+    """Read a YAML (or JSON) run config; errors name the file and line."""
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+        lines = key_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path}{at}: not valid YAML ({exc}).") from None
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: expected a mapping with keys {TOP_LEVEL_KEYS}.")
+    layer = Layer(f"config file {path}", lines=lines)
+    top: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in TOP_LEVEL_KEYS:
+            place = f"config file {path}, line {lines.get(str(key), '?')}"
+            raise ConfigError(hparams.unknown_key_message(place, str(key), list(TOP_LEVEL_KEYS)))
+        if key == "seed":
+            top["seed"] = value
+        elif isinstance(value, str) and key != "recipe":
+            top[key] = value
+        elif isinstance(value, dict):
+            section = dict(value)
+            if key != "recipe" and "name" in section:
+                top[key] = section.pop("name")
+            layer.values[key] = section
+        else:
+            raise ConfigError(
+                f"config file {path}, line {lines.get(key, '?')}: {key} must be a name or a "
+                f"mapping of settings, got {value!r}."
+            )
+    return layer, top
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Line numbers of the top-level keys and of the keys one level below them ("recipe.lr")."""
+    root = yaml.compose(text)
+    out: dict[str, int] = {}
+    if not isinstance(root, yaml.MappingNode):
+        return out
+    for key_node, value_node in root.value:
+        out[str(key_node.value)] = key_node.start_mark.line + 1
+        if isinstance(value_node, yaml.MappingNode):
+            for sub_key, _ in value_node.value:
+                out[f"{key_node.value}.{sub_key.value}"] = sub_key.start_mark.line + 1
+    return out

@@ -1,0 +1,1 @@
+"""Generators trained by the harness itself (small diffusion models for embedded data)."""

@@ -1,0 +1,75 @@
+"""Atomic file writes and stable hashing: nothing half-written is ever left behind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp_path)` and move the result into place in one rename.
+
+    A reader sees either the old file or the complete new one, never a partial file, even if the
+    process is killed mid-write (SLURM preemption, Ctrl-C).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def append_jsonl(path: Path, obj: Any) -> None:
+    """Append one JSON line and flush it to disk (a killed run keeps every finished line)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """Read a JSON-lines file, ignoring a torn last line left by a killed writer."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def stable_hash(obj: Any, length: int = 12) -> str:
+    """Hex digest of an object's canonical JSON: equal configs always give equal names."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+def seed_hash(*parts: Any) -> int:
+    """A 31-bit seed derived from any parts (DomainBed's seed_hash idea).
+
+    Each consumer (split, generator shard, epoch) gets its own stream, so adding one never shifts
+    the random numbers of another.
+    """
+    return int(stable_hash([str(p) for p in parts], 8), 16) % (2**31)

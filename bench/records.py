@@ -1,0 +1,223 @@
+"""Run directories: self-describing, atomic, safe to relaunch.
+
+    results/runs/<method>-<dataset>-s<seed>-<hash>/
+      config.json     the resolved config (+ where every value came from)
+      metrics.jsonl   one line per epoch, appended as training goes
+      result.json     final metrics, seed, versions, git commit, host, device, stage timings
+      log.txt         the run's log
+      model_best.pt, model_last.pt
+      done            written last; a directory without it is an unfinished run
+
+A finished run is never touched again. An unfinished one (killed, preempted) resumes from its
+last finished epoch; a checkpoint that cannot be resumed is moved to `attempts/`, never deleted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from bench.config import RunConfig
+from bench.errors import BenchError
+from bench.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+
+PACKAGES = (
+    "torch",
+    "torchvision",
+    "numpy",
+    "diffusers",
+    "transformers",
+    "timm",
+    "scikit-learn",
+    "torch-fidelity",
+    "submitit",
+)
+
+
+def run_dir_for(results: Path, config: RunConfig) -> Path:
+    return Path(results) / "runs" / config.run_name
+
+
+def is_done(run_dir: Path) -> bool:
+    return (Path(run_dir) / "done").exists()
+
+
+class RunRecord:
+    """Writes one run's directory; every file is replaced atomically or appended line by line."""
+
+    def __init__(self, run_dir: Path, config: RunConfig):
+        self.dir = Path(run_dir)
+        self.config = config
+        self.timings: dict[str, float] = {}
+        self.started = time.time()
+        self.info: dict[str, Any] = {}
+
+    def open(self) -> None:
+        """Create the directory, or check that an existing one belongs to the same config."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.dir / "config.json"
+        if config_path.exists():
+            stored = RunConfig.from_json(read_json(config_path))
+            if stored.identity() != self.config.identity():
+                raise BenchError(
+                    f"{self.dir} holds a run of another config (see its config.json). Move it "
+                    "away or pass another --results directory; nothing was changed."
+                )
+        atomic_write_json(config_path, self.config.to_json())
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a pipeline stage (its wall seconds go into result.json)."""
+        start = time.time()
+        logging.getLogger("bench").info("stage %s ...", name)
+        try:
+            yield
+        finally:
+            self.timings[name] = round(time.time() - start, 3)
+
+    def write_epochs(self, rows: list[dict[str, Any]]) -> None:
+        """Rewrite metrics.jsonl from the training history (consistent with the checkpoint)."""
+        text = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+        atomic_write_text(self.dir / "metrics.jsonl", text)
+
+    def finish(self, metrics: dict[str, Any], device: str) -> dict[str, Any]:
+        """Write result.json, then `done` (last, so `done` implies a complete record)."""
+        self.timings["total"] = round(time.time() - self.started, 3)
+        result = {
+            "run_id": self.config.run_id,
+            "method": self.config.method,
+            "dataset": self.config.dataset,
+            "seed": self.config.seed,
+            "metrics": metrics,
+            "timings": self.timings,
+            "info": self.info,
+            "environment": environment(device),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(self.dir / "result.json", result)
+        atomic_write_json(self.dir / "done", {"finished": result["finished"]})
+        return result
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Only one process works on a run directory at a time (e.g. a duplicated SLURM task)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BenchError(f"{run_dir} is being run by another process right now.") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def environment(device: str) -> dict[str, Any]:
+    """Versions, git commit, host and device: what a reader needs to reproduce the run."""
+    return {
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "git": git_state(),
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "device": device_description(device),
+        "argv": sys.argv,
+    }
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"bench": package_version("bench")}
+    out.update({name: package_version(name) for name in PACKAGES})
+    return out
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_state() -> dict[str, Any]:
+    """The commit of the bench checkout and whether it had uncommitted changes."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(repo), *args],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+
+
+def device_description(device: str) -> dict[str, Any]:
+    import torch
+
+    out: dict[str, Any] = {"name": device, "torch_threads": torch.get_num_threads()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+        out["cuda"] = torch.version.cuda
+    return out
+
+
+def load_run(run_dir: Path) -> dict[str, Any]:
+    """A run directory's contents as one dict: config, status, result and epochs."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise BenchError(f"{run_dir} is not a run directory (it has no config.json).")
+    out: dict[str, Any] = {
+        "dir": str(run_dir),
+        "config": read_json(run_dir / "config.json"),
+        "done": is_done(run_dir),
+    }
+    if (run_dir / "result.json").exists():
+        out["result"] = read_json(run_dir / "result.json")
+    if (run_dir / "metrics.jsonl").exists():
+        out["epochs"] = read_jsonl(run_dir / "metrics.jsonl")
+    return out
+
+
+def iter_finished_runs(results: Path) -> Iterator[dict[str, Any]]:
+    """config + result of every finished run under results/runs (unfinished ones are skipped)."""
+    runs = Path(results) / "runs"
+    if not runs.is_dir():
+        return
+    for run_dir in sorted(runs.iterdir()):
+        if is_done(run_dir) and (run_dir / "result.json").exists():
+            try:
+                yield {
+                    "dir": str(run_dir),
+                    "config": read_json(run_dir / "config.json"),
+                    "result": read_json(run_dir / "result.json"),
+                }
+            except (OSError, json.JSONDecodeError) as exc:
+                logging.getLogger(__name__).warning("skipping %s: %s", run_dir, exc)

@@ -1,0 +1,27 @@
+"""Dataset adapters, installed as `bench.datasets`. Add one: a file here plus one line below."""
+
+if __name__ == "datasets":  # pragma: no cover - exercised by tests/test_packaging.py
+    # The repository root is on sys.path (e.g. `python -c` run from the checkout), so this folder
+    # was found as the top-level `datasets` module. That name belongs to Hugging Face's library,
+    # which diffusers and transformers import: hand it over instead of shadowing it.
+    import importlib
+    import os
+    import sys
+
+    _repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _repo]
+    del sys.modules["datasets"]
+    try:
+        sys.modules["datasets"] = importlib.import_module("datasets")
+    finally:
+        sys.path[:] = _saved
+else:
+    from bench.registry import Registry
+
+    DATASETS = Registry(
+        "dataset",
+        {
+            "digits-lt": "bench.datasets.digits_lt:DigitsLT",
+        },
+    )

@@ -1,0 +1,37 @@
+"""Helpers shared by the tests (tests/ is on sys.path via pytest's `pythonpath`)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Smallest classifier recipe that still runs train -> validate -> checkpoint -> test.
+TINY_RECIPE = ["recipe.epochs=2", "recipe.steps_per_epoch=2", "recipe.batch_size=16"]
+
+
+def tiny_sets(method: str) -> list[str]:
+    """--set items giving `method` its TINY settings plus the tiny recipe."""
+    from bench.hparams import coerce, specs
+    from bench.methods import METHODS
+
+    cls = METHODS[method]
+    types = specs(cls.Hparams)
+    items = []
+    for key, value in cls.TINY.items():
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        coerce(types[key].type, text)  # TINY values must survive the CLI round trip
+        items.append(f"method.{key}={text}")
+    return items + TINY_RECIPE
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def bench_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bench", *args]

@@ -1,0 +1,51 @@
+"""The layout contract: bench.methods / bench.datasets, and Hugging Face's `datasets` unshadowed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import REPO
+
+
+def python(code: str, cwd: Path) -> str:
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_import_datasets_outside_repo_is_hugging_face(tmp_path: Path) -> None:
+    where = python("import datasets; print(datasets.__file__)", tmp_path)
+    assert "site-packages" in where and where.endswith("datasets/__init__.py")
+    assert python("import datasets; print(hasattr(datasets, 'load_dataset'))", tmp_path) == "True"
+
+
+def test_import_datasets_from_repo_root_is_still_hugging_face() -> None:
+    # `python -c` puts the checkout on sys.path; our folder must hand the name over.
+    where = python("import datasets; print(datasets.__file__, datasets.Dataset.__name__)", REPO)
+    assert "site-packages" in where and "Dataset" in where
+
+
+def test_our_packages_install_under_bench(tmp_path: Path) -> None:
+    out = python(
+        "import bench.datasets as d, bench.methods as m; print(d.__file__, m.__file__)", tmp_path
+    ).split()
+    assert Path(out[0]) == REPO / "datasets" / "__init__.py"
+    assert Path(out[1]) == REPO / "methods" / "__init__.py"
+
+
+def test_help_and_list_do_not_import_heavy_libraries(tmp_path: Path) -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from bench.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['list', 'methods']); main(['list', 'datasets'])\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+        "heavy = [m for m in ('torch', 'diffusers', 'timm', 'transformers', 'sklearn')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    assert python(code, tmp_path) == "[]"
