@@ -111,11 +111,11 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
 
 
 def setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    """INFO to the run's log.txt always; to the terminal unless --quiet (then warnings only)."""
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[console], force=True)
 
 
 # Commands ---------------------------------------------------------------------------------------

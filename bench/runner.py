@@ -190,6 +190,8 @@ def log_to(path: Path) -> Iterator[None]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("bench")
     root.addHandler(handler)
+    level = root.level
+    root.setLevel(logging.INFO)  # the file gets INFO even when the terminal shows warnings only
     try:
         yield
     except BaseException as exc:
@@ -197,5 +199,6 @@ def log_to(path: Path) -> Iterator[None]:
             log.exception("run failed")
         raise
     finally:
+        root.setLevel(level)
         root.removeHandler(handler)
         handler.close()

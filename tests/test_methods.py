@@ -1,0 +1,94 @@
+"""Every registered method runs end to end on the embedded data with tiny budgets."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import tiny_sets
+
+from bench.cli import main
+from bench.io import read_json
+from bench.methods import METHODS
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_tiny(method: str, results: Path, *extra: str) -> Path:
+    sets = [f"--set={s}" for s in [*tiny_sets(method), *extra]]
+    code, out, err = cli(
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        "--results",
+        str(results),
+        *sets,
+    )
+    assert code == 0, err
+    return Path(out.strip())
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_runs_end_to_end(method: str, results: Path) -> None:
+    run_dir = run_tiny(method, results)
+    result = read_json(run_dir / "result.json")
+    test = result["metrics"]["test"]
+    assert 0.0 <= test["overall"] <= 1.0 and len(test["per_class"]) == 10
+    assert set(result["metrics"]["shot_buckets"]) == {"many", "medium", "few"}
+    stages = set(result["timings"])
+    if METHODS[method].uses_synthetic_data:
+        assert {"fit-generator", "synthesise"} <= stages
+        real = np.array(result["metrics"]["train_counts"])
+        synthetic = np.array(result["metrics"]["synthetic_counts"])
+        assert (real + synthetic == real.max()).all()  # filled up to the head class
+    else:
+        assert result["metrics"]["synthetic_counts"] is None
+    code, table, _ = cli("leaderboard", "--results", str(results))
+    assert code == 0 and f"| {method} |" in table
+
+
+def test_synthetic_stages_are_cached_across_classifier_settings(results: Path) -> None:
+    first = read_json(run_tiny("ddpm-fill", results) / "result.json")["info"]
+    second = read_json(run_tiny("ddpm-fill", results, "recipe.lr=0.002") / "result.json")["info"]
+    assert first["generator"]["cached"] is False and second["generator"]["cached"] is True
+    assert second["synthesis"]["key"] == first["synthesis"]["key"]
+    assert second["synthesis"]["generated_shards"] == 0
+    third = read_json(run_tiny("ddpm-fill", results, "guidance_scale=2") / "result.json")["info"]
+    assert third["generator"]["cached"] is True  # a sampling setting reuses the generator
+    assert third["synthesis"]["key"] != first["synthesis"]["key"]
+
+
+def test_fill_target_below_a_class_count_fails_before_the_generator(results: Path) -> None:
+    sets = [f"--set={s}" for s in [*tiny_sets("ddpm-fill"), "fill_to=50"]]
+    code, _, err = cli(
+        "run",
+        "--method",
+        "ddpm-fill",
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        "--results",
+        str(results),
+        *sets,
+    )
+    assert code == 2
+    assert "fill_to=50 is below the 114 real training images of class 0" in err
+    assert not (results / "cache" / "generators").exists()
+
+
+def test_fill_to_a_fixed_count(results: Path) -> None:
+    run_dir = run_tiny("ddpm-fill", results, "fill_to=120")
+    metrics = read_json(run_dir / "result.json")["metrics"]
+    total = np.add(metrics["train_counts"], metrics["synthetic_counts"])
+    assert total.tolist() == [120] * 10

@@ -1,0 +1,169 @@
+"""Run records: relaunching a finished run does nothing; a killed run resumes to the same result."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from helpers import bench_command, bench_env
+
+from bench.cli import main
+from bench.config import resolve
+from bench.errors import BenchError
+from bench.io import atomic_write_text, read_json, read_jsonl
+from bench.records import load_run, run_dir_for, run_lock
+from bench.runner import run
+
+SHORT = ["recipe.epochs=3", "recipe.steps_per_epoch=3", "recipe.batch_size=16"]
+KILLABLE = ["recipe.epochs=6", "recipe.steps_per_epoch=20", "recipe.batch_size=32"]
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def snapshot(run_dir: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+
+
+def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
+    code, out, _ = cli(
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        "--results",
+        str(results),
+        *[f"--set={s}" for s in SHORT],
+    )
+    assert code == 0
+    run_dir = Path(out.strip())
+    config = resolve("erm", "digits-lt", sets=SHORT)
+    assert run_dir == run_dir_for(results, config)
+    assert run_dir.name.endswith(config.run_id)
+    assert read_json(run_dir / "config.json")["run_id"] == config.run_id
+    result = read_json(run_dir / "result.json")
+    env = result["environment"]
+    assert result["seed"] == 0 and env["packages"]["torch"] and env["host"]
+    assert "commit" in env["git"] and env["device"]["name"] == "cpu"
+    assert {"load-data", "train-classifier", "evaluate", "total"} <= set(result["timings"])
+    assert len(read_jsonl(run_dir / "metrics.jsonl")) == 3
+    assert (run_dir / "done").stat().st_mtime_ns >= (run_dir / "result.json").stat().st_mtime_ns
+    assert not (run_dir / "train_state.pt").exists()  # folded into model_best/model_last
+
+
+def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
+    args = [
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "digits-lt",
+        "--results",
+        str(results),
+        *[f"--set={s}" for s in SHORT],
+    ]
+    code, out, _ = cli(*args, "--quiet")
+    run_dir = Path(out.strip())
+    before = snapshot(run_dir)
+    code, out, err = cli(*args)
+    assert code == 0 and Path(out.strip()) == run_dir
+    assert "already done" in err and str(run_dir / "result.json") in err
+    assert snapshot(run_dir) == before
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+    args = [
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        *[f"--set={s}" for s in KILLABLE],
+    ]
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    run_dir = run_dir_for(killed, resolve("erm", "digits-lt", sets=KILLABLE))
+
+    proc = subprocess.Popen(
+        bench_command(*args, "--results", str(killed)),
+        env=bench_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 180
+    while time.time() < deadline and proc.poll() is None:
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists() and len(read_jsonl(metrics)) >= 2:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "done").exists()
+    assert (run_dir / "train_state.pt").exists()
+    epochs_at_kill = len(read_jsonl(run_dir / "metrics.jsonl"))
+    assert 2 <= epochs_at_kill < 6
+
+    config = resolve("erm", "digits-lt", sets=KILLABLE)
+    assert run(config, killed, progress=False) == run_dir  # the relaunch
+    run(config, straight, progress=False)
+    resumed = load_run(run_dir)
+    uninterrupted = load_run(run_dir_for(straight, resolve("erm", "digits-lt", sets=KILLABLE)))
+    assert resumed["done"] and "resuming classifier training" in (run_dir / "log.txt").read_text()
+    assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
+
+    def without_time(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+    assert without_time(resumed["epochs"]) == without_time(uninterrupted["epochs"])
+
+
+def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:
+    config = resolve("erm", "digits-lt", sets=SHORT)
+    run_dir = run_dir_for(results, config)
+    other = resolve("erm", "digits-lt", sets=[*SHORT, "recipe.lr=0.5"]).to_json()
+    atomic_write_text(run_dir / "config.json", json.dumps(other))
+    with pytest.raises(BenchError, match="holds a run of another config"):
+        run(config, results, progress=False)
+    assert json.loads((run_dir / "config.json").read_text()) == other
+
+
+def test_a_run_in_progress_elsewhere_is_not_touched(results: Path) -> None:
+    config = resolve("erm", "digits-lt", sets=SHORT)
+    run_dir = run_dir_for(results, config)
+    with run_lock(run_dir), pytest.raises(BenchError, match="being run by another process"):
+        run(config, results, progress=False)
+    assert not (run_dir / "config.json").exists()
+
+
+def test_show_summarises_a_run(results: Path) -> None:
+    _, out, _ = cli(
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        "--results",
+        str(results),
+        *[f"--set={s}" for s in SHORT],
+    )
+    code, shown, _ = cli("show", out.strip())
+    assert code == 0
+    assert "status    done" in shown and "test      overall" in shown and "epochs    3" in shown
+    code, raw, _ = cli("show", out.strip(), "--json")
+    assert json.loads(raw)["result"]["metrics"]["selection"] == "best-val"
+    code, _, err = cli("show", str(results))
+    assert code == 2 and "is not a run directory" in err
