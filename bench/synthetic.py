@@ -80,6 +80,7 @@ def synthesis_key(config: RunConfig, method_cls: type, plan: np.ndarray) -> str:
         {
             "generator": generator_key(config, method_cls),
             "synthesis": stage_settings(config, method_cls, "synthesis"),
+            "seed": config.seed,  # run seeds vary the samples even when the generator is shared
             "plan": [int(n) for n in plan],
         }
     )

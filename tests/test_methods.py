@@ -92,3 +92,26 @@ def test_fill_to_a_fixed_count(results: Path) -> None:
     metrics = read_json(run_dir / "result.json")["metrics"]
     total = np.add(metrics["train_counts"], metrics["synthetic_counts"])
     assert total.tolist() == [120] * 10
+
+
+def test_run_seeds_share_the_generator_but_draw_their_own_samples(results: Path) -> None:
+    first = read_json(run_tiny("ddpm-fill", results) / "result.json")["info"]
+    sets = [f"--set={s}" for s in tiny_sets("ddpm-fill")]
+    code, out, err = cli(
+        "run",
+        "--method",
+        "ddpm-fill",
+        "--dataset",
+        "digits-lt",
+        "--seed",
+        "1",
+        "--quiet",
+        "--results",
+        str(results),
+        *sets,
+    )
+    assert code == 0, err
+    second = read_json(Path(out.strip()) / "result.json")["info"]
+    assert second["generator"]["cached"] is True  # generator_seed=0: one generator for all seeds
+    assert second["synthesis"]["key"] != first["synthesis"]["key"]
+    assert second["synthesis"]["generated_shards"] == second["synthesis"]["num_shards"]
