@@ -115,3 +115,29 @@ def test_run_seeds_share_the_generator_but_draw_their_own_samples(results: Path)
     assert second["generator"]["cached"] is True  # generator_seed=0: one generator for all seeds
     assert second["synthesis"]["key"] != first["synthesis"]["key"]
     assert second["synthesis"]["generated_shards"] == second["synthesis"]["num_shards"]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", list(METHODS))
+def test_method_runs_on_cuda(method: str, results: Path) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.fail("the gpu marker was selected but torch sees no CUDA device")
+    sets = [f"--set={s}" for s in tiny_sets(method)]
+    code, out, err = cli(
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "digits-lt",
+        "--device",
+        "cuda",
+        "--quiet",
+        "--results",
+        str(results),
+        *sets,
+    )
+    assert code == 0, err
+    device = read_json(Path(out.strip()) / "result.json")["environment"]["device"]
+    assert device["name"] == "cuda" and device["gpu"]
