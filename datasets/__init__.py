@@ -23,5 +23,10 @@ else:
         "dataset",
         {
             "digits-lt": "bench.datasets.digits_lt:DigitsLT",
+            "imagenet-lt": "bench.datasets.imagenet_lt:ImageNetLT",
+            "imagenet100-lt": "bench.datasets.imagenet100_lt:ImageNet100LT",
+            "places-lt": "bench.datasets.places_lt:PlacesLT",
+            "cifar10-lt": "bench.datasets.cifar10_lt:CIFAR10LT",
+            "cifar100-lt": "bench.datasets.cifar100_lt:CIFAR100LT",
         },
     )

@@ -1,0 +1,317 @@
+"""Reading datasets in their official on-disk formats, collecting every problem found.
+
+Adapters in datasets/ read split files, CSV/JSON metadata, pickles and image trees with these
+helpers. A broken tree is reported whole: every missing file, malformed line (with file:line),
+label out of range and missing column goes into one `Problems` list, raised as one DataError that
+also says where to get the data. Torch-free, so `bench list` and config checks stay fast.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.data import DatasetOptions
+from bench.errors import DataError
+from bench.hparams import hp
+
+# A 100k-line split file pointing at a wrong root gives 100k identical problems; show a sample.
+MAX_SHOWN = 25
+CLASSIFIER_BALANCING = (
+    "classifier-balancing transforms (Kang et al. 2020): RandomResizedCrop 224 for training, "
+    "Resize 256 + CenterCrop 224 for evaluation"
+)
+
+
+@dataclass(frozen=True)
+class ImageOptions(DatasetOptions):
+    """Options of the image-file datasets: the side the classifier sees."""
+
+    image_size: int = hp(
+        224,
+        low=8,
+        stage="data",
+        source=CLASSIFIER_BALANCING,
+        help="side of the square crop fed to the classifier",
+    )
+
+
+class Problems:
+    """Everything wrong with one dataset tree, raised together as one DataError."""
+
+    def __init__(self, dataset: str, hint: str):
+        self.dataset = dataset
+        self.hint = hint
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(message)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def message(self) -> str:
+        shown = "\n".join(f"  - {item}" for item in self.items[:MAX_SHOWN])
+        more = len(self.items) - MAX_SHOWN
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        where = f"\n{self.hint}" if self.hint else ""
+        n = len(self.items)
+        return f"{self.dataset}: {n} problem{'s' * (n != 1)} found:\n{shown}{tail}{where}"
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DataError(self.message())
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a split file: `relpath label`, remembered with its file and line."""
+
+    path: str
+    label: int
+    source: Path
+    line: int
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def locate(root: Path, candidates: Sequence[str], markers: Sequence[str]) -> Path | None:
+    """The first `root/candidate` that holds any of `markers` ("" is root itself)."""
+    for candidate in candidates:
+        base = root / candidate if candidate else root
+        if any((base / marker).exists() for marker in markers):
+            return base
+    return None
+
+
+def locate_or_fail(
+    root: Path, candidates: Sequence[str], markers: Sequence[str], dataset: str, hint: str
+) -> Path:
+    """`locate`, also under `root/<dataset>`, or a DataError listing every place searched.
+
+    So a root may be the dataset's own folder or a shared one (BENCH_DATA_ROOT) holding it under
+    its registry name.
+    """
+    candidates = [*candidates, *(f"{dataset}/{c}" if c else dataset for c in candidates)]
+    found = locate(root, candidates, markers)
+    if found is None:
+        places = ", ".join(str(root / c) if c else str(root) for c in candidates)
+        raise DataError(
+            f"{dataset}: none of {', '.join(markers)} found in {places}. {hint}".strip()
+        )
+    return found
+
+
+def read_split_file(
+    path: Path, problems: Problems, num_classes: int | None = None, required: bool = True
+) -> list[Row]:
+    """Rows of a `relpath label` file; malformed lines and bad labels go to `problems`."""
+    if not path.is_file():
+        if required:
+            problems.add(f"split file {path} does not exist")
+        return []
+    rows = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = raw.strip()
+        if not text:
+            continue
+        parts = text.rsplit(maxsplit=1)  # paths may contain spaces; the label is last
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            problems.add(
+                f"{path}:{number}: expected '<relative/path> <integer label>', got {raw!r}"
+            )
+            continue
+        label = int(parts[1])
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            limit = f"0..{num_classes - 1}" if num_classes is not None else "a label >= 0"
+            problems.add(f"{path}:{number}: label {label} is out of range (expected {limit})")
+            continue
+        rows.append(Row(parts[0], label, path, number))
+    if not rows and path.is_file():
+        problems.add(f"split file {path} lists no images")
+    return rows
+
+
+def read_split_files(
+    split_dir: Path, names: dict[str, str], problems: Problems
+) -> dict[str, list[Row]]:
+    """Rows of the train, val and test split files in `split_dir`.
+
+    The classes are the training labels 0..C-1 (C = largest + 1); val and test labels must be
+    among them, so an out-of-range label is reported with its file and line.
+    """
+    rows = {"train": read_split_file(split_dir / names["train"], problems)}
+    num_classes = 1 + max((r.label for r in rows["train"]), default=-1)
+    for split in ("val", "test"):
+        rows[split] = read_split_file(split_dir / names[split], problems, num_classes)
+    return rows
+
+
+def check_folder_labels(
+    rows: Iterable[Row], folder_of: Callable[[str], str], problems: Problems
+) -> dict[str, int]:
+    """Every class folder must carry one label: a file mixing them up is reported per line."""
+    first: dict[str, Row] = {}
+    for row in rows:
+        folder = folder_of(row.path)
+        seen = first.setdefault(folder, row)
+        if seen.label != row.label:
+            problems.add(
+                f"{row.where}: label {row.label} for folder {folder!r}, but {seen.where} "
+                f"gave it label {seen.label}"
+            )
+    return {folder: row.label for folder, row in first.items()}
+
+
+def existing_files(
+    paths: Sequence[Path], problems: Problems, listed_in: Sequence[str] | None = None
+) -> list[str]:
+    """Absolute paths as strings; each missing one is a problem naming where it was listed."""
+    out = []
+    for i, path in enumerate(paths):
+        if not path.is_file():
+            where = f"{listed_in[i]}: " if listed_in is not None else ""
+            problems.add(f"{where}image {path} does not exist")
+        out.append(str(path))
+    return out
+
+
+def read_csv(path: Path, required: Sequence[str], problems: Problems) -> list[dict[str, str]]:
+    """Rows of a CSV with a header; a missing file or column is a problem naming both."""
+    if not path.is_file():
+        problems.add(f"metadata file {path} does not exist")
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            problems.add(
+                f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(missing)} "
+                f"(found: {', '.join(header) or 'no header'}; expected at least "
+                f"{', '.join(required)})"
+            )
+            return []
+        return list(reader)
+
+
+def csv_int(
+    row: dict[str, str], column: str, path: Path, line: int, problems: Problems, allowed: range
+) -> int | None:
+    """An integer cell within `allowed`, or None after recording what is wrong (file:line)."""
+    text = (row.get(column) or "").strip()
+    try:
+        value = int(float(text))
+    except ValueError:
+        problems.add(f"{path}:{line}: column {column} must be an integer, got {text!r}")
+        return None
+    if value not in allowed:
+        problems.add(
+            f"{path}:{line}: {column}={value} is out of range "
+            f"(expected {allowed.start}..{allowed.stop - 1})"
+        )
+        return None
+    return value
+
+
+def read_json(path: Path, problems: Problems, keys: Sequence[str] = ()) -> dict[str, Any] | None:
+    """A JSON object with `keys`, or None after recording why it cannot be used."""
+    if not path.is_file():
+        problems.add(f"annotation file {path} does not exist")
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problems.add(f"{path}: not valid JSON ({exc})")
+        return None
+    if not isinstance(obj, dict):
+        problems.add(f"{path}: expected a JSON object with keys {', '.join(keys)}")
+        return None
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        problems.add(f"{path}: missing key{'s' * (len(missing) > 1)} {', '.join(missing)}")
+        return None
+    return obj
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders digit runs by value ('2_x' before '10_x'), as natsort does."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def sorted_images(folder: Path, suffixes: tuple[str, ...] = (".jpg", ".jpeg")) -> list[Path]:
+    """Image files directly in `folder`, sorted by name (never file-system order)."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def da_fusion_split(
+    class_files: Sequence[Sequence[str]], trial: int, shots: int, halve: bool
+) -> tuple[list[list[str]], list[list[str]]]:
+    """DA-Fusion's few-shot split (semantic_aug/datasets/*.py), over sorted file lists.
+
+    One `np.random.default_rng(trial)` draws a permutation per class, in class order. With
+    `halve`, the first half of it is the training pool and the second half the evaluation split
+    (Caltech101, Flowers102: `np.array_split(perm, 2)`); the k-shot training set is the first
+    `shots` of the pool. The trial index is DA-Fusion's seed (`--num-trials 8` -> 0..7).
+    """
+    rng = np.random.default_rng(trial)
+    train, held_out = [], []
+    for files in class_files:
+        perm = rng.permutation(len(files))
+        pool, rest = np.array_split(perm, 2) if halve else (perm, perm[:0])
+        train.append([files[i] for i in pool[:shots]])
+        held_out.append([files[i] for i in rest])
+    return train, held_out
+
+
+def short_classes(train: Sequence[Sequence[str]], names: Sequence[str], shots: int) -> list[str]:
+    """Warnings for classes whose training pool holds fewer than `shots` images."""
+    return [
+        f"class {names[c]!r} has only {len(files)} training image(s) for {shots}-shot"
+        for c, files in enumerate(train)
+        if len(files) < shots
+    ]
+
+
+def flatten_classes(class_files: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
+    """Per-class file lists -> (files, labels), class by class."""
+    files = [f for group in class_files for f in group]
+    labels = np.repeat(np.arange(len(class_files)), [len(g) for g in class_files])
+    return files, labels
+
+
+def torchvision_download(dataset: str, root: Path, fetch: Callable[[], Any], hint: str) -> None:
+    """Run a torchvision download into `root`; a failure (no network, server down, bad checksum)
+    becomes a DataError naming the dataset, the cause and the manual route."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        fetch()
+    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
+        raise DataError(
+            f"{dataset}: download into {root} failed ({type(exc).__name__}: {exc}). Check the "
+            f"network, or download by hand. {hint}".strip()
+        ) from exc
+
+
+def verify_image(path: str) -> str | None:
+    """None if the image decodes completely, else what is wrong with it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes every pixel: catches truncated files, which open() does not
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        return f"image {path} cannot be decoded ({exc})"
+    return None

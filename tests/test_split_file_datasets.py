@@ -1,0 +1,118 @@
+"""ImageNet-LT, ImageNet100-LT and Places-LT read from `relpath label` split files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fixtures.dataset_trees import (
+    write_image,
+    write_imagenet100_lt,
+    write_imagenet_lt,
+    write_lines,
+    write_places_lt,
+)
+
+from bench.datacheck import check
+from bench.datasets import DATASETS
+from bench.errors import DataError
+
+
+def load(name: str, root: Path):
+    return DATASETS[name](DATASETS[name].Options(), root).load()
+
+
+def test_imagenet_lt_splits_labels_and_wordnet_class_names(tmp_path: Path) -> None:
+    data = load("imagenet-lt", write_imagenet_lt(tmp_path).root)
+    assert data.class_names == ["tench", "goldfish", "great white shark", "tiger shark"]
+    assert data.train_counts().tolist() == [6, 4, 2, 1]
+    assert [len(data.splits[s]) for s in ("train", "val", "test")] == [13, 4, 8]
+    assert all("/train/" in f for f in data.splits["val"].files)  # val: ImageNet train folder
+    assert all("/val/" in f for f in data.splits["test"].files)  # test: ILSVRC2012 val set
+    in100 = load("imagenet100-lt", write_imagenet100_lt(tmp_path / "in100").root)
+    assert in100.class_names == ["tiger shark", "great white shark", "goldfish", "tench"]
+
+
+def test_split_files_may_sit_in_their_codebase_folder(tmp_path: Path) -> None:
+    tree = write_imagenet_lt(tmp_path)
+    (tmp_path / "ImageNet_LT").mkdir()
+    for split in ("train", "val", "test"):
+        name = f"ImageNet_LT_{split}.txt"
+        (tmp_path / name).rename(tmp_path / "ImageNet_LT" / name)
+    assert len(load("imagenet-lt", tree.root).train) == 13
+    nested = tmp_path.parent / "nested"
+    (nested).mkdir()
+    tmp_path.rename(nested / "imagenet-lt")  # BENCH_DATA_ROOT/<registry name> works too
+    assert len(load("imagenet-lt", nested).train) == 13
+
+
+def test_malformed_lines_bad_labels_and_mixed_folders_are_all_reported(tmp_path: Path) -> None:
+    write_imagenet_lt(tmp_path)
+    train = tmp_path / "ImageNet_LT_train.txt"
+    lines = train.read_text().splitlines()
+    lines[2] = "train/n01440764/no_label.JPEG"
+    lines[3] = "train/n01440764/n01440764_3.JPEG 2"  # the tench folder suddenly has label 2
+    write_lines(train, [*lines, "train/n01440764/n01440764_4.JPEG x"])
+    test = tmp_path / "ImageNet_LT_test.txt"
+    write_lines(test, [*test.read_text().splitlines(), "val/n01440764/ILSVRC2012_val_9.JPEG 7"])
+    with pytest.raises(DataError) as err:
+        load("imagenet-lt", tmp_path)
+    message = str(err.value)
+    assert f"{train}:3: expected '<relative/path> <integer label>'" in message
+    assert f"{train}:14: expected '<relative/path> <integer label>'" in message
+    assert f"{test}:9: label 7 is out of range (expected 0..3)" in message
+    assert "image-net.org" in message
+    write_lines(test, test.read_text().splitlines()[:-1])
+    write_lines(train, [*lines[:2], *lines[4:], lines[3]])
+    with pytest.raises(DataError, match=rf"{train}:12: label 2 for folder 'n01440764', but "):
+        load("imagenet-lt", tmp_path)
+
+
+def test_missing_split_file_is_named(tmp_path: Path) -> None:
+    write_places_lt(tmp_path)
+    (tmp_path / "Places_LT_val.txt").unlink()
+    with pytest.raises(DataError, match=rf"split file {tmp_path / 'Places_LT_val.txt'} does not"):
+        load("places-lt", tmp_path)
+
+
+@pytest.mark.parametrize("files", ["easy", "plain"])
+@pytest.mark.parametrize("images", ["easy", "plain"])
+def test_places_lt_reads_either_path_convention_on_either_layout(tmp_path, files, images) -> None:
+    data = load("places-lt", write_places_lt(tmp_path, files=files, images=images).root)
+    assert data.class_names == ["airfield", "apartment building (outdoor)", "bakery (shop)"]
+    assert data.train_counts().tolist() == [5, 3, 1]
+    assert data.info["layout"] == images
+    sub = "apartment_building-outdoor" if images == "easy" else "a/apartment_building/outdoor"
+    assert any(sub in f for f in data.train.files)
+
+
+def test_places_lt_inside_places365_standard_folder(tmp_path: Path) -> None:
+    write_places_lt(tmp_path / "places365_standard")
+    for split in ("train", "val", "test"):
+        name = f"Places_LT_{split}.txt"
+        (tmp_path / "places365_standard" / name).rename(tmp_path / name)
+    assert len(load("places-lt", tmp_path).splits["test"]) == 6
+
+
+def test_places_lt_unknown_layout_line_is_reported(tmp_path: Path) -> None:
+    write_places_lt(tmp_path)
+    train = tmp_path / "Places_LT_train.txt"
+    write_lines(train, [*train.read_text().splitlines(), "images/airfield/x.jpg 0"])
+    with pytest.raises(DataError, match=rf"{train}:10: 'images/airfield/x.jpg' is in neither"):
+        load("places-lt", tmp_path)
+
+
+def test_shot_buckets_at_their_boundaries(tmp_path: Path) -> None:
+    """101 / 100 / 20 / 19 training images: many, medium, medium, few."""
+    lines = []
+    for label, count in enumerate((101, 100, 20, 19)):
+        for i in range(count):
+            rel = f"train/c{label}/{i}.jpg"
+            write_image(tmp_path / rel, seed=i, size=2)
+            lines.append(f"{rel} {label}")
+    write_lines(tmp_path / "Places_LT_train.txt", lines)
+    write_lines(tmp_path / "Places_LT_val.txt", [f"train/c{c}/0.jpg {c}" for c in range(4)])
+    write_lines(tmp_path / "Places_LT_test.txt", [f"train/c{c}/1.jpg {c}" for c in range(4)])
+    report = check("places-lt", tmp_path, decode=False)
+    assert report["shots"] == {"many": 1, "medium": 2, "few": 1}
+    assert report["train_counts"] == {"max": 101, "min": 19, "imbalance_factor": 5.32}
