@@ -126,7 +126,7 @@ def check(
         return {**report, "ok": False, "errors": [str(exc)], "warnings": [], "notes": []}
     report.update(dataset_stats(data))
     errors: list[str] = []
-    if decode:
+    if decode and any(split.files is not None for split in data.splits.values()):
         report["images_decoded"], unreadable = unreadable_images(data, progress)
         errors += unreadable
     mismatches = compare(cls.expected(options), report)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import DatasetOptions
+from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
 
@@ -40,6 +40,23 @@ class ImageOptions(DatasetOptions):
         stage="data",
         source=CLASSIFIER_BALANCING,
         help="side of the square crop fed to the classifier",
+    )
+
+
+def rgb_dataset(
+    adapter: Any, class_names: list[str], splits: dict[str, ImageSplit], **extra: Any
+) -> LoadedDataset:
+    """A dataset of RGB images with the adapter's name, image size and shot thresholds."""
+    o = adapter.options
+    return LoadedDataset(
+        name=adapter.name,
+        class_names=class_names,
+        splits=splits,
+        image_size=o.image_size,
+        channels=3,
+        many_threshold=o.many_threshold,
+        few_threshold=o.few_threshold,
+        **extra,
     )
 
 
@@ -226,15 +243,22 @@ def csv_int(
     return value
 
 
-def read_json(path: Path, problems: Problems, keys: Sequence[str] = ()) -> dict[str, Any] | None:
-    """A JSON object with `keys`, or None after recording why it cannot be used."""
+def load_json(path: Path, problems: Problems) -> Any:
+    """Any JSON value, or None after recording why the file cannot be read."""
     if not path.is_file():
         problems.add(f"annotation file {path} does not exist")
         return None
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         problems.add(f"{path}: not valid JSON ({exc})")
+        return None
+
+
+def read_json(path: Path, problems: Problems, keys: Sequence[str] = ()) -> dict[str, Any] | None:
+    """A JSON object with `keys`, or None after recording why it cannot be used."""
+    obj = load_json(path, problems)
+    if obj is None:
         return None
     if not isinstance(obj, dict):
         problems.add(f"{path}: expected a JSON object with keys {', '.join(keys)}")

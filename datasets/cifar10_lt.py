@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
-from bench.datafiles import Problems, locate_or_fail, torchvision_download
+from bench.datafiles import Problems, locate_or_fail, rgb_dataset, torchvision_download
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 
@@ -154,18 +154,14 @@ class CIFAR10LT(DatasetAdapter):
         problems.raise_if_any()
         keep = ldam_indices(train_y, self.options.imbalance_factor, self.NUM_CLASSES)
         test = ImageSplit("test", test_y, images=test_x)
-        return LoadedDataset(
-            name=self.name,
-            class_names=names,
-            splits={
+        return rgb_dataset(
+            self,
+            names,
+            {
                 "train": ImageSplit("train", train_y[keep], images=train_x[keep]),
                 "val": test,
                 "test": test,
             },
-            image_size=self.options.image_size,
-            channels=3,
-            many_threshold=self.options.many_threshold,
-            few_threshold=self.options.few_threshold,
             info={"imbalance_factor": self.options.imbalance_factor, "pool": len(train_y)},
         )
 

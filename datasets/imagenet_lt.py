@@ -29,6 +29,7 @@ from bench.datafiles import (
     existing_files,
     locate_or_fail,
     read_split_files,
+    rgb_dataset,
 )
 
 CB = "classifier-balancing ImageNet_LT config (Kang et al. 2020), the codebase FG used"
@@ -88,14 +89,10 @@ class ImageNetLT(DatasetAdapter):
         }
         class_names = self.class_names(wnid_of, problems)
         problems.raise_if_any()
-        return LoadedDataset(
-            name=self.name,
-            class_names=class_names,
-            splits=splits,
-            image_size=self.options.image_size,
-            channels=3,
-            many_threshold=self.options.many_threshold,
-            few_threshold=self.options.few_threshold,
+        return rgb_dataset(
+            self,
+            class_names,
+            splits,
             info={"root": str(base)},
         )
 

@@ -25,6 +25,7 @@ from bench.datafiles import (
     existing_files,
     locate_or_fail,
     read_split_files,
+    rgb_dataset,
 )
 
 CB = "classifier-balancing Places_LT config (Kang et al. 2020); FG App F.4"
@@ -89,14 +90,10 @@ class PlacesLT(DatasetAdapter):
             files = existing_files(paths, problems, [r.where for r in split_rows])
             splits[split] = ImageSplit(split, targets, files=files)
         problems.raise_if_any()
-        return LoadedDataset(
-            name=self.name,
-            class_names=[readable(category[c]) for c in range(num_classes)],
-            splits=splits,
-            image_size=self.options.image_size,
-            channels=3,
-            many_threshold=self.options.many_threshold,
-            few_threshold=self.options.few_threshold,
+        return rgb_dataset(
+            self,
+            [readable(category[c]) for c in range(num_classes)],
+            splits,
             info={"layout": layout, "images": str(image_base)},
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ from fixtures.dataset_trees import (
     write_image,
     write_imagenet100_lt,
     write_imagenet_lt,
+    write_inat2018,
     write_lines,
     write_places_lt,
 )
@@ -116,3 +118,33 @@ def test_shot_buckets_at_their_boundaries(tmp_path: Path) -> None:
     report = check("places-lt", tmp_path, decode=False)
     assert report["shots"] == {"many": 1, "medium": 2, "few": 1}
     assert report["train_counts"] == {"max": 101, "min": 19, "imbalance_factor": 5.32}
+
+
+def test_inat2018_labels_are_category_ids_val_is_test_and_names_are_real(tmp_path) -> None:
+    tree = write_inat2018(tmp_path)
+    data = load("inat2018", tree.root)
+    assert data.train_counts().tolist() == [5, 3, 1]
+    assert data.splits["val"] is data.splits["test"] and len(data.splits["test"]) == 3
+    assert data.class_names == ["Quercus robur", "Pica pica", "Apis mellifera"]
+    assert data.info["class_names_from"].endswith("categories.json")
+    (tmp_path / "categories.json").unlink()
+    assert load("inat2018", tree.root).class_names == ["0000", "0001", "0002"]  # obfuscated
+
+
+def test_inat2018_bad_annotations_are_all_reported(tmp_path) -> None:
+    tree = write_inat2018(tmp_path)
+    path = tmp_path / "val2018.json"
+    obj = json.loads(path.read_text())
+    obj["annotations"][0]["category_id"] = 99
+    obj["annotations"].pop()
+    path.write_text(json.dumps(obj))
+    (tmp_path / "categories.json").write_text("{not json")
+    with pytest.raises(DataError) as err:
+        load("inat2018", tree.root)
+    message = str(err.value)
+    assert f"{path}: annotations[0] has category_id 99, expected an integer in 0..2" in message
+    assert f"{path}: image 1002 (train_val2018/Insecta/2/" in message
+    assert f"{tmp_path / 'categories.json'}: not valid JSON" in message
+    (tmp_path / "train2018.json").write_text('{"images": []}')
+    with pytest.raises(DataError, match="missing keys annotations, categories"):
+        load("inat2018", tree.root)
