@@ -171,6 +171,8 @@ class DatasetAdapter:
     def download(self) -> None:
         """Fetch the data into the root, where a library can; never called implicitly."""
         name = type(self).__name__
+        if not self.needs_root:
+            raise DataError(f"{name} ships with the harness: there is nothing to download.")
         raise DataError(f"{name} cannot be downloaded automatically. {self.download_hint}".strip())
 
     def prepare(self) -> list[Path]:

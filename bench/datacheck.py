@@ -55,7 +55,7 @@ def dataset_stats(data: LoadedDataset) -> dict[str, Any]:
         "channels": data.channels,
         "attributes": data.attribute_names,
         "val_is_test": data.splits["val"] is data.splits["test"],
-        "info": {k: v for k, v in data.info.items() if k != "notes"},
+        "info": {k: v for k, v in data.info.items() if k not in ("notes", "unused_files")},
     }
     if data.group_names:
         stats["group_counts"] = {
@@ -96,7 +96,8 @@ def show(value: Any) -> str:
 
 def unreadable_images(data: LoadedDataset, progress: bool = True) -> tuple[int, list[str]]:
     """Decode every image file of every split; (number decoded, problems)."""
-    files = sorted({f for split in data.splits.values() for f in (split.files or [])})
+    files = {f for split in data.splits.values() for f in (split.files or [])}
+    files = sorted(files | set(data.info.get("unused_files", [])))  # e.g. other k-shot draws
     problems = []
     for path in progress_bar(files, enabled=progress, desc=f"decoding {data.name}", unit="img"):
         problem = verify_image(path)
@@ -126,7 +127,7 @@ def check(
         return {**report, "ok": False, "errors": [str(exc)], "warnings": [], "notes": []}
     report.update(dataset_stats(data))
     errors: list[str] = []
-    if decode and any(split.files is not None for split in data.splits.values()):
+    if decode and any(split.files is not None for split in data.splits.values()):  # not arrays
         report["images_decoded"], unreadable = unreadable_images(data, progress)
         errors += unreadable
     mismatches = compare(cls.expected(options), report)

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
@@ -278,42 +276,6 @@ def natural_key(name: str) -> list[Any]:
 def sorted_images(folder: Path, suffixes: tuple[str, ...] = (".jpg", ".jpeg")) -> list[Path]:
     """Image files directly in `folder`, sorted by name (never file-system order)."""
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-
-
-def da_fusion_split(
-    class_files: Sequence[Sequence[str]], trial: int, shots: int, halve: bool
-) -> tuple[list[list[str]], list[list[str]]]:
-    """DA-Fusion's few-shot split (semantic_aug/datasets/*.py), over sorted file lists.
-
-    One `np.random.default_rng(trial)` draws a permutation per class, in class order. With
-    `halve`, the first half of it is the training pool and the second half the evaluation split
-    (Caltech101, Flowers102: `np.array_split(perm, 2)`); the k-shot training set is the first
-    `shots` of the pool. The trial index is DA-Fusion's seed (`--num-trials 8` -> 0..7).
-    """
-    rng = np.random.default_rng(trial)
-    train, held_out = [], []
-    for files in class_files:
-        perm = rng.permutation(len(files))
-        pool, rest = np.array_split(perm, 2) if halve else (perm, perm[:0])
-        train.append([files[i] for i in pool[:shots]])
-        held_out.append([files[i] for i in rest])
-    return train, held_out
-
-
-def short_classes(train: Sequence[Sequence[str]], names: Sequence[str], shots: int) -> list[str]:
-    """Warnings for classes whose training pool holds fewer than `shots` images."""
-    return [
-        f"class {names[c]!r} has only {len(files)} training image(s) for {shots}-shot"
-        for c, files in enumerate(train)
-        if len(files) < shots
-    ]
-
-
-def flatten_classes(class_files: Sequence[Sequence[str]]) -> tuple[list[str], np.ndarray]:
-    """Per-class file lists -> (files, labels), class by class."""
-    files = [f for group in class_files for f in group]
-    labels = np.repeat(np.arange(len(class_files)), [len(g) for g in class_files])
-    return files, labels
 
 
 def torchvision_download(dataset: str, root: Path, fetch: Callable[[], Any], hint: str) -> None:

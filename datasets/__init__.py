@@ -33,5 +33,9 @@ else:
             "utkface": "bench.datasets.utkface:UTKFace",
             "cifar10-lt": "bench.datasets.cifar10_lt:CIFAR10LT",
             "cifar100-lt": "bench.datasets.cifar100_lt:CIFAR100LT",
+            "caltech101": "bench.datasets.caltech101:Caltech101",
+            "flowers102": "bench.datasets.flowers102:Flowers102",
+            "pascal-voc": "bench.datasets.pascal_voc:PascalVOC",
+            "coco": "bench.datasets.coco:COCO",
         },
     )
