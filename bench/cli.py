@@ -271,44 +271,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data import data_root_from_env
+    from bench.datacheck import run_command
 
-    root = data_root_from_env(args.root)
-    if args.action == "check":
-        return data_check(args, root)
-    from bench.datacheck import options_from_sets
-    from bench.datasets import DATASETS
-
-    cls = DATASETS[args.dataset]
-    if root is None:
-        raise BenchError(f"bench data {args.action}: pass --root DIR or set BENCH_DATA_ROOT.")
-    options = options_from_sets(cls.Options, getattr(args, "sets", []), args.dataset)
-    adapter = cls(options, root)
-    if args.action == "download":
-        adapter.download()
-        print(
-            f"downloaded {args.dataset} into {root}; now run: bench data check "
-            f"--dataset {args.dataset} --root {root}"
-        )
-    else:
-        for path in adapter.prepare():
-            print(path)
-    return 0
-
-
-def data_check(args: argparse.Namespace, root: Path | None) -> int:
-    import json
-
-    from bench.datacheck import check, format_report
-    from bench.errors import DataError
-
-    report = check(
-        args.dataset, root, args.sets, args.strict, not args.no_decode, progress=not args.quiet
-    )
-    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
-    if report["errors"]:
-        raise DataError(f"{args.dataset}: the check found {len(report['errors'])} error(s).")
-    return 0
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

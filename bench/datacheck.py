@@ -167,3 +167,43 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [f"warning: {w}" for w in report["warnings"]]
     lines += [f"error: {e}" for e in report["errors"]]
     return "\n".join(lines)
+
+
+def run_command(args: Any) -> int:
+    """`bench data check | download | prepare` (arguments parsed by bench.cli)."""
+    from bench.data import data_root_from_env
+    from bench.datasets import DATASETS
+
+    root = data_root_from_env(args.root)
+    if args.action == "check":
+        return run_check(args, root)
+    if root is None:
+        raise DataError(f"bench data {args.action}: pass --root DIR or set BENCH_DATA_ROOT.")
+    cls = DATASETS[args.dataset]
+    adapter = cls(options_from_sets(cls.Options, getattr(args, "sets", []), args.dataset), root)
+    if args.action == "download":
+        adapter.download()
+        print(
+            f"downloaded {args.dataset} into {root}; now run: bench data check "
+            f"--dataset {args.dataset} --root {root}"
+        )
+    else:
+        for path in adapter.prepare():
+            print(path)
+    return 0
+
+
+def run_check(args: Any, root: Path | None) -> int:
+    """Print the report (text or JSON); any error makes it a DataError (exit status 2)."""
+    import json
+
+    from bench.datasets import DATASETS
+
+    report = check(
+        args.dataset, root, args.sets, args.strict, not args.no_decode, progress=not args.quiet
+    )
+    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
+    if report["errors"]:
+        hint = DATASETS[args.dataset].download_hint
+        raise DataError(f"{args.dataset}: the check found {len(report['errors'])} error(s). {hint}")
+    return 0
