@@ -69,12 +69,6 @@ class Problems:
     def add(self, message: str) -> None:
         self.items.append(message)
 
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
     def message(self) -> str:
         shown = "\n".join(f"  - {item}" for item in self.items[:MAX_SHOWN])
         more = len(self.items) - MAX_SHOWN
@@ -129,13 +123,10 @@ def locate_or_fail(
     return found
 
 
-def read_split_file(
-    path: Path, problems: Problems, num_classes: int | None = None, required: bool = True
-) -> list[Row]:
+def read_split_file(path: Path, problems: Problems, num_classes: int | None = None) -> list[Row]:
     """Rows of a `relpath label` file; malformed lines and bad labels go to `problems`."""
     if not path.is_file():
-        if required:
-            problems.add(f"split file {path} does not exist")
+        problems.add(f"split file {path} does not exist")
         return []
     rows = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -154,7 +145,7 @@ def read_split_file(
             problems.add(f"{path}:{number}: label {label} is out of range (expected {limit})")
             continue
         rows.append(Row(parts[0], label, path, number))
-    if not rows and path.is_file():
+    if not rows:
         problems.add(f"split file {path} lists no images")
     return rows
 
@@ -176,18 +167,26 @@ def read_split_files(
 
 def check_folder_labels(
     rows: Iterable[Row], folder_of: Callable[[str], str], problems: Problems
-) -> dict[str, int]:
-    """Every class folder must carry one label: a file mixing them up is reported per line."""
-    first: dict[str, Row] = {}
+) -> dict[int, str]:
+    """label -> class folder; a folder with two labels, or a label on two folders, is reported."""
+    label_of: dict[str, Row] = {}
+    folder_of_label: dict[int, tuple[str, Row]] = {}
     for row in rows:
         folder = folder_of(row.path)
-        seen = first.setdefault(folder, row)
+        seen = label_of.setdefault(folder, row)
         if seen.label != row.label:
             problems.add(
                 f"{row.where}: label {row.label} for folder {folder!r}, but {seen.where} "
                 f"gave it label {seen.label}"
             )
-    return {folder: row.label for folder, row in first.items()}
+            continue
+        other, where = folder_of_label.setdefault(row.label, (folder, row))
+        if other != folder:
+            problems.add(
+                f"{row.where}: label {row.label} for folder {folder!r}, but {where.where} "
+                f"gave it to folder {other!r}"
+            )
+    return {label: folder for label, (folder, _) in folder_of_label.items()}
 
 
 def existing_files(
@@ -228,8 +227,11 @@ def csv_int(
     """An integer cell within `allowed`, or None after recording what is wrong (file:line)."""
     text = (row.get(column) or "").strip()
     try:
-        value = int(float(text))
-    except ValueError:
+        number = float(text)  # pandas writes integer columns with NaNs as "1.0"
+        value = int(number)
+    except (ValueError, OverflowError):
+        number, value = None, None
+    if number is None or number != value:
         problems.add(f"{path}:{line}: column {column} must be an integer, got {text!r}")
         return None
     if value not in allowed:

@@ -15,7 +15,7 @@ follow the sorted WordNet ids (n01440764 = 0), the torchvision ImageFolder order
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 import numpy as np
@@ -76,7 +76,8 @@ class ImageNetLT(DatasetAdapter):
     def load(self) -> LoadedDataset:
         rows, base = self.read_rows()
         problems = Problems(self.name, self.download_hint)
-        wnid_of = wnid_labels(rows, problems)
+        every = [r for split_rows in rows.values() for r in split_rows]
+        wnid_of = check_folder_labels(every, lambda path: PurePosixPath(path).parent.name, problems)
         splits = {
             split: ImageSplit(
                 split,
@@ -87,7 +88,7 @@ class ImageNetLT(DatasetAdapter):
             )
             for split, split_rows in rows.items()
         }
-        class_names = self.class_names(wnid_of, problems)
+        class_names = self.class_names(wnid_of, rows["train"], problems)
         problems.raise_if_any()
         return rgb_dataset(
             self,
@@ -108,24 +109,19 @@ class ImageNetLT(DatasetAdapter):
         problems.raise_if_any()
         return rows, base
 
-    def class_names(self, wnid_of: dict[int, str], problems: Problems) -> list[str]:
+    def class_names(
+        self, wnid_of: dict[int, str], train: list[Row], problems: Problems
+    ) -> list[str]:
         """WordNet lemmas of the class folders (the first lemma: "tench" for n01440764)."""
-        num_classes = 1 + max(wnid_of, default=-1)
-        missing = [c for c in range(num_classes) if c not in wnid_of]
+        num_classes = 1 + max(r.label for r in train)
+        missing = sorted(set(range(num_classes)) - {r.label for r in train})
         if missing:
             problems.add(
-                f"{self.SPLIT_FILES['train']}: labels {missing[:10]} have no training image; "
+                f"{train[0].source}: labels {missing[:10]} have no training image; "
                 f"labels must run 0..{num_classes - 1} with every class present"
             )
         lemmas = wordnet_lemmas()
         return [lemmas.get(wnid_of.get(c, ""), wnid_of.get(c, str(c))) for c in range(num_classes)]
-
-
-def wnid_labels(rows: dict[str, list[Row]], problems: Problems) -> dict[int, str]:
-    """label -> WordNet id folder, checking that no folder carries two labels in any file."""
-    every = [r for split_rows in rows.values() for r in split_rows]
-    folder_label = check_folder_labels(every, lambda path: Path(path).parent.name, problems)
-    return {label: folder for folder, label in folder_label.items()}
 
 
 def wordnet_lemmas() -> dict[str, str]:

@@ -148,3 +148,16 @@ def test_inat2018_bad_annotations_are_all_reported(tmp_path) -> None:
     (tmp_path / "train2018.json").write_text('{"images": []}')
     with pytest.raises(DataError, match="missing keys annotations, categories"):
         load("inat2018", tree.root)
+
+
+def test_a_label_on_two_folders_and_a_class_without_training_images(tmp_path: Path) -> None:
+    write_imagenet_lt(tmp_path)
+    train = tmp_path / "ImageNet_LT_train.txt"
+    lines = train.read_text().splitlines()
+    kept = [line for line in lines if not line.endswith(" 2")]  # class 2 loses its train images
+    write_lines(train, [*kept, "train/n09999999/n09999999_0.JPEG 0"])
+    with pytest.raises(DataError) as err:
+        load("imagenet-lt", tmp_path)
+    message = str(err.value)
+    assert f"{train}:12: label 0 for folder 'n09999999', but {train}:1 gave it to folder" in message
+    assert f"{train}: labels [2] have no training image" in message
