@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   bench list methods
   bench show results/runs/erm-digits-lt-s0-<hash>
   bench leaderboard --format latex
+  bench data check --dataset imagenet-lt --root /data/imagenet --json
 """
 
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list(sub)
     add_show(sub)
     add_leaderboard(sub)
+    add_data(sub)
     return parser
 
 
@@ -110,6 +112,38 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="write to this file instead of stdout")
 
 
+def add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="check, download or prepare a dataset on disk")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = add_command(
+        actions, "check", "validate a dataset and compare it with the official numbers", cmd_data
+    )
+    check.add_argument("--strict", action="store_true", help="count mismatches as errors")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    check.add_argument(
+        "--no-decode", action="store_true", help="skip decoding every image (existence is checked)"
+    )
+    check.add_argument("--quiet", action="store_true", help="no progress bar")
+    download = add_command(
+        actions, "download", "download a dataset where torchvision can (never implicit)", cmd_data
+    )
+    prepare = add_command(
+        actions, "prepare", "write derived split metadata (e.g. nicopp) next to the data", cmd_data
+    )
+    for q in (check, download, prepare):
+        q.add_argument("--dataset", required=True, help="dataset name (bench list datasets)")
+        q.add_argument("--root", "--data-root", dest="root", help="data root (or BENCH_DATA_ROOT)")
+    for q in (check, prepare):
+        q.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a dataset option, e.g. imbalance_factor=50 or shots=4; repeatable",
+        )
+
+
 def setup_logging(quiet: bool) -> None:
     """INFO to the run's log.txt always; to the terminal unless --quiet (then warnings only)."""
     console = logging.StreamHandler(sys.stderr)
@@ -134,7 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = run(
         config,
         Path(args.results),
-        data_root_from_env(args.data_root),
+        data_root_from_env(args.data_root, config.data_root),
         args.device,
         progress=not args.quiet,
     )
@@ -234,6 +268,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from bench.datacheck import run_command
+
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

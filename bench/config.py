@@ -25,7 +25,7 @@ from bench.io import stable_hash
 from bench.recipe import Recipe
 
 SECTIONS = ("method", "dataset", "recipe")
-TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed")
+TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed", "data_root")
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,14 @@ class RunConfig:
     method_version: int = 1
     dataset_version: int = 1
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
+    data_root: str | None = field(default=None, compare=False)
 
     def identity(self) -> dict[str, Any]:
-        """Everything that defines the experiment (sources are provenance, not identity)."""
+        """Everything that defines the experiment (sources and data_root are not identity)."""
         out = dataclasses.asdict(self)
         out.pop("sources")
+        out.pop("data_root")
         return out
 
     @property
@@ -135,6 +138,7 @@ def resolve(
         method_version=method_cls.VERSION,
         dataset_version=dataset_cls.VERSION,
         sources=sources,
+        data_root=file_top.get("data_root"),
     )
 
 
@@ -170,7 +174,8 @@ def merge_layers(
                     raise ConfigError(hparams.unknown_key_message(place, key, list(specs)))
                 values[key] = hparams.check_value(specs[key], raw, place)
                 sources[f"{section}.{key}"] = layer.source(section, key)
-        hparams.build(schema, values, where[section])  # cross-field checks (__post_init__)
+        built = hparams.build(schema, values, where[section])  # cross-field checks (__post_init__)
+        values = {name: getattr(built, name) for name in values}  # e.g. imb_factor=0.01 -> IF 100
         resolved[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
     return resolved, sources
 

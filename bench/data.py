@@ -151,13 +151,33 @@ class DatasetAdapter:
     needs_root: ClassVar[bool] = False
     # Where a user gets the data, quoted in every "missing file" error.
     download_hint: ClassVar[str] = ""
+    # Official statistics `bench data check` compares against: any of "splits" ({split: count}),
+    # "num_classes", "shots" ({many, medium, few}: classes), "groups", "group_counts"
+    # ({split: [count per group]}) and "info" ({key: value} of LoadedDataset.info).
+    EXPECTED: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, options: DatasetOptions, root: Path | None = None):
         self.options = options
         self.root = Path(root) if root is not None else None
 
+    @classmethod
+    def expected(cls, options: DatasetOptions) -> dict[str, Any]:
+        """The official statistics for these options (CIFAR-LT's depend on the IF)."""
+        return cls.EXPECTED
+
     def load(self) -> LoadedDataset:
         raise NotImplementedError(f"{type(self).__name__} must implement load()")
+
+    def download(self) -> None:
+        """Fetch the data into the root, where a library can; never called implicitly."""
+        name = type(self).__name__
+        if not self.needs_root:
+            raise DataError(f"{name} ships with the harness: there is nothing to download.")
+        raise DataError(f"{name} cannot be downloaded automatically. {self.download_hint}".strip())
+
+    def prepare(self) -> list[Path]:
+        """Write derived files (e.g. split metadata) next to the data; returns what it wrote."""
+        raise DataError(f"{type(self).__name__} has nothing to prepare: `bench data check` it.")
 
     def require_root(self) -> Path:
         """The data root, or a DataError saying how to give one and where to get the data."""

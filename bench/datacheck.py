@@ -1,0 +1,210 @@
+"""`bench data check`: validate a dataset on disk and compare it with the official statistics.
+
+Loading already checks the whole tree (every split file line, label range, metadata column and
+that every listed image exists) and reports all problems together. The check adds the slow part:
+it decodes every image file (with a progress bar; `--no-decode` skips it), then compares split
+sizes, class count, shot buckets and group sizes with the adapter's EXPECTED numbers. A mismatch
+is a warning naming the expected and the found value, an error with `--strict`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import hparams
+from bench.data import DatasetOptions, LoadedDataset
+from bench.datafiles import verify_image
+from bench.errors import ConfigError, DataError
+from bench.progress import progress_bar
+
+
+def options_from_sets(options_cls: type, sets: list[str] | tuple[str, ...], name: str) -> Any:
+    """Dataset options from `key=value` items (a leading "dataset." is allowed)."""
+    values = {}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip().removeprefix("dataset.")
+        if not sep or not key:
+            raise ConfigError(
+                f"--set {item!r}: expected key=value, e.g. --set imbalance_factor=50."
+            )
+        values[key] = value
+    return hparams.build(options_cls, values, f"dataset {name}")
+
+
+def dataset_stats(data: LoadedDataset) -> dict[str, Any]:
+    """Split sizes, classes, shot buckets and groups of a loaded dataset (JSON-ready)."""
+    counts = data.train_counts()
+    stats: dict[str, Any] = {
+        "dataset": data.name,
+        "splits": {name: len(split) for name, split in data.splits.items()},
+        "num_classes": data.num_classes,
+        "shots": {bucket: len(c) for bucket, c in data.shot_buckets().items()},
+        "groups": len(data.group_names) if data.group_names else None,
+        "train_counts": {
+            "max": int(counts.max()),
+            "min": int(counts.min()),
+            "imbalance_factor": round(float(counts.max() / counts.min()), 2)
+            if counts.min() > 0
+            else None,
+        },
+        "image_size": data.image_size,
+        "channels": data.channels,
+        "attributes": data.attribute_names,
+        "val_is_test": data.splits["val"] is data.splits["test"],
+        "info": {k: v for k, v in data.info.items() if k not in ("notes", "unused_files")},
+    }
+    if data.group_names:
+        stats["group_counts"] = {
+            name: np.bincount(split.groups, minlength=len(data.group_names)).tolist()
+            for name, split in data.splits.items()
+            if split.groups is not None
+        }
+    return stats
+
+
+def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in obj.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def compare(expected: dict[str, Any], stats: dict[str, Any]) -> list[str]:
+    """One message per statistic that differs from the official value."""
+    found = flatten(stats)
+    return [
+        f"{key}: expected {show(value)}, found {show(found.get(key))}"
+        for key, value in flatten(expected).items()
+        if found.get(key) != value
+    ]
+
+
+def show(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def unreadable_images(data: LoadedDataset, progress: bool = True) -> tuple[int, list[str]]:
+    """Decode every image file of every split; (number decoded, problems)."""
+    files = {f for split in data.splits.values() for f in (split.files or [])}
+    files = sorted(files | set(data.info.get("unused_files", [])))  # e.g. other k-shot draws
+    problems = []
+    for path in progress_bar(files, enabled=progress, desc=f"decoding {data.name}", unit="img"):
+        problem = verify_image(path)
+        if problem:
+            problems.append(problem)
+    return len(files), problems
+
+
+def check(
+    name: str,
+    root: Path | None,
+    sets: list[str] | tuple[str, ...] = (),
+    strict: bool = False,
+    decode: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Validate dataset `name` under `root`; the report says what was found and what is wrong."""
+    from bench.datasets import DATASETS
+
+    cls = DATASETS[name]
+    options: DatasetOptions = options_from_sets(cls.Options, sets, name)
+    report: dict[str, Any] = {"dataset": name, "root": None if root is None else str(root)}
+    report["options"] = {k: getattr(options, k) for k in hparams.specs(cls.Options)}
+    try:
+        data = cls(options, root).load()
+    except DataError as exc:
+        return {**report, "ok": False, "errors": [str(exc)], "warnings": [], "notes": []}
+    report.update(dataset_stats(data))
+    errors: list[str] = []
+    if decode and any(split.files is not None for split in data.splits.values()):  # not arrays
+        report["images_decoded"], unreadable = unreadable_images(data, progress)
+        errors += unreadable
+    report["expected"] = cls.expected(options)
+    mismatches = compare(report["expected"], report)
+    report["mismatches"] = len(mismatches)
+    report["warnings"] = [] if strict else mismatches
+    report["errors"] = errors + (mismatches if strict else [])
+    report["notes"] = list(data.info.get("notes", []))
+    report["ok"] = not report["errors"]
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as a few readable lines (the JSON form has everything)."""
+    lines = [f"dataset   {report['dataset']}    root {report['root'] or '(embedded)'}"]
+    if "splits" in report:
+        lines.append("splits    " + "   ".join(f"{k} {v:,}" for k, v in report["splits"].items()))
+        if report["val_is_test"]:
+            lines[-1] += "   (val is the test split, as the protocol does)"
+        tc = report["train_counts"]
+        imbalance = (
+            f", imbalance factor {tc['imbalance_factor']:g}" if tc["imbalance_factor"] else ""
+        )
+        lines.append(
+            f"classes   {report['num_classes']:,}   (train images per class "
+            f"{tc['max']:,} .. {tc['min']:,}{imbalance})"
+        )
+        lines.append("shots     " + "   ".join(f"{k} {v}" for k, v in report["shots"].items()))
+        lines.append(f"groups    {report['groups'] if report['groups'] else '-'}")
+    if "images_decoded" in report:
+        lines.append(f"images    {report['images_decoded']:,} decoded")
+    if report.get("expected"):
+        n = report["mismatches"]
+        lines.append(
+            "official  " + ("all listed statistics match" if n == 0 else f"{n} mismatch(es)")
+        )
+    lines += [f"note: {n}" for n in report.get("notes", [])]
+    lines += [f"warning: {w}" for w in report["warnings"]]
+    lines += [f"error: {e}" for e in report["errors"]]
+    return "\n".join(lines)
+
+
+def run_command(args: Any) -> int:
+    """`bench data check | download | prepare` (arguments parsed by bench.cli)."""
+    from bench.data import data_root_from_env
+    from bench.datasets import DATASETS
+
+    root = data_root_from_env(args.root)
+    if args.action == "check":
+        return run_check(args, root)
+    if root is None:
+        raise DataError(f"bench data {args.action}: pass --root DIR or set BENCH_DATA_ROOT.")
+    cls = DATASETS[args.dataset]
+    adapter = cls(options_from_sets(cls.Options, getattr(args, "sets", []), args.dataset), root)
+    if args.action == "download":
+        adapter.download()
+        print(
+            f"downloaded {args.dataset} into {root}; now run: bench data check "
+            f"--dataset {args.dataset} --root {root}"
+        )
+    else:
+        for path in adapter.prepare():
+            print(path)
+    return 0
+
+
+def run_check(args: Any, root: Path | None) -> int:
+    """Print the report (text or JSON); any error makes it a DataError (exit status 2)."""
+    import json
+
+    from bench.datasets import DATASETS
+
+    report = check(
+        args.dataset, root, args.sets, args.strict, not args.no_decode, progress=not args.quiet
+    )
+    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
+    if report["errors"]:
+        hint = DATASETS[args.dataset].download_hint
+        raise DataError(f"{args.dataset}: the check found {len(report['errors'])} error(s). {hint}")
+    return 0
