@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -35,3 +37,31 @@ def bench_env() -> dict[str, str]:
 
 def bench_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "bench", *args]
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """Run `bench ARGS` in this process; return (exit code, stdout, stderr)."""
+    from bench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_digits(method: str, results: Path, sets: list[str], *options: str) -> Path:
+    """`bench run` of `method` on digits-lt with --set items; returns the run directory."""
+    code, out, err = cli(
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "digits-lt",
+        "--quiet",
+        "--results",
+        str(results),
+        *options,
+        *[f"--set={s}" for s in sets],
+    )
+    assert code == 0, err
+    return Path(out.strip())

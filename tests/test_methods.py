@@ -2,41 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import tiny_sets
+from helpers import cli, run_digits, tiny_sets
 
-from bench.cli import main
 from bench.io import read_json
 from bench.methods import METHODS
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
+def run_tiny(method: str, results: Path, *extra: str, seed: int = 0) -> Path:
+    return run_digits(method, results, [*tiny_sets(method), *extra], "--seed", str(seed))
 
 
-def run_tiny(method: str, results: Path, *extra: str) -> Path:
-    sets = [f"--set={s}" for s in [*tiny_sets(method), *extra]]
-    code, out, err = cli(
-        "run",
-        "--method",
-        method,
-        "--dataset",
-        "digits-lt",
-        "--quiet",
-        "--results",
-        str(results),
-        *sets,
-    )
-    assert code == 0, err
-    return Path(out.strip())
+def run_info(run_dir: Path) -> dict:
+    return read_json(run_dir / "result.json")["info"]
 
 
 @pytest.mark.parametrize("method", list(METHODS))
@@ -59,14 +40,22 @@ def test_method_runs_end_to_end(method: str, results: Path) -> None:
 
 
 def test_synthetic_stages_are_cached_across_classifier_settings(results: Path) -> None:
-    first = read_json(run_tiny("ddpm-fill", results) / "result.json")["info"]
-    second = read_json(run_tiny("ddpm-fill", results, "recipe.lr=0.002") / "result.json")["info"]
+    first = run_info(run_tiny("ddpm-fill", results))
+    second = run_info(run_tiny("ddpm-fill", results, "recipe.lr=0.002"))
     assert first["generator"]["cached"] is False and second["generator"]["cached"] is True
     assert second["synthesis"]["key"] == first["synthesis"]["key"]
     assert second["synthesis"]["generated_shards"] == 0
-    third = read_json(run_tiny("ddpm-fill", results, "guidance_scale=2") / "result.json")["info"]
+    third = run_info(run_tiny("ddpm-fill", results, "guidance_scale=2"))
     assert third["generator"]["cached"] is True  # a sampling setting reuses the generator
     assert third["synthesis"]["key"] != first["synthesis"]["key"]
+
+
+def test_run_seeds_share_the_generator_but_draw_their_own_samples(results: Path) -> None:
+    first = run_info(run_tiny("ddpm-fill", results))
+    second = run_info(run_tiny("ddpm-fill", results, seed=1))
+    assert second["generator"]["cached"] is True  # generator_seed=0: one generator for all seeds
+    assert second["synthesis"]["key"] != first["synthesis"]["key"]
+    assert second["synthesis"]["generated_shards"] == second["synthesis"]["num_shards"]
 
 
 def test_fill_target_below_a_class_count_fails_before_the_generator(results: Path) -> None:
@@ -88,33 +77,9 @@ def test_fill_target_below_a_class_count_fails_before_the_generator(results: Pat
 
 
 def test_fill_to_a_fixed_count(results: Path) -> None:
-    run_dir = run_tiny("ddpm-fill", results, "fill_to=120")
-    metrics = read_json(run_dir / "result.json")["metrics"]
+    metrics = read_json(run_tiny("ddpm-fill", results, "fill_to=120") / "result.json")["metrics"]
     total = np.add(metrics["train_counts"], metrics["synthetic_counts"])
     assert total.tolist() == [120] * 10
-
-
-def test_run_seeds_share_the_generator_but_draw_their_own_samples(results: Path) -> None:
-    first = read_json(run_tiny("ddpm-fill", results) / "result.json")["info"]
-    sets = [f"--set={s}" for s in tiny_sets("ddpm-fill")]
-    code, out, err = cli(
-        "run",
-        "--method",
-        "ddpm-fill",
-        "--dataset",
-        "digits-lt",
-        "--seed",
-        "1",
-        "--quiet",
-        "--results",
-        str(results),
-        *sets,
-    )
-    assert code == 0, err
-    second = read_json(Path(out.strip()) / "result.json")["info"]
-    assert second["generator"]["cached"] is True  # generator_seed=0: one generator for all seeds
-    assert second["synthesis"]["key"] != first["synthesis"]["key"]
-    assert second["synthesis"]["generated_shards"] == second["synthesis"]["num_shards"]
 
 
 @pytest.mark.gpu
@@ -124,20 +89,6 @@ def test_method_runs_on_cuda(method: str, results: Path) -> None:
 
     if not torch.cuda.is_available():
         pytest.fail("the gpu marker was selected but torch sees no CUDA device")
-    sets = [f"--set={s}" for s in tiny_sets(method)]
-    code, out, err = cli(
-        "run",
-        "--method",
-        method,
-        "--dataset",
-        "digits-lt",
-        "--device",
-        "cuda",
-        "--quiet",
-        "--results",
-        str(results),
-        *sets,
-    )
-    assert code == 0, err
-    device = read_json(Path(out.strip()) / "result.json")["environment"]["device"]
+    run_dir = run_digits(method, results, tiny_sets(method), "--device", "cuda")
+    device = read_json(run_dir / "result.json")["environment"]["device"]
     assert device["name"] == "cuda" and device["gpu"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import signal
 import subprocess
@@ -11,9 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import bench_command, bench_env
+from helpers import bench_command, bench_env, cli, run_digits
 
-from bench.cli import main
 from bench.config import resolve
 from bench.errors import BenchError
 from bench.io import atomic_write_text, read_json, read_jsonl
@@ -24,31 +21,12 @@ SHORT = ["recipe.epochs=3", "recipe.steps_per_epoch=3", "recipe.batch_size=16"]
 KILLABLE = ["recipe.epochs=6", "recipe.steps_per_epoch=20", "recipe.batch_size=32"]
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(args))
-    return code, out.getvalue(), err.getvalue()
-
-
 def snapshot(run_dir: Path) -> dict[str, float]:
     return {str(p): p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
 
 
 def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
-    code, out, _ = cli(
-        "run",
-        "--method",
-        "erm",
-        "--dataset",
-        "digits-lt",
-        "--quiet",
-        "--results",
-        str(results),
-        *[f"--set={s}" for s in SHORT],
-    )
-    assert code == 0
-    run_dir = Path(out.strip())
+    run_dir = run_digits("erm", results, SHORT)
     config = resolve("erm", "digits-lt", sets=SHORT)
     assert run_dir == run_dir_for(results, config)
     assert run_dir.name.endswith(config.run_id)
@@ -64,20 +42,12 @@ def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
 
 
 def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
-    args = [
-        "run",
-        "--method",
-        "erm",
-        "--dataset",
-        "digits-lt",
-        "--results",
-        str(results),
-        *[f"--set={s}" for s in SHORT],
-    ]
-    code, out, _ = cli(*args, "--quiet")
-    run_dir = Path(out.strip())
+    run_dir = run_digits("erm", results, SHORT)
     before = snapshot(run_dir)
-    code, out, err = cli(*args)
+    args = [f"--set={s}" for s in SHORT]
+    code, out, err = cli(
+        "run", "--method", "erm", "--dataset", "digits-lt", "--results", str(results), *args
+    )
     assert code == 0 and Path(out.strip()) == run_dir
     assert "already done" in err and str(run_dir / "result.json") in err
     assert snapshot(run_dir) == before
@@ -149,21 +119,11 @@ def test_a_run_in_progress_elsewhere_is_not_touched(results: Path) -> None:
 
 
 def test_show_summarises_a_run(results: Path) -> None:
-    _, out, _ = cli(
-        "run",
-        "--method",
-        "erm",
-        "--dataset",
-        "digits-lt",
-        "--quiet",
-        "--results",
-        str(results),
-        *[f"--set={s}" for s in SHORT],
-    )
-    code, shown, _ = cli("show", out.strip())
+    run_dir = str(run_digits("erm", results, SHORT))
+    code, shown, _ = cli("show", run_dir)
     assert code == 0
     assert "status    done" in shown and "test      overall" in shown and "epochs    3" in shown
-    code, raw, _ = cli("show", out.strip(), "--json")
+    code, raw, _ = cli("show", run_dir, "--json")
     assert json.loads(raw)["result"]["metrics"]["selection"] == "best-val"
     code, _, err = cli("show", str(results))
     assert code == 2 and "is not a run directory" in err
