@@ -103,11 +103,10 @@ def split_sets(sets: list[str] | tuple[str, ...]) -> tuple[dict[str, str], dict[
 
 
 def generation_settings(values: dict[str, Any]) -> Any:
+    from bench.metrics import EXTRACTORS
     from bench.metrics.generation import GenerationSettings
 
     settings = hparams.build(GenerationSettings, values, "eval-gen")
-    from bench.metrics import EXTRACTORS
-
     EXTRACTORS.check(settings.extractor.partition(":")[0])
     return settings
 
@@ -132,6 +131,8 @@ def resolve_target(
     from bench.records import load_run
 
     run = load_run(run_dir)
+    if not run["done"] or "result" not in run:
+        raise BenchError(not_finished(run_dir))
     config = run["config"]
     if dataset and dataset != config["dataset"]:
         raise ConfigError(
@@ -236,11 +237,15 @@ def write_generation(run_dir: Path, extractor: str, record: dict[str, Any]) -> N
 
     path = run_dir / "result.json"
     if not is_done(run_dir) or not path.is_file():
-        raise BenchError(
-            f"{run_dir} is not finished (no done / result.json): finish the run first, or leave "
-            "out --run to print the metrics."
-        )
+        raise BenchError(not_finished(run_dir))
     result = read_json(path)
     result.setdefault("generation", {})[extractor] = record
     atomic_write_json(path, result)
     log.info("generation metrics (%s) -> %s", extractor, path)
+
+
+def not_finished(run_dir: Path) -> str:
+    return (
+        f"{run_dir} is not finished (no done / result.json): finish the run first, or leave out "
+        "--run to print the metrics."
+    )

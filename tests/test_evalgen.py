@@ -208,3 +208,11 @@ def test_missing_inception_weights_fail_at_once_in_the_cli(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "weights-inception-2015-12-05-6726825d.pth" in err and "Traceback" not in err
+
+
+def test_unfinished_run_is_refused_before_any_work(tmp_path: Path) -> None:
+    config = resolve("erm", "digits-lt")
+    run_dir = tmp_path / "runs" / config.run_name
+    atomic_write_json(run_dir / "config.json", config.to_json())
+    with pytest.raises(BenchError, match="is not finished"):
+        eval_gen(run_dir=run_dir, synthetic=tmp_path / "does-not-matter", progress=False)
