@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   bench show results/runs/erm-digits-lt-s0-<hash>
   bench leaderboard --format latex
   bench data check --dataset imagenet-lt --root /data/imagenet --json
+  bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
 """
 
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_show(sub)
     add_leaderboard(sub)
     add_data(sub)
+    add_eval_gen(sub)
     return parser
 
 
@@ -142,6 +144,36 @@ def add_data(sub: argparse._SubParsersAction) -> None:
             metavar="KEY=VALUE",
             help="a dataset option, e.g. imbalance_factor=50 or shots=4; repeatable",
         )
+
+
+def add_eval_gen(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "eval-gen",
+        "FID / KID / IS / precision / recall / density / coverage / F8 of a synthetic set",
+        cmd_eval_gen,
+    )
+    p.add_argument("--dataset", help="dataset name (taken from --run if given)")
+    p.add_argument(
+        "--synthetic", help="bench synthetic set dir or image folder (default with --run: its set)"
+    )
+    p.add_argument("--run", help="finished run directory: its result.json gets the metrics")
+    p.add_argument(
+        "--extractor", help="inception (default) | clip[:DIR] | classifier:RUN_DIR | small"
+    )
+    p.add_argument("--n", type=int, help="at most N images of each set (default: all)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a metric setting (split, k, prd_runs, ... see docs/metrics.md) or dataset.X",
+    )
+    p.add_argument("--results", help="results directory for the feature cache (default: results)")
+    p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
+    p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
 def setup_logging(quiet: bool) -> None:
@@ -274,6 +306,29 @@ def cmd_data(args: argparse.Namespace) -> int:
     from bench.datacheck import run_command
 
     return run_command(args)
+
+
+def cmd_eval_gen(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.data import data_root_from_env
+    from bench.evalgen import eval_gen
+
+    shortcuts = [
+        f"{k}={v}" for k, v in (("extractor", args.extractor), ("n", args.n)) if v is not None
+    ]
+    record = eval_gen(
+        args.dataset,
+        args.synthetic,
+        args.run,
+        [*shortcuts, *args.sets],
+        args.results,
+        data_root_from_env(args.data_root),
+        args.device,
+        progress=not args.quiet,
+    )
+    print(json.dumps(record, indent=2, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

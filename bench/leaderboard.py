@@ -19,6 +19,61 @@ from typing import Any
 METRICS = (("overall", "Overall"), ("many", "Many"), ("medium", "Medium"), ("few", "Few"))
 
 
+@dataclass(frozen=True)
+class Column:
+    """A metric column: where its value sits in result.json, its scale and decimals."""
+
+    key: str
+    title: str
+    path: tuple[str, ...]
+    scale: float = 100.0
+    digits: int = 1
+    kind: str = "accuracy"  # accuracy | group | fairness | generation (picks the legend)
+
+
+TEST = ("metrics", "test")
+ACCURACY_COLUMNS = tuple(Column(key, title, (*TEST, key)) for key, title in METRICS)
+# Group robustness (%); the averages are labelled because papers mean different ones by "avg".
+GROUP_COLUMNS = (
+    Column("group_worst", "Worst-group", (*TEST, "group", "worst"), kind="group"),
+    Column("group_mean", "Mean-group", (*TEST, "group", "mean"), kind="group"),
+    Column("group_weighted", "Train-weighted avg", (*TEST, "group", "weighted"), kind="group"),
+)
+# Fairness gaps, unscaled and with 4 decimals as SYNAuG Table 3 prints them.
+FAIRNESS_COLUMNS = tuple(
+    Column(key, title, (*TEST, "fairness", key), 1.0, 4, "fairness")
+    for key, title in (
+        ("dp", "DP"),
+        ("eo", "EO"),
+        ("ed", "ED"),
+        ("deo_a", "DEO-A"),
+        ("deo_m", "DEO-M"),
+    )
+)
+# Written by `bench eval-gen` under result["generation"][extractor].
+GENERATION_METRICS = (
+    ("fid", "FID", 2),
+    ("kid_mean", "KID", 4),
+    ("is_mean", "IS", 2),
+    ("precision", "Precision", 3),
+    ("recall", "Recall", 3),
+    ("density", "Density", 3),
+    ("coverage", "Coverage", 3),
+    ("f8", "F8", 3),
+    ("f1_8", "F1/8", 3),
+)
+LEGEND = {
+    "group": "Worst-group / Mean-group: smallest and plain mean of the test group accuracies "
+    "(%); Train-weighted avg: group accuracies weighted by the training group sizes (WILDS "
+    "adj_acc_avg).",
+    "fairness": "DP / EO / ED: demographic parity, equal opportunity and equalized odds gaps "
+    "(max - min across sensitive groups, lower is fairer); DEO-A / DEO-M: mean / max over "
+    "classes of the accuracy gap across groups (docs/metrics.md).",
+    "generation": "FID ... F1/8: the synthetic set against real images (bench eval-gen), "
+    "Inception features unless the column names another extractor.",
+}
+
+
 @dataclass
 class Row:
     method: str
@@ -33,6 +88,8 @@ class Table:
     label: str
     rows: list[Row]
     metrics: list[tuple[str, str]]
+    digits: dict[str, int] = field(default_factory=dict)
+    legend: list[str] = field(default_factory=list)
 
 
 def collect(
@@ -64,26 +121,66 @@ def make_table(label: str, records: list[dict[str, Any]], method_order: list[str
             for k, v in groups.items()
         }
     )
-    rows = [make_row(labels[k], recs) for k, recs in groups.items()]
+    columns = metric_columns(records)
+    rows = [make_row(labels[k], recs, columns) for k, recs in groups.items()]
     order = {name: i for i, name in enumerate(method_order)}
     rows.sort(key=lambda r: (order.get(r.method, len(order)), r.label))
-    present = [(key, title) for key, title in METRICS if any(r.values.get(key) for r in rows)]
-    return Table(records[0]["config"]["dataset"], label, rows, present)
+    present = [c for c in columns if any(r.values.get(c.key) for r in rows)]
+    return Table(
+        records[0]["config"]["dataset"],
+        label,
+        rows,
+        [(c.key, c.title) for c in present],
+        {c.key: c.digits for c in present},
+        [LEGEND[kind] for kind in LEGEND if any(c.kind == kind for c in present)],
+    )
+
+
+def metric_columns(records: list[dict[str, Any]]) -> list[Column]:
+    """Accuracy, group, fairness and (per extractor found) generation columns."""
+    extractors = sorted(
+        {name for rec in records for name in rec["result"].get("generation") or {}},
+        key=lambda name: (name != "inception", name),
+    )
+    return [
+        *ACCURACY_COLUMNS,
+        *GROUP_COLUMNS,
+        *FAIRNESS_COLUMNS,
+        *(generation_column(name, *metric) for name in extractors for metric in GENERATION_METRICS),
+    ]
+
+
+def generation_column(extractor: str, key: str, title: str, digits: int) -> Column:
+    suffix = "" if extractor == "inception" else f" ({extractor})"
+    column_key = key if extractor == "inception" else f"{key}[{extractor}]"
+    path = ("generation", extractor, key)
+    return Column(column_key, title + suffix, path, 1.0, digits, "generation")
 
 
 def prefixed(cfg: dict[str, Any]) -> dict[str, Any]:
     return {f"recipe.{k}": v for k, v in cfg["recipe"].items()}
 
 
-def make_row(label: str, records: list[dict[str, Any]]) -> Row:
+def make_row(label: str, records: list[dict[str, Any]], columns: list[Column]) -> Row:
     row = Row(method=records[0]["config"]["method"], label=label)
     for rec in sorted(records, key=lambda r: r["config"]["seed"]):
         row.seeds.append(rec["config"]["seed"])
-        test = rec["result"]["metrics"]["test"]
-        for key, _ in METRICS:
-            if test.get(key) is not None:
-                row.values.setdefault(key, []).append(100.0 * test[key])
+        for column in columns:
+            value = lookup(rec["result"], column.path)
+            if value is not None:
+                row.values.setdefault(column.key, []).append(column.scale * value)
     return row
+
+
+def lookup(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """The number at `path`, or None where it is missing (or recorded as an error)."""
+    value: Any = result
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if is_number and math.isfinite(value) else None
 
 
 def variant_labels(variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
@@ -117,11 +214,11 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var)
 
 
-def cell(values: list[float], pm: str = "±") -> str:
+def cell(values: list[float], pm: str = "±", digits: int = 1) -> str:
     mean, std = mean_std(values)
     if mean is None:
         return "–"
-    return f"{mean:.1f}" if std is None else f"{mean:.1f} {pm} {std:.1f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} {pm} {std:.{digits}f}"
 
 
 # Renderers --------------------------------------------------------------------------------------
@@ -140,11 +237,17 @@ def to_markdown(tables: list[Table]) -> str:
             "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
         ]
         for r in t.rows:
-            cells = [r.label, *(cell(r.values.get(k, [])) for k, _ in t.metrics), str(len(r.seeds))]
+            cells = [
+                r.label,
+                *(cell(r.values.get(k, []), digits=t.digits.get(k, 1)) for k, _ in t.metrics),
+                str(len(r.seeds)),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     note = "Top-1 accuracy (%) on the test split, mean ± std over seeds."
-    return "\n\n".join(parts) + f"\n\n{note}\n"
+    legend = [text for t in tables for text in t.legend]
+    notes = [note, *dict.fromkeys(legend)]
+    return "\n\n".join([*parts, *notes]) + "\n"
 
 
 def to_csv(tables: list[Table]) -> str:
@@ -183,7 +286,10 @@ def to_latex(tables: list[Table]) -> str:
             " & ".join(
                 [
                     latex_escape(r.label),
-                    *(cell(r.values.get(k, []), r"$\pm$") for k, _ in t.metrics),
+                    *(
+                        cell(r.values.get(k, []), r"$\pm$", t.digits.get(k, 1))
+                        for k, _ in t.metrics
+                    ),
                     str(len(r.seeds)),
                 ]
             )
@@ -196,7 +302,9 @@ def to_latex(tables: list[Table]) -> str:
                     r"\begin{table}[t]",
                     r"\centering",
                     rf"\caption{{{latex_escape(t.label)}: top-1 accuracy (\%), "
-                    r"mean $\pm$ std over seeds.}",
+                    r"mean $\pm$ std over seeds."
+                    + "".join(" " + latex_escape(text) for text in t.legend)
+                    + "}",
                     rf"\begin{{tabular}}{{{cols}}}",
                     r"\toprule",
                     head + r" \\",

@@ -138,8 +138,10 @@ def synthetic_data(
 def evaluate(
     trained: Any, data: LoadedDataset, recipe: Any, device: str, synthetic: Any
 ) -> dict[str, Any]:
-    """Test-split accuracy of the best-validation and the last checkpoints."""
+    """Test-split accuracy of the best-validation and the last checkpoints (plus group and
+    fairness metrics where the split has groups / attributes)."""
     from bench.metrics.accuracy import shot_accuracy
+    from bench.metrics.subgroups import subgroup_metrics
     from bench.train import eval_dataset, predict
 
     test = data.splits["test"]
@@ -151,6 +153,7 @@ def evaluate(
         scores[name] = shot_accuracy(
             test.targets, preds, counts, data.many_threshold, data.few_threshold
         )
+        scores[name].update(subgroup_metrics(data, test, preds))
     selected = "best" if recipe.selection == "best-val" else "last"
     return {
         "test": scores[selected],

@@ -1,5 +1,43 @@
-"""Evaluation metrics. Accuracy metrics are numpy-only; generation metrics import torch lazily."""
+"""Evaluation metrics.
+
+Classification (numpy only): `shot_accuracy`, `group_accuracy`, `fairness`.
+Generation: `frechet_distance`, `prdc`, `prd_scores` (numpy, with torch / scikit-learn imported
+inside the functions), and FID / KID / IS / precision / recall through torch-fidelity
+(`bench.metrics.generation`) on features from the extractors in `EXTRACTORS` (imported only when
+one is built, so importing this package never imports torch).
+"""
 
 from bench.metrics.accuracy import per_class_accuracy, shot_accuracy
+from bench.metrics.checks import MetricInputError
+from bench.metrics.fairness import fairness
+from bench.metrics.frechet import feature_statistics, frechet_distance
+from bench.metrics.group import group_accuracy
+from bench.metrics.manifold import prdc
+from bench.metrics.prd import prd_curve, prd_scores
+from bench.registry import Registry
 
-__all__ = ["per_class_accuracy", "shot_accuracy"]
+# Feature extractors by name: `--extractor NAME` or `NAME:ARG` (a weights file, model directory
+# or run directory). Each entry builds a torch-fidelity FeatureExtractorBase.
+EXTRACTORS = Registry(
+    "feature extractor",
+    {
+        "inception": "bench.metrics.extractors:build_inception",
+        "clip": "bench.metrics.extractors:build_clip",
+        "classifier": "bench.metrics.extractors:build_classifier_extractor",
+        "small": "bench.metrics.extractors:build_small",
+    },
+)
+
+__all__ = [
+    "EXTRACTORS",
+    "MetricInputError",
+    "fairness",
+    "feature_statistics",
+    "frechet_distance",
+    "group_accuracy",
+    "per_class_accuracy",
+    "prd_curve",
+    "prd_scores",
+    "prdc",
+    "shot_accuracy",
+]

@@ -7,19 +7,9 @@ from typing import Any
 import numpy as np
 
 from bench.data import shot_buckets
+from bench.metrics.checks import MetricInputError, check_labels
 
-
-def check_labels(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Both as int64 arrays of the same length, or a ValueError naming the lengths."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(
-            f"labels and predictions must be 1-D and equally long: got {y_true.shape} labels "
-            f"and {y_pred.shape} predictions."
-        )
-    if len(y_true) == 0:
-        raise ValueError("no samples: cannot compute accuracy of an empty split.")
-    return y_true.astype(np.int64), y_pred.astype(np.int64)
+__all__ = ["check_labels", "per_class_accuracy", "shot_accuracy"]
 
 
 def per_class_accuracy(y_true: Any, y_pred: Any, num_classes: int) -> list[float | None]:
@@ -50,7 +40,7 @@ def shot_accuracy(
     y_true, y_pred = check_labels(y_true, y_pred)
     train_counts = np.asarray(train_counts)
     if y_true.max() >= len(train_counts):
-        raise ValueError(
+        raise MetricInputError(
             f"label {int(y_true.max())} is out of range for {len(train_counts)} classes."
         )
     per_class = per_class_accuracy(y_true, y_pred, len(train_counts))
