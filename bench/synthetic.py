@@ -29,6 +29,7 @@ from bench.hparams import specs
 from bench.io import atomic_write, atomic_write_json, read_json, seed_hash, stable_hash
 from bench.method import generator_seed_of
 from bench.progress import progress_bar
+from bench.seeding import seed_everything
 
 log = logging.getLogger(__name__)
 SHARD_SIZE = 256
@@ -107,6 +108,7 @@ def cached_generator(method: Any, key: str, cache: Path) -> tuple[Path, dict[str
             return workdir, {"cached": True}
         workdir.mkdir(parents=True, exist_ok=True)
         start = time.time()
+        seed_everything(seed_hash(key, "fit-generator"))  # e.g. the weight initialisation
         method.fit_generator(workdir)
         info = {"seconds": round(time.time() - start, 2), "key": key}
         atomic_write_json(workdir / "done", info)
@@ -126,7 +128,9 @@ def cached_synthesis(
         start = time.time()
         for i in progress_bar(missing, progress, desc="synthesise", unit="shard"):
             lo, hi = shards[i]
-            images = method.synthesise(labels[lo:hi], seed_hash(key, seed, "shard", i))
+            shard_seed = seed_hash(key, seed, "shard", i)
+            seed_everything(shard_seed)
+            images = method.synthesise(labels[lo:hi], shard_seed)
             check_shard(images, hi - lo, i)
             write_shard(shard_path(store, i), images, labels[lo:hi])
         if not (store / "done").exists():

@@ -92,3 +92,18 @@ def test_method_runs_on_cuda(method: str, results: Path) -> None:
     run_dir = run_digits(method, results, tiny_sets(method), "--device", "cuda")
     device = read_json(run_dir / "result.json")["environment"]["device"]
     assert device["name"] == "cuda" and device["gpu"]
+
+
+def test_generator_is_a_function_of_its_settings_not_of_the_process(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    weights = []
+    for process_seed in (1, 2):  # every new process starts torch's generator at a random seed
+        torch.manual_seed(process_seed)
+        run_dir = run_tiny("ddpm-fill", tmp_path / str(process_seed))
+        key = run_info(run_dir)["generator"]["key"]
+        unet = tmp_path / str(process_seed) / "cache" / "generators" / key / "unet"
+        weights.append(load_file(unet / "diffusion_pytorch_model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
