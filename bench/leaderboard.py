@@ -214,11 +214,14 @@ def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     return mean, math.sqrt(var)
 
 
-def cell(values: list[float], pm: str = "±", digits: int = 1) -> str:
+def cell(values: list[float], pm: str = "±", digits: int = 1, seeds: int | None = None) -> str:
+    """mean ± std; "(n=k)" when only k of the row's seeds have the metric (e.g. FID measured
+    with `bench eval-gen` on one seed's synthetic set)."""
     mean, std = mean_std(values)
     if mean is None:
         return "–"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} {pm} {std:.{digits}f}"
+    text = f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} {pm} {std:.{digits}f}"
+    return text if seeds is None or len(values) == seeds else f"{text} (n={len(values)})"
 
 
 # Renderers --------------------------------------------------------------------------------------
@@ -239,7 +242,10 @@ def to_markdown(tables: list[Table]) -> str:
         for r in t.rows:
             cells = [
                 r.label,
-                *(cell(r.values.get(k, []), digits=t.digits.get(k, 1)) for k, _ in t.metrics),
+                *(
+                    cell(r.values.get(k, []), digits=t.digits.get(k, 1), seeds=len(r.seeds))
+                    for k, _ in t.metrics
+                ),
                 str(len(r.seeds)),
             ]
             lines.append("| " + " | ".join(cells) + " |")
@@ -266,7 +272,7 @@ def to_csv(tables: list[Table]) -> str:
                         key,
                         fmt_number(mean),
                         fmt_number(std),
-                        len(r.seeds),
+                        len(r.values.get(key, [])),  # seeds that have this metric
                         " ".join(map(str, r.seeds)),
                     ]
                 )
@@ -287,7 +293,7 @@ def to_latex(tables: list[Table]) -> str:
                 [
                     latex_escape(r.label),
                     *(
-                        cell(r.values.get(k, []), r"$\pm$", t.digits.get(k, 1))
+                        cell(r.values.get(k, []), r"$\pm$", t.digits.get(k, 1), len(r.seeds))
                         for k, _ in t.metrics
                     ),
                     str(len(r.seeds)),

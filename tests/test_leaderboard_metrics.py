@@ -101,3 +101,11 @@ def test_columns_are_per_table() -> None:
     tables = {t.label: t for t in leaderboard.collect(records)}
     assert [k for k, _ in tables["digits"].metrics] == ["overall", "many", "medium", "few"]
     assert [k for k, _ in tables["wb"].metrics][4:] == ["group_worst", "group_mean"]
+
+
+def test_a_metric_on_fewer_seeds_than_the_row_says_so() -> None:
+    # bench eval-gen measured one seed's synthetic set; the row has two seeds.
+    records = [record("fill", 0, generation={"inception": {"fid": 12.0}}), record("fill", 1)]
+    md = leaderboard.to_markdown([table(records)])
+    assert "| fill | 50.0 ± 0.0 | 60.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 | 12.00 (n=1) | 2 |" in md
+    assert "toy,fill,fill,fid,12.0000,,1,0 1" in leaderboard.to_csv([table(records)])
