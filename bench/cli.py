@@ -68,18 +68,21 @@ def add_command(
     return p
 
 
+def add_set_option(p: argparse.ArgumentParser, help: str) -> None:
+    """The repeatable `--set KEY=VALUE` option (collected into `args.sets`)."""
+    p.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help=help
+    )
+
+
 def add_run(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "run", "run one experiment end to end (skips it if already done)", cmd_run)
     p.add_argument("--method", help="method name (bench list methods)")
     p.add_argument("--dataset", help="dataset name (bench list datasets)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a setting: method.X, dataset.X, recipe.X or a bare X that only "
+    add_set_option(
+        p,
+        "override a setting: method.X, dataset.X, recipe.X or a bare X that only "
         "one section has; repeatable; beats --config",
     )
     p.add_argument("--config", help="YAML file with method/dataset/recipe settings and seed")
@@ -136,14 +139,7 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--dataset", required=True, help="dataset name (bench list datasets)")
         q.add_argument("--root", "--data-root", dest="root", help="data root (or BENCH_DATA_ROOT)")
     for q in (check, prepare):
-        q.add_argument(
-            "--set",
-            dest="sets",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="a dataset option, e.g. imbalance_factor=50 or shots=4; repeatable",
-        )
+        add_set_option(q, "a dataset option, e.g. imbalance_factor=50 or shots=4; repeatable")
 
 
 def add_eval_gen(sub: argparse._SubParsersAction) -> None:
@@ -162,14 +158,7 @@ def add_eval_gen(sub: argparse._SubParsersAction) -> None:
         "--extractor", help="inception (default) | clip[:DIR] | classifier:RUN_DIR | small"
     )
     p.add_argument("--n", type=int, help="at most N images of each set (default: all)")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a metric setting (split, k, prd_runs, ... see docs/metrics.md) or dataset.X",
-    )
+    add_set_option(p, "a metric setting (split, k, prd_runs, ... see docs/metrics.md) or dataset.X")
     p.add_argument("--results", help="results directory for the feature cache (default: results)")
     p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
