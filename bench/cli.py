@@ -261,6 +261,7 @@ def format_run(run: dict) -> str:
             f"{k} {fmt_pct(test.get(k))}" for k in ("overall", "many", "medium", "few")
         )
         lines.append(f"test      {accs}   ({m['selection']}, epoch {m['best_epoch']})")
+        lines += subgroup_lines(test)
         timings = "  ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items())
         lines.append(f"timings   {timings}")
         env = result["environment"]
@@ -269,6 +270,22 @@ def format_run(run: dict) -> str:
             f"    host {env['host']}    device {env['device']['name']}"
         )
     return "\n".join(lines)
+
+
+def subgroup_lines(test: dict) -> list[str]:
+    """Worst / mean / train-weighted group accuracy and fairness gaps, where the run has them."""
+    out = []
+    group, fair = test.get("group") or {}, test.get("fairness") or {}
+    if "worst" in group:
+        accs = "  ".join(f"{k} {fmt_pct(group.get(k))}" for k in ("worst", "mean", "weighted"))
+        out.append(f"groups    {accs}")
+    if "dp" in fair:
+        gaps = "  ".join(f"{k} {fmt_pct(fair.get(k.lower()))}" for k in ("DP", "EO", "ED"))
+        out.append(f"fairness  {gaps}   (gaps in points, lower is fairer)")
+    for name, metric in (("groups", group), ("fairness", fair)):
+        if "error" in metric:
+            out.append(f"{name:<9} not computed: {metric['error']}")
+    return out
 
 
 def fmt_pct(x: float | None) -> str:

@@ -127,3 +127,17 @@ def test_show_summarises_a_run(results: Path) -> None:
     assert json.loads(raw)["result"]["metrics"]["selection"] == "best-val"
     code, _, err = cli("show", str(results))
     assert code == 2 and "is not a run directory" in err
+
+
+def test_show_prints_group_and_fairness_metrics_where_present() -> None:
+    from bench.cli import subgroup_lines
+
+    test = {
+        "group": {"worst": 0.25, "mean": 0.5, "weighted": None},
+        "fairness": {"error": "group 'a' has no sample of class 1"},
+    }
+    assert subgroup_lines(test) == [
+        "groups    worst 25.0  mean 50.0  weighted –",
+        "fairness  not computed: group 'a' has no sample of class 1",
+    ]
+    assert subgroup_lines({"overall": 0.9}) == []
