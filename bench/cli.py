@@ -177,14 +177,14 @@ def setup_logging(quiet: bool) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.config import resolve
     from bench.data import data_root_from_env
+    from bench.runs.config import resolve
 
     config = resolve(args.method, args.dataset, args.seed, args.config, args.sets)
     if args.dry_run:
         print(describe_config(config))
         return 0
-    from bench.runner import run
+    from bench.runs.runner import run
 
     run_dir = run(
         config,
@@ -229,7 +229,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     import json
 
-    from bench.records import load_run
+    from bench.runs.records import load_run
 
     run = load_run(Path(args.run_dir))
     if args.json:
@@ -293,10 +293,10 @@ def fmt_pct(x: float | None) -> str:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench import leaderboard
     from bench.io import atomic_write_text
     from bench.methods import METHODS
-    from bench.records import iter_finished_runs
+    from bench.report import leaderboard
+    from bench.runs.records import iter_finished_runs
 
     tables = leaderboard.collect(iter_finished_runs(Path(args.results)), list(METHODS))
     text = leaderboard.render(tables, args.format)
@@ -309,7 +309,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.datacheck import run_command
+    from bench.data.check import run_command
 
     return run_command(args)
 
@@ -318,7 +318,7 @@ def cmd_eval_gen(args: argparse.Namespace) -> int:
     import json
 
     from bench.data import data_root_from_env
-    from bench.evalgen import eval_gen
+    from bench.runs.evalgen import eval_gen
 
     shortcuts = [
         f"{k}={v}" for k, v in (("extractor", args.extractor), ("n", args.n)) if v is not None

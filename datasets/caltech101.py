@@ -14,8 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.data import DatasetAdapter, LoadedDataset
-from bench.datafiles import Problems, locate_or_fail, sorted_images, torchvision_download
-from bench.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.files import Problems, locate_or_fail, sorted_images, torchvision_download
 
 
 class Caltech101(DatasetAdapter):

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
-from bench.datafiles import Problems, locate_or_fail, rgb_dataset, torchvision_download
+from bench.data.files import Problems, locate_or_fail, rgb_dataset, torchvision_download
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 

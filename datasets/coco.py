@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import DatasetAdapter, LoadedDataset
-from bench.datafiles import Problems, existing_files, locate_or_fail, read_json
-from bench.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.files import Problems, existing_files, locate_or_fail, read_json
 
 
 class COCO(DatasetAdapter):

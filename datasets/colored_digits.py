@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
-from bench.datafiles import rgb_dataset
+from bench.data.files import rgb_dataset
 from bench.datasets.digits_lt import PROTOTYPE, DigitsLT, load_digits_uint8
 from bench.errors import ConfigError
 from bench.hparams import hp

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import DatasetAdapter, LoadedDataset
-from bench.datafiles import Problems, locate_or_fail, torchvision_download
-from bench.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.files import Problems, locate_or_fail, torchvision_download
 
 # The 102 category names, in label order (DA-Fusion semantic_aug/datasets/flowers102.py).
 NAMES = [

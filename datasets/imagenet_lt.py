@@ -21,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 
 from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
-from bench.datafiles import (
+from bench.data.files import (
     ImageOptions,
     Problems,
     Row,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
-from bench.datafiles import (
+from bench.data.files import (
     ImageOptions,
     Problems,
     existing_files,

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import DatasetAdapter, LoadedDataset
-from bench.datafiles import Problems, locate_or_fail, torchvision_download
-from bench.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
+from bench.data.files import Problems, locate_or_fail, torchvision_download
 
 # VOC's 20 classes in label order 1..20, named as DA-Fusion names them for prompts.
 NAMES = [

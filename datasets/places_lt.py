@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
-from bench.datafiles import (
+from bench.data.files import (
     ImageOptions,
     Problems,
     Row,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
-from bench.datafiles import ImageOptions, Problems, existing_files, natural_key, rgb_dataset
+from bench.data.files import ImageOptions, Problems, existing_files, natural_key, rgb_dataset
 from bench.errors import DataError
 from bench.hparams import hp
 

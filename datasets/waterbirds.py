@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
-from bench.datafiles import (
+from bench.data.files import (
     ImageOptions,
     Problems,
     csv_int,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.backbones import build_classifier, check_backbone
 from bench.errors import ConfigError
+from bench.train.backbones import build_classifier, check_backbone
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from fixtures.dataset_trees import write_cifar10, write_cifar100
 
-from bench.config import resolve
-from bench.datacheck import options_from_sets
+from bench.data.check import options_from_sets
 from bench.datasets import DATASETS
 from bench.errors import ConfigError, DataError
+from bench.runs.config import resolve
 
 WRITE = {"cifar10-lt": write_cifar10, "cifar100-lt": write_cifar100}
 

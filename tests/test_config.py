@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import resolve
 from bench.errors import ConfigError
 from bench.registry import UnknownNameError
+from bench.runs.config import resolve
 
 
 def test_precedence_defaults_dataset_method_file_cli(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_config_file_errors_name_file_and_line(tmp_path: Path) -> None:
 
 
 def test_resolved_config_round_trips_through_json() -> None:
-    from bench.config import RunConfig
+    from bench.runs.config import RunConfig
 
     cfg = resolve("ddpm-fill", "digits-lt", sets=["unet_channels=8,16"])
     assert cfg.hparams["unet_channels"] == [8, 16]

@@ -13,8 +13,8 @@ from fixtures.dataset_trees import write_cifar10, write_imagenet_lt
 from helpers import bench_command, bench_env
 
 from bench.cli import main
-from bench.config import resolve
 from bench.data import data_root_from_env
+from bench.runs.config import resolve
 
 
 def test_mismatch_is_a_warning_and_an_error_with_strict(tmp_path: Path, capsys) -> None:

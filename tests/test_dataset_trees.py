@@ -14,7 +14,7 @@ import pytest
 from fixtures.dataset_trees import WRITERS, Tree, truncate
 
 from bench.cli import main
-from bench.datacheck import check, options_from_sets
+from bench.data.check import check, options_from_sets
 from bench.datasets import DATASETS
 from bench.errors import DataError
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.config import resolve
 from bench.datasets import DATASETS
 from bench.errors import ConfigError
+from bench.runs.config import resolve
 
 
 def load(*sets: str):

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.config import resolve
 from bench.io import read_json
-from bench.runner import run
+from bench.runs.config import resolve
+from bench.runs.runner import run
 
 SEEDS = (0, 1, 2)
 

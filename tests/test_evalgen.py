@@ -11,11 +11,11 @@ import pytest
 from helpers import TINY_RECIPE
 
 from bench.cli import main
-from bench.config import resolve
 from bench.datasets import DATASETS
 from bench.errors import BenchError
-from bench.evalgen import eval_gen
 from bench.io import atomic_write_json, read_json
+from bench.runs.config import resolve
+from bench.runs.evalgen import eval_gen
 
 # Keep the k-means of F8 / F1/8 cheap: 2 clusters per class, one run.
 FAST = ["extractor=small", "prd_runs=1", "prd_clusters_per_class=2"]
@@ -27,8 +27,8 @@ def digits_split(name: str) -> np.ndarray:
 
 
 def write_bench_synthetic_set(store: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """A synthetic set in the format bench/synthetic.py writes (shards of 256 + manifest)."""
-    from bench.synthetic import SHARD_SIZE, shard_path, shard_ranges, write_shard
+    """A synthetic set in the format bench/synthesis/store.py writes (shards of 256 + manifest)."""
+    from bench.synthesis.store import SHARD_SIZE, shard_path, shard_ranges, write_shard
 
     ranges = shard_ranges(len(labels))
     for i, (lo, hi) in enumerate(ranges):
@@ -98,7 +98,7 @@ def test_real_features_are_cached_and_invalidated(tmp_path: Path) -> None:
 def test_new_extractor_weights_invalidate_the_cache(tmp_path: Path) -> None:
     import torch
 
-    from bench.backbones import build_classifier
+    from bench.train.backbones import build_classifier
 
     config = resolve("erm", "digits-lt")
     run_dir = tmp_path / "runs" / config.run_name
@@ -118,7 +118,7 @@ def test_new_extractor_weights_invalidate_the_cache(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real (tiny) ERM run on digits-lt, finished by the runner."""
-    from bench.runner import run
+    from bench.runs.runner import run
 
     results = tmp_path_factory.mktemp("results")
     return run(resolve("erm", "digits-lt", sets=TINY_RECIPE), results, progress=False)
@@ -127,8 +127,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     finished_run: Path, tmp_path: Path
 ) -> None:
-    from bench import leaderboard
-    from bench.records import iter_finished_runs
+    from bench.report import leaderboard
+    from bench.runs.records import iter_finished_runs
 
     done_before = (finished_run / "done").read_text()
     folder = write_png_folder(tmp_path / "pngs", digits_split("train").images)

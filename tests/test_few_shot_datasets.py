@@ -15,7 +15,7 @@ from fixtures.dataset_trees import (
     write_pascal_voc,
 )
 
-from bench.datacheck import check, options_from_sets
+from bench.data.check import check, options_from_sets
 from bench.datasets import DATASETS
 from bench.errors import ConfigError, DataError
 

@@ -22,8 +22,8 @@ from fixtures.dataset_trees import (
 )
 from helpers import TINY_RECIPE, bench_command, bench_env
 
-from bench.datacheck import check, options_from_sets
-from bench.datafiles import natural_key
+from bench.data.check import check, options_from_sets
+from bench.data.files import natural_key
 from bench.datasets import DATASETS
 from bench.datasets import nicopp as nicopp_module
 from bench.datasets.colored_digits import COLOURS

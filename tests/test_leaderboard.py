@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench import leaderboard
 from bench.cli import main
-from bench.config import resolve
 from bench.io import atomic_write_json
+from bench.report import leaderboard
+from bench.runs.config import resolve
 
 GOLDEN = Path(__file__).parent / "golden"
 

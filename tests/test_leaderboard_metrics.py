@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench import leaderboard
+from bench.report import leaderboard
 
 
 def record(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bench.losses import balanced_softmax_loss, make_loss, prior_counts
+from bench.train.losses import balanced_softmax_loss, make_loss, prior_counts
 
 
 def test_balanced_softmax_matches_formula() -> None:

@@ -199,10 +199,10 @@ def test_clip_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_classifier_extractor_gives_the_run_classifiers_features(tmp_path: Path) -> None:
-    from bench.backbones import build_classifier
-    from bench.config import resolve
+    from bench.data.torchdata import ArrayImages
     from bench.io import atomic_write_json
-    from bench.torchdata import ArrayImages
+    from bench.runs.config import resolve
+    from bench.train.backbones import build_classifier
 
     config = resolve("erm", "digits-lt")  # small-cnn, 16 x 16 grayscale, normalize "half"
     run_dir = tmp_path / "runs" / config.run_name
@@ -225,8 +225,8 @@ def test_classifier_extractor_gives_the_run_classifiers_features(tmp_path: Path)
 
 
 def test_classifier_extractor_needs_a_finished_run(tmp_path: Path) -> None:
-    from bench.config import resolve
     from bench.io import atomic_write_json
+    from bench.runs.config import resolve
 
     with pytest.raises(BenchError, match="not a bench run directory"):
         build_extractor(f"classifier:{tmp_path}")

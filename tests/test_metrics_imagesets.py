@@ -11,7 +11,7 @@ import pytest
 from bench.errors import DataError
 from bench.io import atomic_write_json
 from bench.metrics.imagesets import ArraySource, choose, open_synthetic, resize_center_crop
-from bench.synthetic import shard_path, write_shard
+from bench.synthesis.store import shard_path, write_shard
 
 
 def shard_set(store: Path, sizes: list[int]) -> np.ndarray:

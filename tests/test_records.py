@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from helpers import bench_command, bench_env, cli, run_digits
 
-from bench.config import resolve
 from bench.errors import BenchError
 from bench.io import atomic_write_text, read_json, read_jsonl
-from bench.records import load_run, run_dir_for, run_lock
-from bench.runner import run
+from bench.runs.config import resolve
+from bench.runs.records import load_run, run_dir_for, run_lock
+from bench.runs.runner import run
 
 SHORT = ["recipe.epochs=3", "recipe.steps_per_epoch=3", "recipe.batch_size=16"]
 KILLABLE = ["recipe.epochs=6", "recipe.steps_per_epoch=20", "recipe.batch_size=32"]

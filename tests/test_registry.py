@@ -13,8 +13,8 @@ from bench.datasets import DATASETS
 from bench.errors import BenchError
 from bench.method import Method
 from bench.methods import METHODS
-from bench.recipe import Recipe
 from bench.registry import Registry, UnknownNameError
+from bench.train.recipe import Recipe
 
 
 @pytest.mark.parametrize("name", list(METHODS))

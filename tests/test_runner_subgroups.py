@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from bench.config import resolve
 from bench.data import ImageSplit, LoadedDataset
-from bench.runner import evaluate
-from bench.train import TrainResult
+from bench.runs.config import resolve
+from bench.runs.runner import evaluate
+from bench.train.loop import TrainResult
 
 
 class BrightnessClassifier(nn.Module):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.samplers import BatchPlan
+from bench.train.samplers import BatchPlan
 
 REAL = np.repeat(np.arange(4), [80, 15, 4, 1])  # long-tailed real labels
 SYNTH = np.repeat(np.arange(4), [0, 65, 76, 79])  # the fill-up set

@@ -15,7 +15,7 @@ from fixtures.dataset_trees import (
     write_places_lt,
 )
 
-from bench.datacheck import check
+from bench.data.check import check
 from bench.datasets import DATASETS
 from bench.errors import DataError
 

@@ -266,8 +266,8 @@ class ClassifierExtractor(FeaturesAndLogits):
         **kwargs,
     ):
         super().__init__(name, features_list)
-        from bench.backbones import build_classifier
-        from bench.torchdata import mean_std
+        from bench.data.torchdata import mean_std
+        from bench.train.backbones import build_classifier
 
         run_dir = Path(bench_run_dir)
         recipe, config = run_recipe(run_dir)
@@ -305,8 +305,8 @@ class ClassifierExtractor(FeaturesAndLogits):
 
 
 def run_recipe(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    from bench.config import RunConfig
     from bench.io import read_json
+    from bench.runs.config import RunConfig
 
     config_path = run_dir / "config.json"
     if not config_path.is_file():

@@ -1,9 +1,9 @@
 """Image sets for the generation metrics, streamed in batches of uint8 N x H x W x 3.
 
 Three sources: a real split (`ImageSplit`: images in memory or files on disk), a synthetic set
-written by bench (`manifest.json` + `shard-*.npz`, see bench/synthetic.py) and a folder of image
-files. Batches are read one at a time, so 50,000 ImageNet-size images never sit in memory at once.
-Grayscale images are repeated to three channels, as the extractors expect RGB.
+written by bench (`manifest.json` + `shard-*.npz`, see bench/synthesis/store.py) and a folder
+of image files. Batches are read one at a time, so 50,000 ImageNet-size images never sit in
+memory at once. Grayscale images are repeated to three channels, as the extractors expect RGB.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class FileSource:
             yield np.stack(same_size([self.read(path) for path in chosen], chosen))
 
     def read(self, path: str) -> np.ndarray:
-        from bench.torchdata import open_image
+        from bench.data.torchdata import open_image
 
         image = open_image(path, "RGB")
         if self.image_size is not None:
@@ -101,7 +101,7 @@ class ShardSource:
     shard_sizes: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        from bench.synthetic import shard_path
+        from bench.synthesis.store import shard_path
 
         manifest = read_json(self.store / "manifest.json")
         self.shard_sizes = []
@@ -119,7 +119,7 @@ class ShardSource:
         return sum(self.shard_sizes)
 
     def batches(self, index: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-        from bench.synthetic import shard_path
+        from bench.synthesis.store import shard_path
 
         starts = np.cumsum([0, *self.shard_sizes])
         pending: list[np.ndarray] = []

@@ -53,7 +53,7 @@ def eval_gen(
     from bench.datasets import DATASETS
     from bench.metrics.extractors import ExtractorContext, build_extractor
     from bench.metrics.imagesets import open_synthetic
-    from bench.train import pick_device
+    from bench.train.loop import pick_device
 
     dataset_sets, metric_sets = split_sets(sets)
     settings = generation_settings(metric_sets)
@@ -128,7 +128,7 @@ def resolve_target(
         DATASETS.check(dataset)
         return Target(dataset, dict(dataset_sets), Path(synthetic), Path(results or "results"))
     run_dir = Path(run_dir)
-    from bench.records import load_run
+    from bench.runs.records import load_run
 
     run = load_run(run_dir)
     if not run["done"] or "result" not in run:
@@ -233,7 +233,7 @@ def measure(
 
 def write_generation(run_dir: Path, extractor: str, record: dict[str, Any]) -> None:
     """Add the metrics to a finished run's result.json (atomic rewrite; `done` untouched)."""
-    from bench.records import is_done
+    from bench.runs.records import is_done
 
     path = run_dir / "result.json"
     if not is_done(run_dir) or not path.is_file():

@@ -16,7 +16,7 @@ import numpy as np
 
 from bench import hparams
 from bench.data import DatasetOptions, LoadedDataset
-from bench.datafiles import verify_image
+from bench.data.files import verify_image
 from bench.errors import ConfigError, DataError
 from bench.progress import progress_bar
 

@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig
 from bench.data import LoadedDataset
 from bench.errors import BenchError
-from bench.records import RunRecord, is_done, run_dir_for, run_lock
+from bench.runs.config import RunConfig
+from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
 
@@ -60,11 +60,11 @@ def execute(
     device: str | None,
     progress: bool,
 ) -> dict[str, Any]:
-    from bench.backbones import check_backbone
     from bench.datasets import DATASETS
     from bench.method import MethodContext
     from bench.methods import METHODS
-    from bench.train import pick_device
+    from bench.train.backbones import check_backbone
+    from bench.train.loop import pick_device
 
     method_cls, dataset_cls = METHODS[config.method], DATASETS[config.dataset]
     hparams, options, recipe = (
@@ -81,7 +81,7 @@ def execute(
     if method_cls.uses_synthetic_data:
         synthetic = synthetic_data(config, method, data, record, cache, progress)
     with record.stage("train-classifier"):
-        from bench.train import train_classifier
+        from bench.train.loop import train_classifier
 
         trained = train_classifier(
             recipe,
@@ -108,7 +108,7 @@ def synthetic_data(
     progress: bool,
 ):
     """Stages 4-5: the fill-up plan, the (cached) generator and the (cached) synthetic set."""
-    from bench.synthetic import (
+    from bench.synthesis.store import (
         cached_generator,
         cached_synthesis,
         fill_plan,
@@ -142,7 +142,7 @@ def evaluate(
     fairness metrics where the split has groups / attributes)."""
     from bench.metrics.accuracy import shot_accuracy
     from bench.metrics.subgroups import subgroup_metrics
-    from bench.train import eval_dataset, predict
+    from bench.train.loop import eval_dataset, predict
 
     test = data.splits["test"]
     test_set = eval_dataset(recipe, data, test)

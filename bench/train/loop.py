@@ -20,14 +20,14 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from bench.backbones import Classifier, build_classifier
 from bench.data import ImageSplit, LoadedDataset
 from bench.io import atomic_write, seed_hash
-from bench.losses import make_loss, prior_counts
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
-from bench.recipe import Recipe
-from bench.samplers import BatchPlan
+from bench.train.backbones import Classifier, build_classifier
+from bench.train.losses import make_loss, prior_counts
+from bench.train.recipe import Recipe
+from bench.train.samplers import BatchPlan
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def training_data(
 
 
 def torch_split(recipe: Recipe, data: LoadedDataset, split: ImageSplit, augment: str) -> Dataset:
-    from bench.torchdata import torch_dataset
+    from bench.data.torchdata import torch_dataset
 
     return torch_dataset(split, data.image_size, data.channels, recipe.normalize, augment)
 

@@ -22,7 +22,7 @@ import yaml
 from bench import hparams
 from bench.errors import ConfigError
 from bench.io import stable_hash
-from bench.recipe import Recipe
+from bench.train.recipe import Recipe
 
 SECTIONS = ("method", "dataset", "recipe")
 TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed", "data_root")

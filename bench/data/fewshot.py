@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.data import ImageSplit, LoadedDataset
-from bench.datafiles import ImageOptions, rgb_dataset
+from bench.data.files import ImageOptions, rgb_dataset
 from bench.hparams import hp
 
 DA_FUSION = "DA-Fusion train_classifier.py (brandontrabucco/da-fusion)"

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.config import RunConfig
 from bench.data import ImageSplit
 from bench.errors import ConfigError
 from bench.hparams import specs
 from bench.io import atomic_write, atomic_write_json, read_json, seed_hash, stable_hash
 from bench.method import generator_seed_of
 from bench.progress import progress_bar
+from bench.runs.config import RunConfig
 from bench.seeding import seed_everything
 
 log = logging.getLogger(__name__)

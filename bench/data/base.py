@@ -1,7 +1,7 @@
 """What every dataset adapter produces, and the base class adapters derive from.
 
 This module is torch-free: adapters describe their data (labels, groups, image files or arrays)
-and `bench.torchdata` turns a split into a torch Dataset only when training starts.
+and `bench.data.torchdata` turns a split into a torch Dataset only when training starts.
 """
 
 from __future__ import annotations

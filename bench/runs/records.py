@@ -30,9 +30,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench.config import RunConfig
 from bench.errors import BenchError
 from bench.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from bench.runs.config import RunConfig
 
 PACKAGES = (
     "torch",

@@ -1,0 +1,27 @@
+"""Datasets as the harness sees them: splits, adapters, file formats, checks, torch datasets.
+
+`bench.data.base` defines what every adapter produces (re-exported here, so adapters write
+`from bench.data import DatasetAdapter, ImageSplit, LoadedDataset`); `files` reads the official
+on-disk formats, `check` is `bench data check`, `fewshot` the k-shot protocol and `torchdata`
+turns a split into a torch Dataset.
+"""
+
+from bench.data.base import (
+    SPLITS,
+    DatasetAdapter,
+    DatasetOptions,
+    ImageSplit,
+    LoadedDataset,
+    data_root_from_env,
+    shot_buckets,
+)
+
+__all__ = [
+    "SPLITS",
+    "DatasetAdapter",
+    "DatasetOptions",
+    "ImageSplit",
+    "LoadedDataset",
+    "data_root_from_env",
+    "shot_buckets",
+]

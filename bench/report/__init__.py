@@ -1,0 +1,1 @@
+"""Reports over run records: leaderboard tables."""

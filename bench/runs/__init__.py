@@ -1,0 +1,1 @@
+"""One experiment: resolved settings, the runner, run records and generation evaluation."""

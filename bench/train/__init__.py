@@ -1,0 +1,1 @@
+"""The classifier recipe the harness owns: settings, backbones, losses, samplers, training loop."""
