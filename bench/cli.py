@@ -94,6 +94,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the resolved settings and their sources, run nothing",
     )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the smallest settings that exercise every code path (seconds to a minute on a "
+        "CPU); recorded as a smoke run and left out of leaderboards",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
@@ -180,7 +186,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.data import data_root_from_env
     from bench.runs.config import resolve
 
-    config = resolve(args.method, args.dataset, args.seed, args.config, args.sets)
+    config = resolve(args.method, args.dataset, args.seed, args.config, args.sets, smoke=args.smoke)
     if args.dry_run:
         print(describe_config(config))
         return 0

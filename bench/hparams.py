@@ -14,7 +14,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,20 @@ def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         return cls(**checked)  # __post_init__ checks settings that depend on each other
     except (ConfigError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_assignments(items: Iterable[str], example: str = "key=value") -> list[tuple[str, str]]:
+    """`key=value` items (from --set) as (key, value) pairs; the one parser of the whole CLI.
+
+    The key is stripped, the value kept as typed (it is coerced against its field later).
+    """
+    pairs = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set {example}.")
+        pairs.append((key.strip(), value))
+    return pairs
 
 
 def unknown_key_message(where: str, key: str, valid: list[str]) -> str:

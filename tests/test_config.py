@@ -120,4 +120,27 @@ def test_resolved_config_round_trips_through_json() -> None:
     assert cfg.hparams["unet_channels"] == [8, 16]
     again = RunConfig.from_json(cfg.to_json())
     assert again.identity() == cfg.identity() and again.run_id == cfg.run_id
-    assert again.method_hparams().unet_channels == (8, 16)
+    assert again.method_settings.unet_channels == (8, 16)
+
+
+def test_resolved_config_carries_its_settings_objects_and_pickles() -> None:
+    import pickle
+
+    cfg = resolve("ddpm-fill", "digits-lt", sets=["method.unet_channels=8,16", "recipe.lr=0.01"])
+    assert cfg.method_settings.unet_channels == (8, 16) and cfg.recipe_settings.lr == 0.01
+    again = pickle.loads(pickle.dumps(cfg))
+    assert again == cfg and again.run_id == cfg.run_id
+    assert again.recipe_settings == cfg.recipe_settings
+
+
+def test_smoke_runs_have_their_own_identity_and_tiny_settings() -> None:
+    plain = resolve("ddpm-fill", "digits-lt")
+    smoke = resolve("ddpm-fill", "digits-lt", smoke=True)
+    assert smoke.run_id != plain.run_id and "-smoke-" in smoke.run_name
+    assert smoke.hparams["train_steps"] == 3 and smoke.recipe["epochs"] == 2
+    assert smoke.sources["recipe.epochs"] == "smoke: bench run --smoke"
+    # a --set still beats the smoke layer
+    assert resolve("erm", "digits-lt", sets=["recipe.epochs=3"], smoke=True).recipe["epochs"] == 3
+    # file-backed datasets get small images; the plain identity is unchanged by the smoke field
+    assert resolve("erm", "imagenet-lt", smoke=True).data["image_size"] == 32
+    assert "smoke" not in plain.identity()

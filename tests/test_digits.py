@@ -12,7 +12,7 @@ from bench.runs.config import resolve
 
 def load(*sets: str):
     cfg = resolve("erm", "digits-lt", sets=list(sets))
-    return DATASETS["digits-lt"](cfg.dataset_options()).load()
+    return DATASETS["digits-lt"](cfg.dataset_settings).load()
 
 
 def test_default_split_is_long_tailed_with_every_bucket_filled() -> None:

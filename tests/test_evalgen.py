@@ -22,7 +22,7 @@ FAST = ["extractor=small", "prd_runs=1", "prd_clusters_per_class=2"]
 
 
 def digits_split(name: str) -> np.ndarray:
-    data = DATASETS["digits-lt"](resolve("erm", "digits-lt").dataset_options()).load()
+    data = DATASETS["digits-lt"](resolve("erm", "digits-lt").dataset_settings).load()
     return data.splits[name]
 
 

@@ -107,3 +107,27 @@ def test_generator_is_a_function_of_its_settings_not_of_the_process(tmp_path: Pa
         weights.append(load_file(unet / "diffusion_pytorch_model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_smoke_run_of_a_file_backed_dataset_is_recorded_as_smoke(tmp_path: Path) -> None:
+    from fixtures.dataset_trees import WRITERS
+
+    tree = WRITERS["imagenet-lt"](tmp_path / "tree")
+    code, out, err = cli(
+        "run",
+        "--method",
+        "erm",
+        "--dataset",
+        "imagenet-lt",
+        "--smoke",
+        "--quiet",
+        "--data-root",
+        str(tree.root),
+        "--results",
+        str(tmp_path / "results"),
+    )
+    assert code == 0, err
+    run_dir = Path(out.strip())
+    assert read_json(run_dir / "config.json")["smoke"] is True
+    result = read_json(run_dir / "result.json")
+    assert result["metrics"]["epochs"] == 2

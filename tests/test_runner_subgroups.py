@@ -10,7 +10,7 @@ from torch import nn
 
 from bench.data import ImageSplit, LoadedDataset
 from bench.runs.config import resolve
-from bench.runs.runner import evaluate
+from bench.runs.evaluate import evaluate
 from bench.train.loop import TrainResult
 
 
@@ -50,7 +50,7 @@ def dataset(test: ImageSplit, train_groups: list[int]) -> LoadedDataset:
 def run_evaluate(data: LoadedDataset) -> dict:
     model = BrightnessClassifier()
     trained = TrainResult(model, model, 1, [{"val_balanced": 1.0}], 1)
-    recipe = resolve("erm", "digits-lt").recipe_settings()  # normalize = "half"
+    recipe = resolve("erm", "digits-lt").recipe_settings  # normalize = "half"
     return evaluate(trained, data, recipe, "cpu", None)
 
 

@@ -6,6 +6,7 @@ and `bench.data.torchdata` turns a split into a torch Dataset only when training
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,22 @@ class LoadedDataset:
 
     def train_counts(self) -> np.ndarray:
         return self.train.class_counts(self.num_classes)
+
+    def with_eval_limit(self, per_class: int) -> LoadedDataset:
+        """A copy whose non-train splits keep at most `per_class` samples of each class (the
+        first ones, so it is deterministic): the evaluation of a smoke run."""
+        splits = {}
+        for name, split in self.splits.items():
+            if name == "train":
+                splits[name] = split
+                continue
+            keep = [
+                i
+                for c in np.unique(split.targets)
+                for i in np.flatnonzero(split.targets == c)[:per_class]
+            ]
+            splits[name] = split.subset(np.sort(np.asarray(keep, dtype=np.int64)))
+        return dataclasses.replace(self, splits=splits)
 
     def shot_buckets(self) -> dict[str, list[int]]:
         """Classes per bucket: many > many_threshold, few < few_threshold, medium otherwise."""

@@ -17,21 +17,14 @@ import numpy as np
 from bench import hparams
 from bench.data import DatasetOptions, LoadedDataset
 from bench.data.files import verify_image
-from bench.errors import ConfigError, DataError
+from bench.errors import DataError
 from bench.progress import progress_bar
 
 
 def options_from_sets(options_cls: type, sets: list[str] | tuple[str, ...], name: str) -> Any:
     """Dataset options from `key=value` items (a leading "dataset." is allowed)."""
-    values = {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        key = key.strip().removeprefix("dataset.")
-        if not sep or not key:
-            raise ConfigError(
-                f"--set {item!r}: expected key=value, e.g. --set imbalance_factor=50."
-            )
-        values[key] = value
+    pairs = hparams.parse_assignments(sets, "imbalance_factor=50")
+    values = {key.removeprefix("dataset."): value for key, value in pairs}
     return hparams.build(options_cls, values, f"dataset {name}")
 
 

@@ -312,7 +312,7 @@ def run_recipe(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     if not config_path.is_file():
         raise BenchError(f"{run_dir} is not a bench run directory (it has no config.json).")
     config = read_json(config_path)
-    return RunConfig.from_json(config).recipe_settings(), config
+    return RunConfig.from_json(config).recipe_settings, config
 
 
 def input_channels(state: dict[str, torch.Tensor]) -> int:

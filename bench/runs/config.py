@@ -12,7 +12,7 @@ each one is kept so a run record says where every number came from.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,13 @@ TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed", "data_root")
 
 @dataclass(frozen=True)
 class RunConfig:
-    """A fully resolved run: what it hashes to is what it is."""
+    """A fully resolved run: what it hashes to is what it is.
+
+    Resolved once (by `resolve`) and then handed around as is: to the runner, to a SLURM job
+    (it pickles) and into the run record. The checked settings objects (`method_settings`,
+    `dataset_settings`, `recipe_settings`) are built once here from the plain values, which
+    are what the run's identity hashes.
+    """
 
     method: str
     dataset: str
@@ -40,15 +46,52 @@ class RunConfig:
     recipe: dict[str, Any]
     method_version: int = 1
     dataset_version: int = 1
+    # A `bench run --smoke` run: tiny settings, its own identity, left out of leaderboards.
+    smoke: bool = False
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
+    method_settings: Any = field(default=None, compare=False, repr=False)
+    dataset_settings: Any = field(default=None, compare=False, repr=False)
+    recipe_settings: Any = field(default=None, compare=False, repr=False)
+
+    IDENTITY = (
+        "method",
+        "dataset",
+        "seed",
+        "hparams",
+        "data",
+        "recipe",
+        "method_version",
+        "dataset_version",
+    )
+
+    def __post_init__(self) -> None:
+        from bench.datasets import DATASETS
+        from bench.methods import METHODS
+
+        built = {
+            "method_settings": (
+                METHODS[self.method].Hparams,
+                self.hparams,
+                f"method {self.method}",
+            ),
+            "dataset_settings": (
+                DATASETS[self.dataset].Options,
+                self.data,
+                f"dataset {self.dataset}",
+            ),
+            "recipe_settings": (Recipe, self.recipe, "recipe"),
+        }
+        for name, (schema, values, where) in built.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, hparams.build(schema, values, where))
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the experiment (sources and data_root are not identity)."""
-        out = dataclasses.asdict(self)
-        out.pop("sources")
-        out.pop("data_root")
+        out = {name: copy.deepcopy(getattr(self, name)) for name in self.IDENTITY}
+        if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
+            out["smoke"] = True
         return out
 
     @property
@@ -57,28 +100,21 @@ class RunConfig:
 
     @property
     def run_name(self) -> str:
-        return f"{self.method}-{self.dataset}-s{self.seed}-{self.run_id}"
+        smoke = "-smoke" if self.smoke else ""
+        return f"{self.method}-{self.dataset}-s{self.seed}{smoke}-{self.run_id}"
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.identity(), "run_id": self.run_id, "sources": self.sources}
+        return {
+            **self.identity(),
+            "smoke": self.smoke,
+            "run_id": self.run_id,
+            "sources": self.sources,
+        }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in obj.items() if k in names})
-
-    def method_hparams(self) -> Any:
-        from bench.methods import METHODS
-
-        return hparams.build(METHODS[self.method].Hparams, self.hparams, f"method {self.method}")
-
-    def dataset_options(self) -> Any:
-        from bench.datasets import DATASETS
-
-        return hparams.build(DATASETS[self.dataset].Options, self.data, f"dataset {self.dataset}")
-
-    def recipe_settings(self) -> Recipe:
-        return hparams.build(Recipe, self.recipe, "recipe")
+        keep = (*cls.IDENTITY, "smoke", "sources", "data_root")
+        return cls(**{k: v for k, v in obj.items() if k in keep})
 
 
 @dataclass
@@ -107,8 +143,13 @@ def resolve(
     seed: int | None = None,
     config_file: str | Path | None = None,
     sets: list[str] | tuple[str, ...] = (),
+    smoke: bool = False,
 ) -> RunConfig:
-    """Build the RunConfig for a method and dataset from defaults, a config file and --set."""
+    """Build the RunConfig for a method and dataset from defaults, a config file and --set.
+
+    `smoke` adds the smoke layer (the method's TINY settings, a tiny recipe and small images)
+    above the built-in defaults, so a config file and --set still win over it.
+    """
     from bench.datasets import DATASETS
     from bench.methods import METHODS
 
@@ -123,9 +164,15 @@ def resolve(
     schemas = {"method": method_cls.Hparams, "dataset": dataset_cls.Options, "recipe": Recipe}
 
     cli_layer, cli_seed = parse_sets(sets, schemas)
-    layers = [*default_layers(method, dataset, method_cls, dataset_cls), file_layer, cli_layer]
+    smoke_layer = smoke_settings(method_cls, dataset_cls) if smoke else None
+    layers = [
+        *default_layers(method, dataset, method_cls, dataset_cls),
+        smoke_layer,
+        file_layer,
+        cli_layer,
+    ]
     layers = [layer for layer in layers if layer is not None]
-    resolved, sources = merge_layers(layers, schemas, method, dataset)
+    resolved, built, sources = merge_layers(layers, schemas, method, dataset)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
     return RunConfig(
@@ -137,9 +184,36 @@ def resolve(
         recipe=resolved["recipe"],
         method_version=method_cls.VERSION,
         dataset_version=dataset_cls.VERSION,
+        smoke=smoke,
         sources=sources,
         data_root=file_top.get("data_root"),
+        method_settings=built["method"],
+        dataset_settings=built["dataset"],
+        recipe_settings=built["recipe"],
     )
+
+
+# The smallest classifier recipe that still runs train -> validate -> checkpoint -> resume ->
+# test: two epochs of two small steps.
+SMOKE_RECIPE = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "warmup_epochs": 0}
+SMOKE_IMAGE_SIZE = 32
+
+
+def smoke_settings(method_cls: Any, dataset_cls: Any) -> Layer:
+    """`bench run --smoke`: every code path of a method on a dataset, in seconds on a CPU.
+
+    The method's TINY settings (the same the registry tests use), a two-epoch recipe and, for
+    datasets whose image size is free, 32 px images. The harness also caps synthesis and the
+    evaluation splits of a smoke run (bench.runs.runner); the run is recorded as a smoke run.
+    """
+    layer = Layer("smoke")
+    note = "bench run --smoke"
+    layer.declare("method", {k: (v, note) for k, v in method_cls.TINY.items()})
+    layer.declare("recipe", {k: (v, note) for k, v in SMOKE_RECIPE.items()})
+    size = hparams.specs(dataset_cls.Options).get("image_size")
+    if size is not None and size.choices is None and size.default > SMOKE_IMAGE_SIZE:
+        layer.declare("dataset", {"image_size": (SMOKE_IMAGE_SIZE, note)})
+    return layer
 
 
 def first_not_none(*values: Any) -> Any:
@@ -158,10 +232,15 @@ def default_layers(method: str, dataset: str, method_cls: Any, dataset_cls: Any)
 
 def merge_layers(
     layers: list[Layer], schemas: dict[str, type], method: str, dataset: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Apply layers over the schema defaults, check every value, and record where each came from."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, str]]:
+    """Apply layers over the schema defaults, check every value, and record where each came from.
+
+    Returns the plain values per section, the built settings object per section and the source
+    of every value.
+    """
     where = {"method": f"method {method}", "dataset": f"dataset {dataset}", "recipe": "recipe"}
     resolved: dict[str, dict[str, Any]] = {}
+    objects: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for section, schema in schemas.items():
         specs = hparams.specs(schema)
@@ -177,7 +256,8 @@ def merge_layers(
         built = hparams.build(schema, values, where[section])  # cross-field checks (__post_init__)
         values = {name: getattr(built, name) for name in values}  # e.g. imb_factor=0.01 -> IF 100
         resolved[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-    return resolved, sources
+        objects[section] = built
+    return resolved, objects, sources
 
 
 def layer_place(layer: Layer, section: str, key: str, where: str) -> str:
@@ -190,11 +270,7 @@ def parse_sets(sets: list[str] | tuple[str, ...], schemas: dict[str, type]) -> t
     layer = Layer("command line")
     seed = None
     names = {section: list(hparams.specs(schema)) for section, schema in schemas.items()}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set recipe.epochs=5.")
+    for key, value in hparams.parse_assignments(sets, "recipe.epochs=5"):
         if key == "seed":
             seed = value
             continue

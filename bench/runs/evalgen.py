@@ -88,11 +88,8 @@ def eval_gen(
 def split_sets(sets: list[str] | tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
     """`dataset.X=V` items go to the dataset options, the rest to GenerationSettings."""
     dataset_sets, metric_sets = {}, {}
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set k=3.")
-        section, dot, name = key.strip().partition(".")
+    for key, value in hparams.parse_assignments(sets, "k=3"):
+        section, dot, name = key.partition(".")
         if dot and section == "dataset":
             dataset_sets[name] = value
         elif dot:

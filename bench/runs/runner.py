@@ -25,6 +25,8 @@ from bench.runs.config import RunConfig
 from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
+# A smoke run evaluates on the first images of each class only (val and test splits).
+SMOKE_EVAL_PER_CLASS = 2
 
 
 def run(
@@ -68,14 +70,16 @@ def execute(
 
     method_cls, dataset_cls = METHODS[config.method], DATASETS[config.dataset]
     hparams, options, recipe = (
-        config.method_hparams(),
-        config.dataset_options(),
-        config.recipe_settings(),
+        config.method_settings,
+        config.dataset_settings,
+        config.recipe_settings,
     )
     check_backbone(recipe.backbone)
     device = pick_device(device)
     with record.stage("load-data"):
         data = dataset_cls(options, data_root).load()
+        if config.smoke:
+            data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
     method = method_cls(hparams, MethodContext(data, config.seed, device, progress))
     synthetic = None
     if method_cls.uses_synthetic_data:
@@ -94,6 +98,8 @@ def execute(
             progress,
         )
     with record.stage("evaluate"):
+        from bench.runs.evaluate import evaluate
+
         metrics = evaluate(trained, data, recipe, device, synthetic)
     save_models(trained, record.dir)
     return record.finish(metrics, device)
@@ -133,45 +139,6 @@ def synthetic_data(
             method, synthesis_key(config, method_cls, plan), plan, config.seed, cache, progress
         )
     return split
-
-
-def evaluate(
-    trained: Any, data: LoadedDataset, recipe: Any, device: str, synthetic: Any
-) -> dict[str, Any]:
-    """Test-split accuracy of the best-validation and the last checkpoints (plus group and
-    fairness metrics where the split has groups / attributes)."""
-    from bench.metrics.accuracy import shot_accuracy
-    from bench.metrics.subgroups import subgroup_metrics
-    from bench.train.loop import eval_dataset, predict
-
-    test = data.splits["test"]
-    test_set = eval_dataset(recipe, data, test)
-    counts = data.train_counts()
-    scores = {}
-    for name, model in (("best", trained.best), ("last", trained.last)):
-        preds = predict(model, test_set, recipe.eval_batch_size, device, recipe.num_workers)
-        scores[name] = shot_accuracy(
-            test.targets, preds, counts, data.many_threshold, data.few_threshold
-        )
-        scores[name].update(subgroup_metrics(data, test, preds))
-    selected = "best" if recipe.selection == "best-val" else "last"
-    return {
-        "test": scores[selected],
-        "test_best": scores["best"],
-        "test_last": scores["last"],
-        "selection": recipe.selection,
-        "best_epoch": trained.best_epoch,
-        "epochs": len(trained.history),
-        "steps_per_epoch": trained.steps_per_epoch,
-        "val_balanced": trained.history[trained.best_epoch - 1]["val_balanced"]
-        if selected == "best"
-        else trained.history[-1]["val_balanced"],
-        "train_counts": [int(n) for n in counts],
-        "synthetic_counts": None
-        if synthetic is None
-        else [int(n) for n in synthetic.class_counts(data.num_classes)],
-        "shot_buckets": data.shot_buckets(),
-    }
 
 
 def save_models(trained: Any, run_dir: Path) -> None:

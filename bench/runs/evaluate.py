@@ -1,0 +1,50 @@
+"""Evaluation of a trained classifier: what goes into a run's `metrics`.
+
+Test-split accuracy (overall / many / medium / few / per class) of the best-validation and the
+last checkpoints, plus group and fairness metrics where the split has groups or attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.data import LoadedDataset
+
+
+def evaluate(
+    trained: Any, data: LoadedDataset, recipe: Any, device: str, synthetic: Any
+) -> dict[str, Any]:
+    """Test-split accuracy of the best-validation and the last checkpoints (plus group and
+    fairness metrics where the split has groups / attributes)."""
+    from bench.metrics.accuracy import shot_accuracy
+    from bench.metrics.subgroups import subgroup_metrics
+    from bench.train.loop import eval_dataset, predict
+
+    test = data.splits["test"]
+    test_set = eval_dataset(recipe, data, test)
+    counts = data.train_counts()
+    scores = {}
+    for name, model in (("best", trained.best), ("last", trained.last)):
+        preds = predict(model, test_set, recipe.eval_batch_size, device, recipe.num_workers)
+        scores[name] = shot_accuracy(
+            test.targets, preds, counts, data.many_threshold, data.few_threshold
+        )
+        scores[name].update(subgroup_metrics(data, test, preds))
+    selected = "best" if recipe.selection == "best-val" else "last"
+    return {
+        "test": scores[selected],
+        "test_best": scores["best"],
+        "test_last": scores["last"],
+        "selection": recipe.selection,
+        "best_epoch": trained.best_epoch,
+        "epochs": len(trained.history),
+        "steps_per_epoch": trained.steps_per_epoch,
+        "val_balanced": trained.history[trained.best_epoch - 1]["val_balanced"]
+        if selected == "best"
+        else trained.history[-1]["val_balanced"],
+        "train_counts": [int(n) for n in counts],
+        "synthetic_counts": None
+        if synthetic is None
+        else [int(n) for n in synthetic.class_counts(data.num_classes)],
+        "shot_buckets": data.shot_buckets(),
+    }
