@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_leaderboard(sub)
     add_data(sub)
     add_eval_gen(sub)
+    add_synth(sub)
     return parser
 
 
@@ -93,6 +94,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         "--dry-run",
         action="store_true",
         help="print the resolved settings and their sources, run nothing",
+    )
+    p.add_argument(
+        "--no-deps",
+        action="store_true",
+        help="do not run missing dependency runs (e.g. FG's feedback classifier): print the "
+        "command that makes each instead",
     )
     p.add_argument(
         "--smoke",
@@ -171,6 +178,31 @@ def add_eval_gen(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
+def add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="export or preview a synthetic set")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = add_command(
+        actions,
+        "export",
+        "write a synthetic set as a PNG folder tree and/or a Hugging Face dataset",
+        cmd_synth,
+    )
+    export.add_argument("--png", help="folder for <class>/<index>.png files")
+    export.add_argument("--hf", help="folder for a Hugging Face dataset (save_to_disk)")
+    export.add_argument("--parquet", help="file for the Hugging Face dataset as parquet")
+    export.add_argument("--quiet", action="store_true", help="no progress bar")
+    preview = add_command(
+        actions, "preview", "one image: real and synthetic rows per class", cmd_synth
+    )
+    preview.add_argument("--output", required=True, help="the PNG file to write")
+    preview.add_argument("--per-class", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument("--classes", help="comma-separated class indices (default: all)")
+    preview.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
+    for q in (export, preview):
+        q.add_argument("--run", help="a finished run: its synthetic set (and dataset)")
+        q.add_argument("--synthetic", help="a synthetic set directory (cache/synthetic/<key>)")
+
+
 def setup_logging(quiet: bool) -> None:
     """INFO to the run's log.txt always; to the terminal unless --quiet (then warnings only)."""
     console = logging.StreamHandler(sys.stderr)
@@ -198,6 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data_root_from_env(args.data_root, config.data_root),
         args.device,
         progress=not args.quiet,
+        deps=not args.no_deps,
     )
     print(run_dir)
     return 0
@@ -341,6 +374,12 @@ def cmd_eval_gen(args: argparse.Namespace) -> int:
     )
     print(json.dumps(record, indent=2, sort_keys=True))
     return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from bench.runs.synth import run_command
+
+    return run_command(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

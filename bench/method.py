@@ -1,28 +1,29 @@
 """The narrow interface a method plugs into; the harness owns everything else.
 
 A method is one file in methods/ plus one registry line. It declares:
-- `Hparams`: a frozen dataclass of `hp(...)` fields, each default with its paper source;
+- `Hparams`: a frozen dataclass of `hp(...)` fields, each default with its paper source; a
+  method that synthesises derives it from `SynthesisHparams` and from its generator backend's
+  `Settings` (declared once in bench/generators/, not copied field by field);
 - `DATASET_DEFAULTS`: per-dataset paper values, {dataset: {name: (value, source)}};
-- `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)}
-  (e.g. Balanced Softmax, 50/50 real:synthetic batches);
-and, if it uses synthetic data, implements the hooks `fit_generator`, `load_generator` and
-`synthesise`. Budgets (how many images per class), sharding, caching, resuming, classifier
-training and evaluation belong to the harness, so methods stay comparable.
+- `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)};
+- `generator`: the backend it synthesises with (bench.generators.GENERATORS), or None;
+- `DEPENDENCIES`: runs it needs first (e.g. FG's feedback classifier, an `erm` run on the same
+  data), {name: Dependency}; the harness resolves, runs and loads them.
+and may override the synthesis hooks: `prompt`, `conditioning` (real images per request) and
+`sampling_hooks` (classifier-free guidance by default; FG adds x0 guidance). Budgets (the plan),
+the generator fit, sharding, caching, resuming, classifier training and evaluation belong to the
+harness, so methods stay comparable.
 
 Method modules must not import torch at module level: `bench list` and config checks load them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from bench.data import LoadedDataset
-from bench.errors import ConfigError
-from bench.hparams import hp
+from bench.hparams import hp, specs
 
 
 @dataclass(frozen=True)
@@ -31,31 +32,62 @@ class NoHparams:
 
 
 @dataclass(frozen=True)
-class FillHparams:
-    """Settings shared by methods that fill classes up with synthetic images."""
+class SynthesisHparams:
+    """Settings shared by methods that synthesise training images."""
 
-    fill_to: int | str = hp(
-        "max",
+    plan: str = hp(
+        "fill:max",
         stage="synthesis",
         source="fill every class up to the largest class count (FG App F.2; Fill-Up Sec 3.1)",
-        help="'max' (the head-class count) or a number of images per class",
+        help="fill:max | fill:N | add:N | cells:N | cells:max | ratio:R (bench/synthesis/plans.py)",
+    )
+    sampling_steps: int = hp(
+        50, low=1, high=10_000, stage="synthesis", source="DDIM 50 steps (Fill-Up Sec 3.1)"
+    )
+    guidance_scale: float = hp(
+        1.0,
+        low=0.0,
+        high=100.0,
+        stage="synthesis",
+        source="low guidance 1.0 (Fill-Up Sec 4.4)",
+        help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = conditional only",
+    )
+    sample_batch_size: int = hp(
+        64,
+        low=1,
+        high=4096,
+        stage="synthesis",
+        source="harness: requests sampled per batch (each from its own seed)",
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.fill_to, str) and self.fill_to != "max":
-            raise ConfigError(f"fill_to={self.fill_to!r}: use 'max' or a number of images.")
-        if isinstance(self.fill_to, int) and self.fill_to < 1:
-            raise ConfigError(f"fill_to={self.fill_to}: must be at least 1.")
+        from bench.synthesis.plans import parse_plan
+
+        parse_plan(self.plan)
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:  # a backend's settings mixed in after this class check theirs
+            parent()
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Another run a method needs first: its method, its settings, what the method receives."""
+
+    method: str
+    source: str
+    sets: tuple[str, ...] = ()  # --set items of the dependency run (beyond its defaults)
 
 
 @dataclass
 class MethodContext:
-    """What the harness hands a method: the data, where it runs and how it is seeded."""
+    """What the harness hands a method: the data, where it runs, how it is seeded, and the
+    loaded results of its dependencies (name -> bench.runs.models.LoadedClassifier)."""
 
     data: LoadedDataset
     seed: int
     device: str
     progress: bool = True
+    dependencies: dict[str, Any] = field(default_factory=dict)
 
 
 class Method:
@@ -64,43 +96,49 @@ class Method:
     Hparams: ClassVar[type] = NoHparams
     DATASET_DEFAULTS: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     RECIPE: ClassVar[dict[str, tuple[Any, str]]] = {}
+    DEPENDENCIES: ClassVar[dict[str, Dependency]] = {}
     VERSION: ClassVar[int] = 1
     paper: ClassVar[str] = ""
-    uses_synthetic_data: ClassVar[bool] = False
-    # The smallest settings that still exercise every code path, for the registry smoke tests.
+    generator: ClassVar[str | None] = None
+    # The smallest settings that still exercise every code path (registry tests, --smoke).
     TINY: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, hparams: Any, context: MethodContext):
         self.hparams = hparams
         self.context = context
 
-    # Hooks for methods that synthesise training data --------------------------------------
+    @classmethod
+    def uses_synthetic_data(cls) -> bool:
+        return cls.generator is not None
 
-    def fit_generator(self, workdir: Path) -> None:
-        """Train or adapt the generator on `self.context.data` and save it under `workdir`.
+    # Synthesis hooks ---------------------------------------------------------------------
 
-        Called once per generator config; the harness caches `workdir` and skips this when a
-        finished generator is there. Long fits should checkpoint into `workdir` and resume.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not fit a generator")
+    def generator_settings(self, settings_cls: type) -> Any:
+        """The backend's settings object, taken from this method's hparams."""
+        from bench.hparams import build
 
-    def load_generator(self, workdir: Path) -> None:
-        """Load what `fit_generator` saved, before `synthesise` is called."""
-        raise NotImplementedError(f"{type(self).__name__} does not load a generator")
+        names = specs(settings_cls)
+        values = {k: getattr(self.hparams, k) for k in names if hasattr(self.hparams, k)}
+        return build(settings_cls, values, f"{self.generator} generator")
 
-    def synthesise(self, labels: np.ndarray, seed: int) -> np.ndarray:
-        """Return one uint8 H x W x C image per label (N x H x W x C), deterministic in `seed`."""
-        raise NotImplementedError(f"{type(self).__name__} does not synthesise images")
+    def prompt(self) -> str | None:
+        """The prompt template of every request ({class_name}, {context}, ...), or None."""
+        return getattr(self.hparams, "prompt", None)
+
+    def conditioning(self) -> int:
+        """Real training images each request is conditioned on (0: none)."""
+        return 0
+
+    def sampling_hooks(self, generator: Any) -> Any:
+        """How sampling is steered: classifier-free guidance at `guidance_scale` by default."""
+        from bench.generators.base import CFG, SamplingHooks
+
+        return SamplingHooks(noise=CFG(getattr(self.hparams, "guidance_scale", 1.0)))
 
     @property
     def generator_seed(self) -> int:
         """The seed the generator is fitted with (see `generator_seed_of`)."""
         return generator_seed_of(vars_of(self.hparams), self.context.seed)
-
-    def fill_target(self, train_counts: np.ndarray) -> int:
-        """Images per class after filling up (the harness turns it into a per-class plan)."""
-        fill_to = getattr(self.hparams, "fill_to", "max")
-        return int(train_counts.max()) if fill_to == "max" else int(fill_to)
 
 
 def generator_seed_of(hparams: dict[str, Any], run_seed: int) -> int:

@@ -1,4 +1,4 @@
-"""The harness's own class-conditional DDPM: resume, save/load, deterministic guided sampling."""
+"""The harness's own DDPM backend: exact resume, save/load, deterministic guided sampling."""
 
 from __future__ import annotations
 
@@ -9,26 +9,29 @@ import pytest
 import torch
 from diffusers import UNet2DModel
 
-from bench.generators.ddpm import ConditionalDDPM, DDPMSpec
+from bench.data import ImageSplit, LoadedDataset
+from bench.generators.base import CFG, SamplingHooks
+from bench.generators.ddpm import DDPMGenerator, DDPMSettings
+from bench.hparams import build
 
-SPEC = DDPMSpec(
-    block_out_channels=(8, 16),
-    train_steps=6,
-    batch_size=8,
-    num_train_timesteps=20,
-    checkpoint_every=2,
+SETTINGS = build(
+    DDPMSettings,
+    {"unet_channels": (8, 16), "train_steps": 6, "batch_size": 8, "num_train_timesteps": 20},
+    "test",
 )
 
 
-def toy_data(n: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def toy_data(n: int = 24) -> LoadedDataset:
     rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(n, 8, 8, 1), dtype=np.uint8), np.arange(n) % 3
+    images = rng.integers(0, 256, size=(n, 8, 8, 1), dtype=np.uint8)
+    split = ImageSplit("train", np.arange(n) % 3, images=images)
+    return LoadedDataset("toy", ["a", "b", "c"], {"train": split}, 8, 1)
 
 
-def fitted(workdir: Path) -> ConditionalDDPM:
+def fitted(workdir: Path) -> DDPMGenerator:
     torch.manual_seed(0)
-    model = ConditionalDDPM(SPEC, num_classes=3, image_size=8, channels=1)
-    model.fit(*toy_data(), seed=5, workdir=workdir, progress=False)
+    model = DDPMGenerator(SETTINGS, num_classes=3, image_size=8, channels=1, checkpoint_every=2)
+    model.fit(toy_data(), workdir, seed=5, progress=False)
     return model
 
 
@@ -36,21 +39,22 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path, monkeypatch
     straight = fitted(tmp_path / "straight")
 
     calls = {"n": 0}
-    original = ConditionalDDPM._train_step
+    original = DDPMGenerator._train_step
 
-    def crash_at_step_five(self, *args):
+    def counting(self, *args):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt  # the job is killed after the step-4 checkpoint
         return original(self, *args)
 
-    monkeypatch.setattr(ConditionalDDPM, "_train_step", crash_at_step_five)
+    monkeypatch.setattr(DDPMGenerator, "_train_step", counting)
     with pytest.raises(KeyboardInterrupt):
         fitted(tmp_path / "resumed")
     assert (tmp_path / "resumed" / "checkpoint.pt").exists()
-    monkeypatch.setattr(ConditionalDDPM, "_train_step", original)
-    resumed = fitted(tmp_path / "resumed")  # starts at step 4, not 0
-    for a, b in zip(straight.ema.parameters(), resumed.ema.parameters(), strict=True):
+    calls["n"] = -100  # no more interruptions; count the steps the relaunch trains
+    resumed = fitted(tmp_path / "resumed")
+    assert calls["n"] == -100 + 2  # resumed at step 4 of 6: two steps, not six
+    for a, b in zip(straight.ema_unet.parameters(), resumed.ema_unet.parameters(), strict=True):
         assert torch.equal(a, b)
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
 
@@ -58,30 +62,32 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path, monkeypatch
 def test_saved_generator_loads_in_diffusers_and_samples_deterministically(tmp_path: Path) -> None:
     fitted(tmp_path)
     unet = UNet2DModel.from_pretrained(tmp_path / "unet")  # plain diffusers format
-    assert unet.config.num_class_embeds == 4  # 3 classes + the null label
-    model = ConditionalDDPM.load(tmp_path)
+    assert unet.config.class_embed_type == "identity"
+    model = DDPMGenerator.load(tmp_path)
     labels = np.array([0, 1, 2, 2, 1])
-    a = model.sample(labels, seed=3, steps=3, batch_size=2)
+    a = model.sample_labels(labels, seed=3, steps=3, batch_size=2)
     assert a.shape == (5, 8, 8, 1) and a.dtype == np.uint8
-    assert np.array_equal(a, model.sample(labels, seed=3, steps=3, batch_size=2))
-    assert not np.array_equal(a, model.sample(labels, seed=4, steps=3, batch_size=2))
-    assert model.sample(np.array([], dtype=int), seed=0).shape == (0, 8, 8, 1)
+    assert np.array_equal(a, model.sample_labels(labels, seed=3, steps=3, batch_size=5))
+    assert not np.array_equal(a, model.sample_labels(labels, seed=4, steps=3, batch_size=2))
+    assert model.sample([]).images.shape == (0, 8, 8, 1)
 
 
 def test_guidance_scale_selects_the_branches(tmp_path: Path) -> None:
     model = fitted(tmp_path)
     labels = np.array([0, 1, 2])
-    outs = {w: model.sample(labels, seed=1, steps=3, guidance_scale=w) for w in (0.0, 1.0, 2.5)}
-    assert not np.array_equal(outs[0.0], outs[1.0])
-    assert not np.array_equal(outs[1.0], outs[2.5])
-    # w = 1 is the conditional model alone; eps_u + 1 * (eps_c - eps_u) must give the same x.
-    x = torch.randn(3, 1, 8, 8)
-    t = torch.tensor(10)
-    y = torch.tensor(labels)
-    cond = model._guided_eps(x, t, y, 1.0)
-    null = torch.full_like(y, 3)
-    eps_u = model.ema(x, t, class_labels=null).sample
-    assert torch.allclose(cond, eps_u + 1.0 * (cond - eps_u), atol=1e-6)
-    assert torch.allclose(model._guided_eps(x, t, y, 0.0), eps_u, atol=1e-6)
-    two = model._guided_eps(x, t, y, 2.0)
-    assert torch.allclose(two, eps_u + 2.0 * (cond - eps_u), atol=1e-5)
+    outs = {w: model.sample_labels(labels, seed=1, steps=3, guidance_scale=w) for w in (0, 1, 2.5)}
+    assert not np.array_equal(outs[0], outs[1])
+    assert not np.array_equal(outs[1], outs[2.5])
+    # the CFG hook: w = 1 asks for no unconditional pass; w = 0 is the unconditional one
+    cond, uncond = torch.randn(3, 1, 8, 8), torch.randn(3, 1, 8, 8)
+    assert not CFG(1.0).needs_unconditional and CFG(2.0).needs_unconditional
+    assert torch.equal(CFG(1.0)(0, cond, None), cond)
+    assert torch.equal(CFG(0.0)(0, cond, uncond), uncond)
+    assert torch.allclose(CFG(2.0)(0, cond, uncond), uncond + 2.0 * (cond - uncond))
+    # the convenience path is the requests path with per-request seeds and a CFG hook
+    from bench.generators.base import SynthesisRequest
+    from bench.io import seed_hash
+
+    hooks = SamplingHooks(noise=CFG(0.0))
+    reqs = [SynthesisRequest(i, int(y), seed_hash(1, i)) for i, y in enumerate(labels)]
+    assert np.array_equal(model.sample(reqs, hooks, steps=3).images, outs[0])

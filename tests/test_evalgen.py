@@ -27,16 +27,10 @@ def digits_split(name: str) -> np.ndarray:
 
 
 def write_bench_synthetic_set(store: Path, images: np.ndarray, labels: np.ndarray) -> Path:
-    """A synthetic set in the format bench/synthesis/store.py writes (shards of 256 + manifest)."""
-    from bench.synthesis.store import SHARD_SIZE, shard_path, shard_ranges, write_shard
+    """A synthetic set as bench's store writes it (shards of 256 + manifest)."""
+    from bench.synthesis.store import write_arrays
 
-    ranges = shard_ranges(len(labels))
-    for i, (lo, hi) in enumerate(ranges):
-        write_shard(shard_path(store, i), images[lo:hi], labels[lo:hi])
-    manifest = {"num_images": len(labels), "shard_size": SHARD_SIZE, "num_shards": len(ranges)}
-    atomic_write_json(store / "manifest.json", manifest)
-    atomic_write_json(store / "done", {})
-    return store
+    return write_arrays(store, images, labels)
 
 
 def write_png_folder(folder: Path, images: np.ndarray) -> Path:

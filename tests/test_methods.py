@@ -28,7 +28,7 @@ def test_method_runs_end_to_end(method: str, results: Path) -> None:
     assert 0.0 <= test["overall"] <= 1.0 and len(test["per_class"]) == 10
     assert set(result["metrics"]["shot_buckets"]) == {"many", "medium", "few"}
     stages = set(result["timings"])
-    if METHODS[method].uses_synthetic_data:
+    if METHODS[method].uses_synthetic_data():
         assert {"fit-generator", "synthesise"} <= stages
         real = np.array(result["metrics"]["train_counts"])
         synthetic = np.array(result["metrics"]["synthetic_counts"])
@@ -58,26 +58,17 @@ def test_run_seeds_share_the_generator_but_draw_their_own_samples(results: Path)
     assert second["synthesis"]["generated_shards"] == second["synthesis"]["num_shards"]
 
 
-def test_fill_target_below_a_class_count_fails_before_the_generator(results: Path) -> None:
-    sets = [f"--set={s}" for s in [*tiny_sets("ddpm-fill"), "fill_to=50"]]
-    code, _, err = cli(
-        "run",
-        "--method",
-        "ddpm-fill",
-        "--dataset",
-        "digits-lt",
-        "--quiet",
-        "--results",
-        str(results),
-        *sets,
-    )
-    assert code == 2
-    assert "fill_to=50 is below the 114 real training images of class 0" in err
-    assert not (results / "cache" / "generators").exists()
+def test_fill_to_n_gives_classes_at_or_above_n_none_and_records_them(results: Path) -> None:
+    result = read_json(run_tiny("ddpm-fill", results, "plan=fill:50") / "result.json")
+    real, synthetic = (np.array(result["metrics"][k]) for k in ("train_counts", "synthetic_counts"))
+    assert real.tolist() == [114, 68, 40, 24, 14, 8, 5, 3, 1, 1]
+    assert synthetic.tolist() == [0, 0, 10, 26, 36, 42, 45, 47, 49, 49]
+    skipped = result["info"]["synthetic_plan"]["skipped_cells"]
+    assert set(skipped) == {"0", "1"} and "already has 114 >= 50" in skipped["0"]
 
 
 def test_fill_to_a_fixed_count(results: Path) -> None:
-    metrics = read_json(run_tiny("ddpm-fill", results, "fill_to=120") / "result.json")["metrics"]
+    metrics = read_json(run_tiny("ddpm-fill", results, "plan=fill:120") / "result.json")["metrics"]
     total = np.add(metrics["train_counts"], metrics["synthetic_counts"])
     assert total.tolist() == [120] * 10
 
@@ -131,3 +122,71 @@ def test_smoke_run_of_a_file_backed_dataset_is_recorded_as_smoke(tmp_path: Path)
     assert read_json(run_dir / "config.json")["smoke"] is True
     result = read_json(run_dir / "result.json")
     assert result["metrics"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("dataset", ["imagenet-lt", "places-lt", "cifar10-lt", "waterbirds"])
+def test_ddpm_fill_runs_on_file_backed_datasets(dataset: str, tmp_path: Path) -> None:
+    """The generator trains on the files (resized to its size) and fills the classes up."""
+    from fixtures.dataset_trees import WRITERS
+
+    tree = WRITERS[dataset](tmp_path / "tree")
+    code, out, err = cli(
+        "run",
+        "--method",
+        "ddpm-fill",
+        "--dataset",
+        dataset,
+        "--smoke",
+        "--quiet",
+        "--data-root",
+        str(tree.root),
+        "--results",
+        str(tmp_path / "results"),
+        *[f"--set=dataset.{s}" for s in tree.sets],
+    )
+    assert code == 0, err
+    result = read_json(Path(out.strip()) / "result.json")
+    real = np.array(result["metrics"]["train_counts"])
+    synthetic = np.array(result["metrics"]["synthetic_counts"])
+    # a smoke run fills at most 2 images per class; classes at the head count get none
+    assert synthetic.tolist() == np.minimum(real.max() - real, 2).tolist()
+    assert result["info"]["generator"]["cached"] is False
+
+
+def test_synthesis_shards_can_be_filled_by_separate_tasks(tmp_path: Path) -> None:
+    """Array tasks fill disjoint shard ranges; the last one completes the set; the run reuses it."""
+    from bench.runs.config import resolve
+    from bench.runs.runner import synthesise_shards
+
+    config = resolve("ddpm-fill", "digits-lt", sets=[*tiny_sets("ddpm-fill")])
+    results = tmp_path / "results"
+    first = synthesise_shards(config, results, [0, 2], progress=False)
+    assert first["complete"] is False and first["generated_shards"] == 2
+    second = synthesise_shards(config, results, [1, 3], progress=False)
+    assert second["complete"] is True and second["key"] == first["key"]
+    run_dir = run_digits("ddpm-fill", results, tiny_sets("ddpm-fill"))
+    assert run_info(run_dir)["synthesis"]["generated_shards"] == 0
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_smokes_on_a_file_backed_dataset(method: str, tmp_path: Path) -> None:
+    """`bench run --smoke` of any method on a real-format dataset tree, in seconds."""
+    from fixtures.dataset_trees import WRITERS
+
+    tree = WRITERS["places-lt"](tmp_path / "tree")
+    code, out, err = cli(
+        "run",
+        "--method",
+        method,
+        "--dataset",
+        "places-lt",
+        "--smoke",
+        "--quiet",
+        "--data-root",
+        str(tree.root),
+        "--results",
+        str(tmp_path / "results"),
+    )
+    assert code == 0, err
+    config = read_json(Path(out.strip()) / "config.json")
+    assert config["smoke"] is True and config["data"]["image_size"] == 32

@@ -9,19 +9,15 @@ import numpy as np
 import pytest
 
 from bench.errors import DataError
-from bench.io import atomic_write_json
 from bench.metrics.imagesets import ArraySource, choose, open_synthetic, resize_center_crop
-from bench.synthesis.store import shard_path, write_shard
+from bench.synthesis.store import shard_stem, write_arrays
 
 
 def shard_set(store: Path, sizes: list[int]) -> np.ndarray:
+    """A store of sum(sizes) images (shards of 256)."""
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (sum(sizes), 8, 8, 1), dtype=np.uint8)
-    lo = 0
-    for i, size in enumerate(sizes):
-        write_shard(shard_path(store, i), images[lo : lo + size], np.zeros(size, dtype=np.int64))
-        lo += size
-    atomic_write_json(store / "manifest.json", {"num_shards": len(sizes)})
+    write_arrays(store, images, np.zeros(len(images), dtype=np.int64))
     return images
 
 
@@ -39,8 +35,8 @@ def test_shard_subset_comes_back_in_order_across_shards(tmp_path: Path) -> None:
 
 def test_missing_shard_is_named(tmp_path: Path) -> None:
     shard_set(tmp_path, [256, 20])
-    shard_path(tmp_path, 1).unlink()
-    with pytest.raises(DataError, match=r"shard-00001\.npz is missing"):
+    shard_stem(tmp_path, 1).with_suffix(".json").unlink()
+    with pytest.raises(DataError, match=r"shard-00001\.json is missing"):
         open_synthetic(tmp_path)
 
 

@@ -25,7 +25,7 @@ def test_method_entry_is_complete(name: str) -> None:
     for spec in hparams.specs(cls.Hparams).values():
         assert spec.source.strip(), f"{name}.{spec.name} has no source"
         hparams.check_value(spec, spec.default, name)  # defaults satisfy their own bounds
-        if cls.uses_synthetic_data:
+        if cls.uses_synthetic_data():
             assert spec.stage in ("generator", "synthesis"), f"{name}.{spec.name}: set a stage"
     recipe_specs = hparams.specs(Recipe)
     for key, (value, source) in cls.RECIPE.items():

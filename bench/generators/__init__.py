@@ -1,1 +1,17 @@
-"""Generators trained by the harness itself (small diffusion models for embedded data)."""
+"""Generator backends behind one interface (bench.generators.base.Generator).
+
+Add one: a file here (a `Generator` subclass with its `Settings` dataclass) plus one line below.
+"""
+
+from bench.registry import Registry
+
+GENERATORS = Registry(
+    "generator",
+    {
+        "ddpm": "bench.generators.ddpm:DDPMGenerator",
+        "sd": "bench.generators.sd:StableDiffusionGenerator",
+        "unclip": "bench.generators.unclip:StableUnCLIPGenerator",
+        # The test double: draws noise images fast, so pipeline tests run in seconds.
+        "noise": "bench.generators.noise:NoiseGenerator",
+    },
+)

@@ -1,58 +1,221 @@
-"""A small class-conditional diffusion model trained by the harness itself.
+"""`ddpm`: a small class-conditional diffusion model the harness trains itself.
 
-diffusers' `UNet2DModel` with a class embedding (num_classes + 1 entries: the last one is the
-null label for classifier-free guidance), trained with the DDPM noise-prediction loss and
-sampled with DDIM. It is the generator of `ddpm-fill` and the base that CBDM and FG build on
-for small images. Training checkpoints into its work directory and resumes exactly (the random
-stream's state is saved with the weights); the finished model is saved in diffusers' own format
-(`unet/` via save_pretrained), so `UNet2DModel.from_pretrained` reads it too.
+diffusers' `UNet2DModel` conditioned on the class (num_classes + 1 labels: the last one is the
+null label for classifier-free guidance) and, optionally, on an image embedding: the embedded
+analogue of Stable unCLIP's CLIP-image conditioning, so dual conditioning (FG Sec 3.2) and the
+embedding augmentations of augmentation-conditioning also run offline on tiny images. The image
+encoder is a small CNN trained jointly with the UNet (a semantic encoder as in diffusion
+autoencoders, Preechakul et al. CVPR 2022) on a randomly shifted view of each training image;
+its embedding is dropped (zeroed, unCLIP's unconditional embedding) with `embed_dropout` during
+training so samples can be drawn with or without it.
+
+Trained with the DDPM noise-prediction loss and sampled with DDIM through the shared loop of
+bench.generators.base. Training checkpoints into its work directory and resumes exactly (the
+random stream's state is saved with the weights, loaded with `weights_only=True`); the finished
+model is saved in diffusers' format (`unet/`), so `UNet2DModel.from_pretrained` reads it too.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
+from torch import nn
 
+from bench.errors import ConfigError, DataError
+from bench.generators.base import (
+    CFG,
+    Generator,
+    SampleBatch,
+    SamplingHooks,
+    SynthesisRequest,
+    conditioning_embeddings,
+    denoise,
+    per_sample_noise,
+    to_uint8,
+)
+from bench.hparams import hp
 from bench.io import atomic_write, atomic_write_json, read_json
 from bench.progress import progress_bar
 
+PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
+# The largest side the harness trains a DDPM at when the dataset's images are larger.
+MAX_SIZE = 64
+
 
 @dataclass(frozen=True)
-class DDPMSpec:
-    """Architecture and training settings of the conditional DDPM."""
+class DDPMSettings:
+    """The `ddpm` backend's settings (methods that train it derive their Hparams from this)."""
 
-    block_out_channels: tuple[int, ...] = (32, 64, 64)
-    layers_per_block: int = 1
-    train_steps: int = 1500
-    batch_size: int = 64
-    lr: float = 1e-3
-    ema_decay: float = 0.995
-    label_dropout: float = 0.1
-    num_train_timesteps: int = 1000
-    checkpoint_every: int = 250
+    unet_channels: tuple[int, ...] = hp(
+        (32, 64, 64),
+        low=4,
+        high=1024,
+        stage="generator",
+        source=PROTO + ": UNet2DModel (32,64,64), no attention, 1.06 M parameters",
+    )
+    layers_per_block: int = hp(1, low=1, high=8, stage="generator", source=PROTO)
+    train_steps: int = hp(
+        1500,
+        low=1,
+        high=10_000_000,
+        stage="generator",
+        source=PROTO + ": at 3,000 steps samples memorise their training images and few-shot "
+        "accuracy drops 2.4 points",
+    )
+    batch_size: int = hp(64, low=1, high=65_536, stage="generator", source=PROTO)
+    lr: float = hp(1e-3, gt=0.0, high=1.0, stage="generator", source=PROTO + " (cosine schedule)")
+    ema_decay: float = hp(0.995, low=0.0, high=1.0, stage="generator", source=PROTO)
+    label_dropout: float = hp(
+        0.1,
+        low=0.0,
+        high=1.0,
+        stage="generator",
+        source="classifier-free guidance training drops the label 'usually 10%' (CBDM Sec 3.1)",
+    )
+    num_train_timesteps: int = hp(
+        1000,
+        low=2,
+        high=100_000,
+        stage="generator",
+        source="DDPM T = 1000, beta 1e-4..0.02 (CBDM Sec 4.1)",
+    )
+    image_size: int | None = hp(
+        None,
+        low=4,
+        high=512,
+        stage="generator",
+        source=f"harness: the dataset's image size, at most {MAX_SIZE} px (a CPU-trainable DDPM)",
+        help="side of the generated images; none = the dataset's, capped at 64",
+    )
+    image_conditioning: bool = hp(
+        False,
+        stage="generator",
+        source="harness: class-only conditioning, as the 'LDM (txt)' baseline (FG Table 1)",
+        help="also condition on an image embedding from a jointly trained encoder (the unCLIP "
+        "analogue)",
+    )
+    embed_dim: int = hp(
+        16, low=1, high=4096, stage="generator", source="harness: a small semantic bottleneck"
+    )
+    embed_dropout: float = hp(
+        0.1,
+        low=0.0,
+        high=1.0,
+        stage="generator",
+        source="harness: as label_dropout, so the embedding branch also has an unconditional mode",
+    )
+    generator_seed: int | None = hp(
+        0,
+        low=0,
+        stage="generator",
+        source="one generator for all run seeds, as the papers' pretrained generators are; "
+        "seeds vary synthesis and the classifier (none = refit per run seed)",
+    )
+
+    def __post_init__(self) -> None:
+        if len(self.unet_channels) == 0:
+            raise ConfigError("unet_channels is empty: give at least one width, e.g. 32,64,64.")
+        if self.image_size is not None:
+            check_size(self.image_size, len(self.unet_channels))
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
 
 
-class ConditionalDDPM:
-    """Train, save, load and sample a class-conditional DDPM on uint8 N x H x W x C images."""
+def check_size(size: int, levels: int) -> None:
+    """A UNet with n levels halves the image n - 1 times: the side must divide by 2^(n-1)."""
+    factor = 2 ** (levels - 1)
+    if size % factor:
+        raise ConfigError(
+            f"the ddpm generator cannot produce {size} px images with {levels} UNet levels: the "
+            f"side must be a multiple of {factor}. Set generator image_size to a multiple of "
+            f"{factor} or use fewer unet_channels."
+        )
+
+
+class Conditioner(nn.Module):
+    """Class label (with a null label) plus an optional image embedding -> the UNet's class
+    embedding input (`class_embed_type="identity"`: added to the time embedding)."""
+
+    def __init__(self, num_classes: int, width: int, embed_dim: int | None, channels: int):
+        super().__init__()
+        self.labels = nn.Embedding(num_classes + 1, width)
+        self.encoder = None if embed_dim is None else ImageEncoder(channels, embed_dim)
+        self.project = None if embed_dim is None else nn.Linear(embed_dim, width)
+
+    def forward(self, labels: torch.Tensor, embeds: torch.Tensor | None) -> torch.Tensor:
+        out = self.labels(labels)
+        if self.project is not None and embeds is not None:
+            out = out + self.project(embeds)
+        return out
+
+
+class ImageEncoder(nn.Module):
+    """A small CNN image encoder: uint8-range images in [-1, 1] -> an embedding."""
+
+    def __init__(self, channels: int, dim: int, width: int = 32):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(2 * width, dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class DDPMGenerator(Generator):
+    """Train, save, load and sample the harness DDPM."""
+
+    name = "ddpm"
+    Settings = DDPMSettings
+    trains = True
+    takes_images = True
 
     def __init__(
-        self, spec: DDPMSpec, num_classes: int, image_size: int, channels: int, device: str = "cpu"
+        self,
+        settings: DDPMSettings,
+        num_classes: int,
+        image_size: int,
+        channels: int,
+        device: str = "cpu",
+        checkpoint_every: int = 250,
     ):
-        self.spec = spec
+        check_size(image_size, len(settings.unet_channels))
+        self.settings = settings
         self.num_classes = num_classes
         self.image_size = image_size
         self.channels = channels
         self.device = torch.device(device)
-        self.unet = build_unet(spec, num_classes, image_size, channels).to(self.device)
-        self.ema = copy.deepcopy(self.unet).eval().requires_grad_(False)
-        self.noise_schedule = DDPMScheduler(num_train_timesteps=spec.num_train_timesteps)
+        self.checkpoint_every = checkpoint_every
+        width = 4 * settings.unet_channels[0]  # UNet2DModel's time-embedding width
+        embed_dim = settings.embed_dim if settings.image_conditioning else None
+        self.unet = build_unet(settings, image_size, channels).to(self.device)
+        self.cond = Conditioner(num_classes, width, embed_dim, channels).to(self.device)
+        self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
+        self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
+        self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
+
+    @classmethod
+    def for_data(cls, settings: DDPMSettings, data: Any, device: str = "cpu") -> DDPMGenerator:
+        size = settings.image_size or min(data.image_size, MAX_SIZE)
+        return cls(settings, data.num_classes, size, data.channels, device)
 
     @property
     def null_label(self) -> int:
@@ -60,31 +223,32 @@ class ConditionalDDPM:
 
     # Training ------------------------------------------------------------------------------
 
-    def fit(
-        self,
-        images: np.ndarray,
-        labels: np.ndarray,
-        seed: int,
-        workdir: Path,
-        progress: bool = True,
-    ) -> dict[str, float]:
-        """Train for `spec.train_steps` steps, resuming from `workdir/checkpoint.pt` if present."""
-        x0 = uint8_to_unit(images).to(self.device)
-        y = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        opt = torch.optim.AdamW(self.unet.parameters(), lr=self.spec.lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(self.spec.train_steps))
+    def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> dict[str, float]:
+        """Train for `train_steps` steps, resuming from `workdir/checkpoint.pt` if present.
+
+        Images are read from the dataset batch by batch at the generator's size (file-backed
+        datasets decode only the images each batch draws).
+        """
+        from bench.data.torchdata import SplitImages
+
+        images = SplitImages(data.train, self.image_size, self.channels)
+        if len(images) == 0:
+            raise DataError(f"{data.name}: the training split is empty: nothing to train on.")
+        labels = torch.as_tensor(data.train.targets, dtype=torch.long)
+        s = self.settings
+        params = [*self.unet.parameters(), *self.cond.parameters()]
+        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(s.train_steps))
         rng = torch.Generator().manual_seed(seed)
         step, losses = self._resume(workdir, opt, sched, rng)
         self.unet.train()
-        bar = progress_bar(
-            None, progress, total=self.spec.train_steps, initial=step, desc="fit generator"
-        )
-        while step < self.spec.train_steps:
-            losses.append(self._train_step(x0, y, opt, sched, rng))
+        bar = progress_bar(None, progress, total=s.train_steps, initial=step, desc="fit generator")
+        while step < s.train_steps:
+            losses.append(self._train_step(images, labels, opt, sched, rng, params))
             step += 1
             bar.update(1)
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-            if step % self.spec.checkpoint_every == 0 and step < self.spec.train_steps:
+            if step % self.checkpoint_every == 0 and step < s.train_steps:
                 self._checkpoint(workdir, step, opt, sched, rng, losses)
         bar.close()
         self.save(workdir)
@@ -93,26 +257,35 @@ class ConditionalDDPM:
 
     def _train_step(
         self,
-        x0: torch.Tensor,
-        y: torch.Tensor,
+        images: Any,
+        labels: torch.Tensor,
         opt: torch.optim.Optimizer,
-        sched: torch.optim.lr_scheduler.LRScheduler,
+        sched: Any,
         rng: torch.Generator,
+        params: list[torch.nn.Parameter],
     ) -> float:
-        idx = torch.randint(len(x0), (self.spec.batch_size,), generator=rng).to(self.device)
-        batch, labels = x0[idx], y[idx].clone()
+        s = self.settings
+        idx = torch.randint(len(labels), (s.batch_size,), generator=rng)
+        x0 = unit(images.read(idx.numpy())).to(self.device)
+        y = labels[idx].clone()
         # Classifier-free guidance training: each sample's label is dropped with this probability
         # (Ho & Salimans 2022; "usually 10%", CBDM Sec 3.1).
-        drop = torch.rand(len(labels), generator=rng).to(self.device) < self.spec.label_dropout
-        labels[drop] = self.null_label
-        t = torch.randint(self.spec.num_train_timesteps, (len(batch),), generator=rng)
-        t = t.to(self.device)
-        noise = torch.randn(batch.shape, generator=rng).to(self.device)
-        noisy = self.noise_schedule.add_noise(batch, noise, t)
-        loss = F.mse_loss(self.unet(noisy, t, class_labels=labels).sample, noise)
+        drop = torch.rand(len(y), generator=rng) < s.label_dropout
+        y[drop] = self.null_label
+        t = torch.randint(s.num_train_timesteps, (len(x0),), generator=rng)
+        noise = torch.randn(x0.shape, generator=rng)
+        embeds = None
+        if self.cond.encoder is not None:
+            view = random_shift(x0, rng)
+            keep = (torch.rand(len(y), generator=rng) >= s.embed_dropout).float()
+            embeds = self.cond.encoder(view) * keep.to(self.device)[:, None]
+        t, noise, y = t.to(self.device), noise.to(self.device), y.to(self.device)
+        noisy = self.noise_schedule.add_noise(x0, noise, t)
+        pred = self.unet(noisy, t, class_labels=self.cond(y, embeds)).sample
+        loss = F.mse_loss(pred, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         self._update_ema()
@@ -120,57 +293,64 @@ class ConditionalDDPM:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        for ema_p, p in zip(self.ema.parameters(), self.unet.parameters(), strict=True):
-            ema_p.lerp_(p, 1.0 - self.spec.ema_decay)
+        decay = self.settings.ema_decay
+        for ema, live in ((self.ema_unet, self.unet), (self.ema_cond, self.cond)):
+            for ema_p, p in zip(ema.parameters(), live.parameters(), strict=True):
+                ema_p.lerp_(p, 1.0 - decay)
 
     def _checkpoint(
         self,
         workdir: Path,
         step: int,
         opt: torch.optim.Optimizer,
-        sched: torch.optim.lr_scheduler.LRScheduler,
+        sched: Any,
         rng: torch.Generator,
         losses: list[float],
     ) -> None:
         state = {
             "step": step,
             "unet": self.unet.state_dict(),
-            "ema": self.ema.state_dict(),
+            "cond": self.cond.state_dict(),
+            "ema_unet": self.ema_unet.state_dict(),
+            "ema_cond": self.ema_cond.state_dict(),
             "opt": opt.state_dict(),
             "sched": sched.state_dict(),
             "rng": rng.get_state(),
-            "losses": losses,
-            "spec": asdict(self.spec),
+            "losses": torch.tensor(losses, dtype=torch.float64),
+            "settings": settings_key(self.settings),
         }
         atomic_write(workdir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
 
     def _resume(
-        self,
-        workdir: Path,
-        opt: torch.optim.Optimizer,
-        sched: torch.optim.lr_scheduler.LRScheduler,
-        rng: torch.Generator,
+        self, workdir: Path, opt: torch.optim.Optimizer, sched: Any, rng: torch.Generator
     ) -> tuple[int, list[float]]:
         path = workdir / "checkpoint.pt"
         if not path.exists():
             return 0, []
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state["spec"] != asdict(self.spec):
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("settings") != settings_key(self.settings):
             return 0, []  # a checkpoint of other settings: start afresh rather than mix them
         self.unet.load_state_dict(state["unet"])
-        self.ema.load_state_dict(state["ema"])
+        self.cond.load_state_dict(state["cond"])
+        self.ema_unet.load_state_dict(state["ema_unet"])
+        self.ema_cond.load_state_dict(state["ema_cond"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         rng.set_state(state["rng"])
-        return state["step"], list(state["losses"])
+        return int(state["step"]), state["losses"].tolist()
 
     # Saving and loading ----------------------------------------------------------------------
 
     def save(self, workdir: Path) -> None:
-        """The EMA weights in diffusers format plus what is needed to rebuild this wrapper."""
-        self.ema.save_pretrained(workdir / "unet")
+        """The EMA weights: the UNet in diffusers format, the conditioner as safetensors."""
+        from safetensors.torch import save_file
+
+        self.ema_unet.save_pretrained(workdir / "unet")
+        state = {k: v.contiguous() for k, v in self.ema_cond.state_dict().items()}
+        atomic_write(workdir / "conditioner.safetensors", lambda tmp: save_file(state, tmp))
         meta = {
-            "spec": asdict(self.spec),
+            "backend": self.name,
+            "settings": settings_key(self.settings),
             "num_classes": self.num_classes,
             "image_size": self.image_size,
             "channels": self.channels,
@@ -178,86 +358,128 @@ class ConditionalDDPM:
         atomic_write_json(workdir / "generator.json", meta)
 
     @classmethod
-    def load(cls, workdir: Path, device: str = "cpu") -> ConditionalDDPM:
+    def load(cls, workdir: Path, device: str = "cpu") -> DDPMGenerator:
+        from safetensors.torch import load_file
+
+        from bench.hparams import build
+
+        workdir = Path(workdir)
+        if not (workdir / "generator.json").is_file():
+            raise DataError(
+                f"{workdir} holds no fitted ddpm generator (generator.json is missing): delete "
+                "the directory and rerun to fit it again."
+            )
         meta = read_json(workdir / "generator.json")
-        spec = DDPMSpec(
-            **{**meta["spec"], "block_out_channels": tuple(meta["spec"]["block_out_channels"])}
-        )
-        model = cls(spec, meta["num_classes"], meta["image_size"], meta["channels"], device)
-        model.ema = UNet2DModel.from_pretrained(workdir / "unet").to(model.device).eval()
+        settings = build(DDPMSettings, meta["settings"], f"generator {workdir}")
+        model = cls(settings, meta["num_classes"], meta["image_size"], meta["channels"], device)
+        model.ema_unet = UNet2DModel.from_pretrained(workdir / "unet").to(model.device).eval()
+        model.ema_cond.load_state_dict(load_file(workdir / "conditioner.safetensors"))
+        model.ema_cond.to(model.device)
         return model
 
     # Sampling --------------------------------------------------------------------------------
 
-    @torch.no_grad()
     def sample(
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        steps: int = 50,
+        progress: bool = False,
+    ) -> SampleBatch:
+        """DDIM samples for the requests (uint8 N x H x W x C), each from its own seed."""
+        if not requests:
+            empty = np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
+            return SampleBatch(empty)
+        hooks = hooks or SamplingHooks()
+        denoiser = DDPMDenoiser(self, requests, hooks)
+        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
+        values = None if criterion is None else criterion.cpu().numpy()
+        return SampleBatch(to_uint8(x), values)
+
+    def sample_labels(
         self,
         labels: np.ndarray,
         seed: int,
         steps: int = 50,
         guidance_scale: float = 1.0,
         batch_size: int = 256,
-        progress: bool = False,
     ) -> np.ndarray:
-        """DDIM samples for `labels` as uint8 N x H x W x C; deterministic in `seed`.
+        """Class-only samples for `labels`, request i seeded by (seed, i): a convenience."""
+        from bench.io import seed_hash
 
-        guidance_scale w mixes eps_u + w * (eps_c - eps_u): 0 is unconditional, 1 purely
-        conditional (one UNet pass per step), above 1 classifier-free guidance.
-        """
-        rng = torch.Generator().manual_seed(seed)
-        chunks = [labels[i : i + batch_size] for i in range(0, len(labels), batch_size)]
-        out = [self._sample_batch(c, rng, steps, guidance_scale, progress) for c in chunks]
-        return np.concatenate(out) if out else self._empty()
+        requests = [SynthesisRequest(i, int(y), seed_hash(seed, i)) for i, y in enumerate(labels)]
+        hooks = SamplingHooks(noise=CFG(guidance_scale))
+        chunks = [requests[i : i + batch_size] for i in range(0, len(requests), batch_size)]
+        out = [self.sample(c, hooks, steps).images for c in chunks]
+        return np.concatenate(out) if out else self.sample([], hooks).images
 
-    def _sample_batch(
-        self,
-        labels: np.ndarray,
-        rng: torch.Generator,
-        steps: int,
-        guidance_scale: float,
-        progress: bool,
-    ) -> np.ndarray:
-        scheduler = DDIMScheduler.from_config(self.noise_schedule.config)
-        scheduler.set_timesteps(steps)
-        shape = (len(labels), self.channels, self.image_size, self.image_size)
-        x = torch.randn(shape, generator=rng).to(self.device)
-        y = torch.as_tensor(labels, dtype=torch.long, device=self.device)
-        for t in progress_bar(scheduler.timesteps, progress, desc="sample"):
-            eps = self._guided_eps(x, t, y, guidance_scale)
-            x = scheduler.step(eps, t, x, eta=0.0).prev_sample
-        return unit_to_uint8(x)
-
-    def _guided_eps(
-        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, guidance_scale: float
-    ) -> torch.Tensor:
-        if guidance_scale == 1.0:
-            return self.ema(x, t, class_labels=y).sample
-        null = torch.full_like(y, self.null_label)
-        if guidance_scale == 0.0:
-            return self.ema(x, t, class_labels=null).sample
-        both = self.ema(torch.cat([x, x]), t, class_labels=torch.cat([null, y])).sample
-        eps_u, eps_c = both.chunk(2)
-        return eps_u + guidance_scale * (eps_c - eps_u)
-
-    def _empty(self) -> np.ndarray:
-        return np.zeros((0, self.image_size, self.image_size, self.channels), dtype=np.uint8)
+    @torch.no_grad()
+    def embed(self, images: np.ndarray) -> torch.Tensor:
+        """Image embeddings of uint8 N x H x W x C images at the generator's size."""
+        if self.ema_cond.encoder is None:
+            raise ConfigError(
+                "this ddpm generator was trained without image conditioning: set the method's "
+                "image_conditioning=true to condition on real images."
+            )
+        return self.ema_cond.encoder(unit(images).to(self.device))
 
 
-def build_unet(spec: DDPMSpec, num_classes: int, image_size: int, channels: int) -> UNet2DModel:
-    """A UNet without attention (cheap on CPU), with a class embedding incl. the null label."""
-    groups = math.gcd(32, *spec.block_out_channels)
-    n = len(spec.block_out_channels)
+class DDPMDenoiser:
+    """The harness DDPM as the shared loop sees it (pixel space: decoding is the identity)."""
+
+    def __init__(self, model: DDPMGenerator, requests: Sequence[SynthesisRequest], hooks: Any):
+        self.model = model
+        self.scheduler = DDIMScheduler.from_config(model.noise_schedule.config)
+        device = model.device
+        self.labels = torch.tensor([r.label for r in requests], device=device)
+        self.null = torch.full_like(self.labels, model.null_label)
+        self.embeds = None
+        if any(r.cond_ids for r in requests):
+            if model.real_images is None:
+                raise ConfigError("requests name conditioning images but no real images are set.")
+            self.embeds = conditioning_embeddings(
+                requests, model.real_images.read, model.embed, hooks
+            )
+        self.requests = requests
+
+    def initial(self, requests: Sequence[SynthesisRequest]) -> torch.Tensor:
+        m = self.model
+        shape = (m.channels, m.image_size, m.image_size)
+        return per_sample_noise(requests, shape, m.device, torch.float32)
+
+    def predict(self, x: torch.Tensor, t: Any, branch: str) -> torch.Tensor:
+        m = self.model
+        if branch == "cond":
+            emb = m.ema_cond(self.labels, self.embeds)
+        else:  # unCLIP's unconditional branch: null label and a zero image embedding
+            zeros = None if self.embeds is None else torch.zeros_like(self.embeds)
+            emb = m.ema_cond(self.null, zeros)
+        return m.ema_unet(x, t, class_labels=emb).sample
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2DModel:
+    """A UNet without attention (cheap on CPU) whose class embedding is given from outside."""
+    widths = tuple(settings.unet_channels)
+    groups = math.gcd(32, *widths)
+    n = len(widths)
     return UNet2DModel(
         sample_size=image_size,
         in_channels=channels,
         out_channels=channels,
-        layers_per_block=spec.layers_per_block,
-        block_out_channels=spec.block_out_channels,
+        layers_per_block=settings.layers_per_block,
+        block_out_channels=widths,
         down_block_types=("DownBlock2D",) * n,
         up_block_types=("UpBlock2D",) * n,
-        num_class_embeds=num_classes + 1,
+        class_embed_type="identity",
         norm_num_groups=groups,
     )
+
+
+def settings_key(settings: DDPMSettings) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
 
 
 def cosine_with_warmup(total_steps: int, warmup: int | None = None):
@@ -273,13 +495,15 @@ def cosine_with_warmup(total_steps: int, warmup: int | None = None):
     return factor
 
 
-def uint8_to_unit(images: np.ndarray) -> torch.Tensor:
+def random_shift(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+    """The same batch shifted by up to 1/8 of its side (the encoder's augmented view)."""
+    pad = max(1, x.shape[-1] // 8)
+    padded = F.pad(x, (pad, pad, pad, pad), value=-1.0)
+    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=rng))
+    return padded[..., dy : dy + x.shape[-2], dx : dx + x.shape[-1]]
+
+
+def unit(images: np.ndarray) -> torch.Tensor:
     """uint8 N x H x W x C -> float N x C x H x W in [-1, 1]."""
     x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
-
-
-def unit_to_uint8(x: torch.Tensor) -> np.ndarray:
-    """float N x C x H x W in [-1, 1] -> uint8 N x H x W x C."""
-    x = ((x.clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()

@@ -67,6 +67,9 @@ class Extractor:
 class ExtractorContext:
     device: str = "cpu"
     image_size: int | None = None  # the real images' size (the classifier extractor's fallback)
+    # Loads a run's classifier (bench.runs.models.load_classifier): given by the caller, so the
+    # metrics never read run directories or configs themselves.
+    load_classifier: Any = None
 
 
 def build_extractor(spec: str, context: ExtractorContext | None = None) -> Extractor:
@@ -261,35 +264,24 @@ class ClassifierExtractor(FeaturesAndLogits):
         self,
         name: str,
         features_list: list[str],
-        bench_run_dir: str = "",
+        bench_classifier: Any = None,
         bench_image_size: int | None = None,
         **kwargs,
     ):
         super().__init__(name, features_list)
         from bench.data.torchdata import mean_std
-        from bench.train.backbones import build_classifier
 
-        run_dir = Path(bench_run_dir)
-        recipe, config = run_recipe(run_dir)
-        checkpoint = "model_best.pt" if recipe.selection == "best-val" else "model_last.pt"
-        self.checkpoint = run_dir / checkpoint
-        if not self.checkpoint.is_file():
-            raise BenchError(
-                f"{self.checkpoint} does not exist: the classifier extractor needs a finished run "
-                "(bench run writes model_best.pt and model_last.pt when it finishes)."
-            )
-        state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
-        num_classes, self.channels = int(state["head.weight"].shape[0]), input_channels(state)
-        self.model = build_classifier(recipe.backbone, num_classes, self.channels)
-        self.model.load_state_dict(state)
-        self.model.eval()
-        self.image_size = int(config["data"].get("image_size") or bench_image_size or 0)
+        if bench_classifier is None:
+            raise ConfigError("the classifier extractor needs a loaded classifier.")
+        self.model, self.channels = bench_classifier.model, bench_classifier.channels
+        self.checkpoint = bench_classifier.checkpoint
+        self.image_size = int(bench_classifier.image_size or bench_image_size or 0)
         if not self.image_size:
             raise ConfigError(
-                f"{run_dir}: its dataset has no image_size option; give the classifier's input "
-                "size (eval-gen passes the dataset's)."
+                f"{bench_classifier.run_dir}: its dataset has no image_size option; give the "
+                "classifier's input size (eval-gen passes the dataset's)."
             )
-        mean, std = mean_std(recipe.normalize, self.channels)
+        mean, std = mean_std(bench_classifier.normalize, self.channels)
         self.register_buffer("mean", mean[None])
         self.register_buffer("std", std[None])
 
@@ -304,34 +296,17 @@ class ClassifierExtractor(FeaturesAndLogits):
         return self.requested(features, self.model.head(features))
 
 
-def run_recipe(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    from bench.io import read_json
-    from bench.runs.config import RunConfig
-
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise BenchError(f"{run_dir} is not a bench run directory (it has no config.json).")
-    config = read_json(config_path)
-    return RunConfig.from_json(config).recipe_settings, config
-
-
-def input_channels(state: dict[str, torch.Tensor]) -> int:
-    """In-channels of the first convolution (or patch embedding) of a saved classifier."""
-    for value in state.values():
-        if value.ndim == 4:
-            return int(value.shape[1])
-    raise BenchError("cannot tell the classifier's input channels: it has no convolution.")
-
-
 def build_classifier_extractor(arg: str | None, context: ExtractorContext) -> Extractor:
     if not arg:
         raise ConfigError(
             "the classifier extractor needs a run: --extractor classifier:results/runs/<run>."
         )
+    if context.load_classifier is None:
+        raise ConfigError("the classifier extractor needs a run loader (bench eval-gen gives one).")
     module = ClassifierExtractor(
         "bench-classifier",
         ["features", "logits"],
-        bench_run_dir=arg,
+        bench_classifier=context.load_classifier(arg),
         bench_image_size=context.image_size,
     )
     identity = {

@@ -1,7 +1,7 @@
 """Image sets for the generation metrics, streamed in batches of uint8 N x H x W x 3.
 
 Three sources: a real split (`ImageSplit`: images in memory or files on disk), a synthetic set
-written by bench (`manifest.json` + `shard-*.npz`, see bench/synthesis/store.py) and a folder
+written by bench (`bench.synthesis.store.SyntheticSet`) and a folder
 of image files. Batches are read one at a time, so 50,000 ImageNet-size images never sit in
 memory at once. Grayscale images are repeated to three channels, as the extractors expect RGB.
 """
@@ -9,7 +9,7 @@ memory at once. Grayscale images are repeated to three channels, as the extracto
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,6 @@ import numpy as np
 
 from bench.data import ImageSplit
 from bench.errors import DataError
-from bench.io import read_json
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -93,64 +92,21 @@ def same_size(images: list[np.ndarray], paths: list[str]) -> list[np.ndarray]:
     return images
 
 
-@dataclass
-class ShardSource:
-    """A synthetic set written by bench: manifest.json and shard-XXXXX.npz files."""
-
-    store: Path
-    shard_sizes: list[int] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        from bench.synthesis.store import shard_path
-
-        manifest = read_json(self.store / "manifest.json")
-        self.shard_sizes = []
-        for i in range(manifest["num_shards"]):
-            path = shard_path(self.store, i)
-            if not path.is_file():
-                raise DataError(
-                    f"{path} is missing: the synthetic set under {self.store} is incomplete. "
-                    "Rerun the bench run that writes it (it resumes at the first missing shard)."
-                )
-            with np.load(path) as shard:
-                self.shard_sizes.append(len(shard["labels"]))
-
-    def __len__(self) -> int:
-        return sum(self.shard_sizes)
-
-    def batches(self, index: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
-        from bench.synthesis.store import shard_path
-
-        starts = np.cumsum([0, *self.shard_sizes])
-        pending: list[np.ndarray] = []
-        for i in range(len(self.shard_sizes)):
-            wanted = index[(index >= starts[i]) & (index < starts[i + 1])] - starts[i]
-            if len(wanted) == 0:
-                continue
-            path = shard_path(self.store, i)
-            with np.load(path) as shard:
-                pending.append(to_rgb(shard["images"][wanted], str(path)))
-            while sum(len(p) for p in pending) >= batch_size:
-                batch = np.concatenate(pending)
-                yield batch[:batch_size]
-                pending = [batch[batch_size:]]
-        if pending and sum(len(p) for p in pending):
-            yield np.concatenate(pending)
-
-
 def split_source(split: ImageSplit, image_size: int, where: str) -> ArraySource | FileSource:
     if split.images is not None:
         return ArraySource(split.images, where)
     return FileSource(list(split.files), image_size)
 
 
-def open_synthetic(path: Path) -> ShardSource | FileSource:
+def open_synthetic(path: Path) -> Any:
     """A bench synthetic set directory, or a folder of image files (searched recursively)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"synthetic set {path} does not exist.")
     if (path / "manifest.json").is_file():
-        return ShardSource(path)
+        from bench.synthesis.store import SyntheticSet  # the store's one reader
+
+        return SyntheticSet(path)
     if path.is_dir():
         files = sorted(
             str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()

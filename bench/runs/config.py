@@ -51,6 +51,8 @@ class RunConfig:
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
+    # Runs this one needs first (name -> resolved config); their ids are part of the identity.
+    dependencies: dict[str, RunConfig] = field(default_factory=dict, compare=False)
     method_settings: Any = field(default=None, compare=False, repr=False)
     dataset_settings: Any = field(default=None, compare=False, repr=False)
     recipe_settings: Any = field(default=None, compare=False, repr=False)
@@ -92,6 +94,8 @@ class RunConfig:
         out = {name: copy.deepcopy(getattr(self, name)) for name in self.IDENTITY}
         if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
             out["smoke"] = True
+        if self.dependencies:
+            out["dependencies"] = {k: d.run_id for k, d in sorted(self.dependencies.items())}
         return out
 
     @property
@@ -114,7 +118,8 @@ class RunConfig:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
         keep = (*cls.IDENTITY, "smoke", "sources", "data_root")
-        return cls(**{k: v for k, v in obj.items() if k in keep})
+        deps = {k: cls.from_json(v) for k, v in obj.get("dependency_configs", {}).items()}
+        return cls(**{k: v for k, v in obj.items() if k in keep}, dependencies=deps)
 
 
 @dataclass
@@ -163,7 +168,7 @@ def resolve(
     method_cls, dataset_cls = METHODS[method], DATASETS[dataset]
     schemas = {"method": method_cls.Hparams, "dataset": dataset_cls.Options, "recipe": Recipe}
 
-    cli_layer, cli_seed = parse_sets(sets, schemas)
+    cli_layer, cli_seed, dep_sets = parse_sets(sets, schemas, list(method_cls.DEPENDENCIES))
     smoke_layer = smoke_settings(method_cls, dataset_cls) if smoke else None
     layers = [
         *default_layers(method, dataset, method_cls, dataset_cls),
@@ -175,6 +180,16 @@ def resolve(
     resolved, built, sources = merge_layers(layers, schemas, method, dataset)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
+    dependencies = {
+        name: resolve(
+            dep.method,
+            dataset,
+            final_seed,
+            sets=[*as_sets("dataset", resolved["dataset"]), *dep.sets, *dep_sets.get(name, [])],
+            smoke=smoke,
+        )
+        for name, dep in method_cls.DEPENDENCIES.items()
+    }
     return RunConfig(
         method=method,
         dataset=dataset,
@@ -187,6 +202,7 @@ def resolve(
         smoke=smoke,
         sources=sources,
         data_root=file_top.get("data_root"),
+        dependencies=dependencies,
         method_settings=built["method"],
         dataset_settings=built["dataset"],
         recipe_settings=built["recipe"],
@@ -265,18 +281,47 @@ def layer_place(layer: Layer, section: str, key: str, where: str) -> str:
     return f"{layer.label}, line {line}: {where}" if line else f"{layer.label}: {where}"
 
 
-def parse_sets(sets: list[str] | tuple[str, ...], schemas: dict[str, type]) -> tuple[Layer, Any]:
-    """Turn `--set key=value` items into a layer; a bare key goes to the one section that has it."""
+def parse_sets(
+    sets: list[str] | tuple[str, ...], schemas: dict[str, type], deps: list[str] = ()
+) -> tuple[Layer, Any, dict[str, list[str]]]:
+    """Turn `--set key=value` items into a layer; a bare key goes to the one section that has it.
+
+    `dep.NAME.KEY=V` items go to the dependency run NAME (e.g. FG's feedback classifier).
+    """
     layer = Layer("command line")
     seed = None
+    dep_sets: dict[str, list[str]] = {}
     names = {section: list(hparams.specs(schema)) for section, schema in schemas.items()}
     for key, value in hparams.parse_assignments(sets, "recipe.epochs=5"):
         if key == "seed":
             seed = value
             continue
+        if key.startswith("dep."):
+            name, dot, rest = key.removeprefix("dep.").partition(".")
+            if name not in deps or not dot:
+                hint = f"its dependencies: {', '.join(deps)}" if deps else "it has none"
+                raise ConfigError(
+                    f"--set {key}: write dep.NAME.KEY=VALUE for a dependency run NAME ({hint})."
+                )
+            dep_sets.setdefault(name, []).append(f"{rest}={value}")
+            continue
         section, name = locate_key(key, names)
         layer.values[section][name] = value
-    return layer, seed
+    return layer, seed, dep_sets
+
+
+def as_sets(section: str, values: dict[str, Any]) -> list[str]:
+    """Resolved values back as `--set section.key=value` items (for a dependency run)."""
+    out = []
+    for key, value in values.items():
+        if isinstance(value, list | tuple):
+            text = ",".join(str(v) for v in value)
+        elif value is None:
+            text = "none"
+        else:
+            text = str(value)
+        out.append(f"{section}.{key}={text}")
+    return out
 
 
 def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:

@@ -64,7 +64,10 @@ def eval_gen(
     target = replace(target, options=asdict(options))  # every option, defaults included
     data = adapter_cls(options, data_root).load()
     device = pick_device(device)
-    extractor = build_extractor(settings.extractor, ExtractorContext(device, data.image_size))
+    from bench.runs.models import load_classifier
+
+    context = ExtractorContext(device, data.image_size, lambda run: load_classifier(run, device))
+    extractor = build_extractor(settings.extractor, context)
     real, real_info = real_features(
         target, adapter_cls.VERSION, data, extractor, settings, progress
     )

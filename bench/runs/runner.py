@@ -2,13 +2,14 @@
 
 run(config, results) ->
   1. a finished run directory?  print where its result is and stop
-  2. check everything that can be checked before work (settings, backbone, budgets)
-  3. load the dataset
-  4. fit the generator          (methods with synthetic data; cached)
-  5. synthesise the fill-up set (sharded, resumable, cached)
-  6. train the classifier       (checkpointed each epoch, resumable)
-  7. evaluate on the test split (best-val and last checkpoints)
-  8. write result.json, then `done`
+  2. the runs it depends on (e.g. FG's feedback classifier): run first where missing
+  3. check everything that can be checked before work (settings, backbone, plan, requests)
+  4. load the dataset
+  5. fit the generator          (methods with synthetic data; cached, shared across methods)
+  6. synthesise the set         (sharded store, resumable, fillable by many jobs; cached)
+  7. train the classifier       (checkpointed each epoch, resumable)
+  8. evaluate on the test split (best-val and last checkpoints)
+  9. write result.json, then `done`
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.data import LoadedDataset
@@ -35,13 +37,28 @@ def run(
     data_root: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    deps: bool = True,
 ) -> Path:
-    """Run (or resume, or skip if finished) the experiment `config`; return its directory."""
+    """Run (or resume, or skip if finished) the experiment `config`; return its directory.
+
+    Runs it depends on are run first (`deps=False`: an error naming the command instead).
+    """
     results = Path(results)
     run_dir = run_dir_for(results, config)
     if is_done(run_dir):
         log.info("already done: %s", run_dir / "result.json")
         return run_dir
+    for name, dep in config.dependencies.items():
+        if is_done(run_dir_for(results, dep)):
+            continue
+        if not deps:
+            raise BenchError(
+                f"{config.method} needs its {name!r} run ({dep.method} on {dep.dataset}, seed "
+                f"{dep.seed}), which is not finished in {results}. Run it first:\n  "
+                + dependency_command(dep, results)
+            )
+        log.info("dependency %s: running %s first", name, dep.run_name)
+        run(dep, results, data_root, device, progress, deps)
     with run_lock(run_dir):
         if is_done(run_dir):  # finished by another process while we waited
             return run_dir
@@ -49,7 +66,7 @@ def run(
         record.open()
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
-            execute(config, record, results / "cache", data_root, device, progress)
+            execute(config, record, results, data_root, device, progress)
     log.info("done: %s", run_dir / "result.json")
     return run_dir
 
@@ -57,33 +74,16 @@ def run(
 def execute(
     config: RunConfig,
     record: RunRecord,
-    cache: Path,
+    results: Path,
     data_root: Path | None,
     device: str | None,
     progress: bool,
 ) -> dict[str, Any]:
-    from bench.datasets import DATASETS
-    from bench.method import MethodContext
-    from bench.methods import METHODS
-    from bench.train.backbones import check_backbone
-    from bench.train.loop import pick_device
-
-    method_cls, dataset_cls = METHODS[config.method], DATASETS[config.dataset]
-    hparams, options, recipe = (
-        config.method_settings,
-        config.dataset_settings,
-        config.recipe_settings,
-    )
-    check_backbone(recipe.backbone)
-    device = pick_device(device)
-    with record.stage("load-data"):
-        data = dataset_cls(options, data_root).load()
-        if config.smoke:
-            data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
-    method = method_cls(hparams, MethodContext(data, config.seed, device, progress))
+    method, data, device = prepare(config, results, data_root, device, progress, record)
+    method_cls, recipe = type(method), config.recipe_settings
     synthetic = None
-    if method_cls.uses_synthetic_data:
-        synthetic = synthetic_data(config, method, data, record, cache, progress)
+    if method_cls.uses_synthetic_data():
+        synthetic = synthetic_data(config, method, data, record, results / "cache", device)
     with record.stage("train-classifier"):
         from bench.train.loop import train_classifier
 
@@ -105,40 +105,119 @@ def execute(
     return record.finish(metrics, device)
 
 
-def synthetic_data(
+def prepare(
     config: RunConfig,
-    method: Any,
-    data: LoadedDataset,
-    record: RunRecord,
-    cache: Path,
+    results: Path,
+    data_root: Path | None,
+    device: str | None,
     progress: bool,
-):
-    """Stages 4-5: the fill-up plan, the (cached) generator and the (cached) synthetic set."""
-    from bench.synthesis.store import (
-        cached_generator,
-        cached_synthesis,
-        fill_plan,
-        generator_key,
-        synthesis_key,
-    )
+    record: RunRecord | None = None,
+) -> tuple[Any, LoadedDataset, str]:
+    """Checks, the data and the method with its loaded dependencies: what every stage needs."""
+    from contextlib import nullcontext
 
-    counts = data.train_counts()
-    plan = fill_plan(counts, method.fill_target(counts))  # checked before the generator trains
-    record.info["synthetic_plan"] = [int(n) for n in plan]
-    if plan.sum() == 0:
-        log.info("every class already has %d images: nothing to synthesise", counts.max())
+    from bench.datasets import DATASETS
+    from bench.method import MethodContext
+    from bench.methods import METHODS
+    from bench.train.backbones import check_backbone
+    from bench.train.loop import pick_device
+
+    check_backbone(config.recipe_settings.backbone)
+    device = pick_device(device)
+    with record.stage("load-data") if record is not None else nullcontext():
+        data = DATASETS[config.dataset](config.dataset_settings, data_root).load()
+        if config.smoke:
+            data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
+    loaded = load_dependencies(config, data, results, device)
+    context = MethodContext(data, config.seed, device, progress, loaded)
+    return METHODS[config.method](config.method_settings, context), data, device
+
+
+def synthesise_shards(
+    config: RunConfig,
+    results: Path,
+    shards: list[int] | None = None,
+    data_root: Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fill some shards of a run's synthetic set (a SLURM array task's share of the work).
+
+    The dependencies must be finished. Returns what was done; the task that completes the set
+    writes its `done`.
+    """
+    from bench.synthesis.pipeline import Synthesis
+
+    method, data, device = prepare(config, Path(results), data_root, device, progress)
+    if not type(method).uses_synthetic_data():
+        raise BenchError(f"{config.method} synthesises nothing.")
+    synthesis = Synthesis(config, method, data, Path(results) / "cache", progress)
+    sink = SimpleNamespace(info={})  # what Synthesis.run reports into (a record's `info`)
+    complete = synthesis.run(device, shards, record=sink) is not None
+    return {"key": synthesis.key, "complete": complete, **sink.info.get("synthesis", {})}
+
+
+def synthetic_data(
+    config: RunConfig, method: Any, data: LoadedDataset, record: RunRecord, cache: Path, device: str
+) -> Any:
+    """Stages 5-6: the plan and requests (checked first), the generator and the stored set."""
+    from bench.synthesis.pipeline import Synthesis, describe
+
+    synthesis = Synthesis(config, method, data, cache, method.context.progress)
+    record.info["synthetic_plan"] = describe(synthesis)
+    if synthesis.plan.total == 0:
         return None
-    method_cls = type(method)
-    with record.stage("fit-generator"):
-        gen_dir, record.info["generator"] = cached_generator(
-            method, generator_key(config, method_cls), cache
-        )
+    if (synthesis.store_dir / "done").exists():  # the whole set is cached: no generator needed
+        record.info["generator"] = {"key": synthesis.generator_key, "cached": True, "loaded": False}
+        record.info["synthesis"] = {"key": synthesis.key, "generated_shards": 0, "cached": True}
+    else:
+        with record.stage("fit-generator"):
+            record.info["generator"] = synthesis.generator(device)[1]
     with record.stage("synthesise"):
-        method.load_generator(gen_dir)
-        split, record.info["synthesis"] = cached_synthesis(
-            method, synthesis_key(config, method_cls, plan), plan, config.seed, cache, progress
-        )
-    return split
+        synthetic = synthesis.run(device, record=record)
+    return synthetic
+
+
+def load_dependencies(
+    config: RunConfig, data: LoadedDataset, results: Path, device: str
+) -> dict[str, Any]:
+    """The finished runs a method depends on, loaded (their classifiers) and checked."""
+    from bench.runs.models import load_classifier
+
+    out = {}
+    for name, dep in config.dependencies.items():
+        loaded = load_classifier(run_dir_for(results, dep), device)
+        if loaded.dataset != data.name or loaded.num_classes != data.num_classes:
+            raise BenchError(
+                f"the {name!r} run {loaded.run_dir} was trained on {loaded.dataset} with "
+                f"{loaded.num_classes} classes, but this run uses {data.name} with "
+                f"{data.num_classes}: it cannot give feedback here."
+            )
+        out[name] = loaded
+    return out
+
+
+def dependency_command(dep: RunConfig, results: Path) -> str:
+    """The `bench run` command that produces a dependency run exactly."""
+    import shlex
+
+    from bench.runs.config import as_sets, resolve
+
+    base = resolve(dep.method, dep.dataset, dep.seed, smoke=dep.smoke)
+    sets = []
+    for section, ours, theirs in (
+        ("method", dep.hparams, base.hparams),
+        ("dataset", dep.data, base.data),
+        ("recipe", dep.recipe, base.recipe),
+    ):
+        changed = {k: v for k, v in ours.items() if theirs.get(k) != v}
+        sets += as_sets(section, changed)
+    words = ["bench", "run", "--method", dep.method, "--dataset", dep.dataset]
+    words += ["--seed", str(dep.seed), "--results", str(results)]
+    words += ["--smoke"] if dep.smoke else []
+    for item in sets:
+        words += ["--set", item]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def save_models(trained: Any, run_dir: Path) -> None:

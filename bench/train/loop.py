@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
 from bench.io import atomic_write, seed_hash
@@ -66,7 +66,7 @@ def steps_per_epoch(recipe: Recipe, n_train: int) -> int:
 def train_classifier(
     recipe: Recipe,
     data: LoadedDataset,
-    synthetic: ImageSplit | None,
+    synthetic: Any | None,
     seed: int,
     device: str,
     state_path: Path,
@@ -81,9 +81,12 @@ def train_classifier(
     model = build_classifier(recipe.backbone, data.num_classes, data.channels, recipe.pretrained)
     model.to(device)
     train_set, plan = training_data(recipe, data, synthetic, seed)
+    from bench.data.torchdata import collate
+
     loader = DataLoader(
         train_set,
         batch_sampler=plan,
+        collate_fn=collate,
         num_workers=recipe.num_workers,
         pin_memory=device.startswith("cuda"),
     )
@@ -137,13 +140,18 @@ def training_data(
         recipe.real_fraction,
         seed,
     )
-    return (parts[0] if len(parts) == 1 else ConcatDataset(parts)), plan
+    from bench.data.torchdata import Concat
+
+    return (parts[0] if len(parts) == 1 else Concat(parts)), plan
 
 
-def torch_split(recipe: Recipe, data: LoadedDataset, split: ImageSplit, augment: str) -> Dataset:
+def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -> Dataset:
+    """The one place a real split or a synthetic set becomes a torch Dataset; synthetic images
+    get the transforms of the dataset's real images."""
     from bench.data.torchdata import torch_dataset
 
-    return torch_dataset(split, data.image_size, data.channels, recipe.normalize, augment)
+    like = "array" if data.train.images is not None else "file"
+    return torch_dataset(split, data.image_size, data.channels, recipe.normalize, augment, like)
 
 
 def eval_dataset(recipe: Recipe, data: LoadedDataset, split: ImageSplit) -> Dataset:

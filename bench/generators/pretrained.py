@@ -1,0 +1,170 @@
+"""What the pretrained latent-diffusion backends (`sd`, `unclip`) share.
+
+Weights are named by a Hugging Face model id plus a revision and read from a local directory
+(`model_dir`, a `save_pretrained` layout) or the Hugging Face cache, always with
+`local_files_only`: nothing is downloaded. The weights' identity (id, revision and a digest of
+the configs and file sizes found) is part of every cache key. Without the files, the error names
+the model id and where to put them, before any work.
+
+On a GPU the pipelines run in bfloat16 (`dtype=auto`) with PyTorch's SDPA attention (diffusers'
+default processor on torch 2) and sample `sample_batch_size` requests at once; on the CPU they
+run in float32 (tests use tiny random-weight pipelines built from configs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError, ConfigError
+from bench.generators.base import SynthesisRequest
+from bench.hparams import hp
+
+SCHEDULERS = ("ddim", "pndm", "ddpm")
+
+
+@dataclass(frozen=True)
+class PretrainedSettings:
+    """Where a pretrained pipeline's weights are and how it runs."""
+
+    model_id: str = hp(
+        "stabilityai/stable-diffusion-2-1-base",
+        stage="generator",
+        source="a Hugging Face model id (read from the local cache only)",
+    )
+    revision: str = hp(
+        "main", stage="generator", source="the model's revision (branch, tag or commit)"
+    )
+    model_dir: str | None = hp(
+        None,
+        stage="generator",
+        source="harness: the Hugging Face cache unless a local pipeline folder is given",
+        help="a folder written by save_pretrained (model_index.json and components)",
+    )
+    dtype: str = hp(
+        "auto",
+        choices=("auto", "float32", "float16", "bfloat16"),
+        stage="generator",
+        source="harness: bfloat16 on GPU, float32 on CPU",
+    )
+    resolution: int = hp(
+        512,
+        low=8,
+        high=2048,
+        stage="generator",
+        source="SD 2.1-base / Fill-Up: 512 x 512",
+        help="side of the generated images (a multiple of 8)",
+    )
+    scheduler: str = hp(
+        "ddim",
+        choices=SCHEDULERS,
+        stage="synthesis",
+        source="DDIM (Fill-Up Sec 3.1: DDIM 50 steps; FG App F: DDIM 30)",
+    )
+    negative_prompt: str = hp(
+        "", stage="synthesis", source="the empty prompt as CFG's unconditional branch (FG code)"
+    )
+
+    def __post_init__(self) -> None:
+        if self.resolution % 8:
+            raise ConfigError(
+                f"resolution={self.resolution}: a latent-diffusion pipeline needs a multiple of 8 "
+                "(its autoencoder downsamples 8x)."
+            )
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:
+            parent()
+
+
+def weights_dir(settings: Any) -> Path:
+    """The local folder of the pipeline's weights (never downloaded)."""
+    if settings.model_dir:
+        path = Path(settings.model_dir).expanduser()
+        if not (path / "model_index.json").is_file():
+            raise BenchError(
+                f"model_dir={path} holds no pipeline (no model_index.json). Point it at a folder "
+                f"written by save_pretrained, e.g. a download of {settings.model_id}."
+            )
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    try:
+        return Path(
+            snapshot_download(settings.model_id, revision=settings.revision, local_files_only=True)
+        )
+    except Exception as exc:  # LocalEntryNotFoundError, OfflineModeIsEnabled, ...
+        raise BenchError(
+            f"the weights of {settings.model_id} (revision {settings.revision}) are not on this "
+            f"machine, and bench never downloads. On a machine with network: "
+            f"`huggingface-cli download {settings.model_id} --revision {settings.revision}` into "
+            f"the Hugging Face cache ({os.environ.get('HF_HUB_CACHE', HF_HUB_CACHE)}), or save "
+            f"the pipeline to a folder and pass --set model_dir=FOLDER. ({type(exc).__name__})"
+        ) from None
+
+
+def weights_digest(path: Path) -> str:
+    """A digest of the configs and weight-file sizes of a pipeline folder (cheap: no weights
+    are read), so replaced weights make new cache keys."""
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        rel = file.relative_to(path).as_posix()
+        h.update(rel.encode())
+        if file.suffix in (".json", ".txt"):
+            h.update(file.read_bytes())
+        else:
+            h.update(str(file.stat().st_size).encode())
+    return h.hexdigest()[:16]
+
+
+def pretrained_identity(settings: Any) -> dict[str, Any]:
+    path = weights_dir(settings)
+    return {
+        "model_id": settings.model_id,
+        "revision": settings.revision,
+        "digest": weights_digest(path),
+    }
+
+
+def make_scheduler(name: str, config: Any) -> Any:
+    from diffusers import DDIMScheduler, DDPMScheduler, PNDMScheduler
+
+    cls = {"ddim": DDIMScheduler, "pndm": PNDMScheduler, "ddpm": DDPMScheduler}[name]
+    return cls.from_config(config)
+
+
+def prompts_of(requests: Sequence[SynthesisRequest]) -> list[str]:
+    return [r.prompt or "" for r in requests]
+
+
+def encode_text(pipe: Any, requests: Sequence[SynthesisRequest], negative: str) -> tuple[Any, Any]:
+    """(conditional, unconditional) text embeddings of the requests' prompts."""
+    prompts = prompts_of(requests)
+    cond, uncond = pipe.encode_prompt(
+        prompts,
+        pipe.device,
+        1,
+        True,
+        negative_prompt=[negative] * len(prompts),
+    )
+    return cond, uncond
+
+
+def decode_latents(vae: Any, latents: Any) -> Any:
+    """VAE latents -> pixels in [-1, 1] (differentiable, for x0 guidance)."""
+    return vae.decode(latents / vae.config.scaling_factor).sample
+
+
+def check_resolution(size: int, unet: Any, vae: Any) -> None:
+    factor = 2 ** (len(vae.config.block_out_channels) - 1) * 2 ** (
+        len(unet.config.block_out_channels) - 1
+    )
+    if size % factor:
+        raise ConfigError(
+            f"resolution={size}: this pipeline needs a multiple of {factor} "
+            "(its autoencoder and UNet downsampling)."
+        )

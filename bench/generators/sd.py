@@ -1,0 +1,172 @@
+"""`sd`: Stable Diffusion (1.5 / 2.1) text-to-image through diffusers, from local weights.
+
+Requests carry a prompt ("a photo of a {class_name}", Fill-Up's learned "a photo of a *", ...);
+learned textual-inversion tokens can be added per class (`add_tokens`, or `token_embeddings`:
+a folder of `<token>.safetensors` files written by a fit stage). Sampling runs through the
+shared loop of bench.generators.base, so classifier-free guidance and x0-criterion guidance
+(through the VAE decoder) are hooks, and each request's latent noise comes from its own seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.generators.base import (
+    Generator,
+    SampleBatch,
+    SamplingHooks,
+    SynthesisRequest,
+    denoise,
+    per_sample_noise,
+    to_uint8,
+    torch_dtype,
+)
+from bench.generators.pretrained import (
+    PretrainedSettings,
+    check_resolution,
+    decode_latents,
+    encode_text,
+    make_scheduler,
+    pretrained_identity,
+    weights_dir,
+)
+from bench.hparams import hp
+
+
+@dataclass(frozen=True)
+class SDSettings(PretrainedSettings):
+    token_embeddings: str | None = hp(
+        None,
+        stage="generator",
+        source="harness: no learned tokens (Fill-Up's textual inversion writes them)",
+        help="a folder of <token>.safetensors files added to the tokenizer",
+    )
+
+
+class StableDiffusionGenerator(Generator):
+    """Stable Diffusion text-to-image from local weights."""
+
+    name = "sd"
+    Settings = SDSettings
+    takes_prompts = True
+
+    def __init__(self, pipe: Any, settings: SDSettings):
+        self.pipe, self.settings = pipe, settings
+        self.image_size, self.channels = settings.resolution, 3
+        check_resolution(self.image_size, pipe.unet, pipe.vae)
+        if settings.token_embeddings:
+            self.add_token_files(Path(settings.token_embeddings))
+
+    @classmethod
+    def weights_identity(cls, settings: SDSettings) -> dict[str, Any]:
+        return pretrained_identity(settings)
+
+    @classmethod
+    def for_data(cls, settings: SDSettings, data: Any, device: str = "cpu") -> Any:
+        return cls(load_pipeline(settings, device), settings)
+
+    def add_tokens(self, embeddings: dict[str, Any]) -> None:
+        """Add learned token embeddings ({token: D or k x D tensor}) to the text encoder."""
+        tokenizer, encoder = self.pipe.tokenizer, self.pipe.text_encoder
+        clash = [t for t in embeddings if t in tokenizer.get_vocab()]
+        if clash:
+            raise BenchError(
+                f"token {clash[0]!r} is already in the tokenizer: learned tokens need new names."
+            )
+        tokenizer.add_tokens(list(embeddings))
+        encoder.resize_token_embeddings(len(tokenizer))
+        table = encoder.get_input_embeddings().weight
+        for token, vector in embeddings.items():
+            index = tokenizer.convert_tokens_to_ids(token)
+            table.data[index] = vector.to(table.device, table.dtype).reshape(-1)[: table.shape[1]]
+
+    def add_token_files(self, folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            raise BenchError(f"token_embeddings={folder} holds no <token>.safetensors files.")
+        self.add_tokens({f.stem: next(iter(load_file(f).values())) for f in files})
+
+    def sample(
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        steps: int = 50,
+        progress: bool = False,
+    ) -> SampleBatch:
+        hooks = hooks or SamplingHooks()
+        if not requests:
+            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
+        denoiser = LatentDenoiser(
+            self.pipe,
+            self.settings,
+            requests,
+            encode_text(self.pipe, requests, self.settings.negative_prompt),
+            None,
+        )
+        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
+        import torch
+
+        with torch.no_grad():
+            images = decode_latents(self.pipe.vae, x)
+        values = None if criterion is None else criterion.cpu().numpy()
+        return SampleBatch(to_uint8(images), values)
+
+
+class LatentDenoiser:
+    """A latent-diffusion UNet (+ optional image embedding) as the shared loop sees it."""
+
+    def __init__(
+        self,
+        pipe: Any,
+        settings: Any,
+        requests: Sequence[SynthesisRequest],
+        text: tuple[Any, Any],
+        image_embeds: tuple[Any, Any] | None,
+    ):
+        self.pipe = pipe
+        self.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
+        self.text = {"cond": text[0], "uncond": text[1]}
+        self.image = (
+            None if image_embeds is None else {"cond": image_embeds[0], "uncond": image_embeds[1]}
+        )
+        self.size = settings.resolution
+
+    def initial(self, requests: Sequence[SynthesisRequest]) -> Any:
+        unet, vae = self.pipe.unet, self.pipe.vae
+        down = 2 ** (len(vae.config.block_out_channels) - 1)
+        shape = (unet.config.in_channels, self.size // down, self.size // down)
+        return per_sample_noise(requests, shape, self.pipe.device, unet.dtype)
+
+    def predict(self, x: Any, t: Any, branch: str) -> Any:
+        extra = {} if self.image is None else {"class_labels": self.image[branch]}
+        return self.pipe.unet(x, t, encoder_hidden_states=self.text[branch], **extra).sample
+
+    def decode(self, x: Any) -> Any:
+        return decode_latents(self.pipe.vae, x)
+
+
+def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:
+    """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
+    import diffusers
+
+    path = weights_dir(settings)
+    cls = getattr(diffusers, cls_name)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype, device)}
+    if cls_name == "StableDiffusionPipeline":
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise BenchError(
+            f"cannot load {settings.model_id} from {path} as a {cls_name}: {exc}"
+        ) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

@@ -1,0 +1,133 @@
+"""`unclip`: Stable unCLIP 2.1 (image variations with a prompt) through diffusers, local weights.
+
+Each request is conditioned on a text prompt and on the CLIP image embedding of real training
+images (its `cond_ids`), the dual conditioning of FG (Sec 3.2) and augmentation-conditioning.
+The raw CLIP embedding passes the `embeddings` hook (dropout, Mixup, CutMix) and the `images`
+hook acts on the real images before CLIP encodes them (pixel Mixup / CutMix); only then is the
+embedding normalised, noised by `noise_level` and joined to its noise-level embedding, as the
+pipeline does (the unconditional branch is zeros of that vector, as in diffusers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.generators.base import (
+    Generator,
+    SampleBatch,
+    SamplingHooks,
+    SynthesisRequest,
+    conditioning_embeddings,
+    denoise,
+    to_uint8,
+)
+from bench.generators.pretrained import (
+    PretrainedSettings,
+    check_resolution,
+    decode_latents,
+    encode_text,
+    pretrained_identity,
+)
+from bench.generators.sd import LatentDenoiser, load_pipeline
+from bench.hparams import hp
+
+UNCLIP = "stabilityai/stable-diffusion-2-1-unclip"
+
+
+@dataclass(frozen=True)
+class UnCLIPSettings(PretrainedSettings):
+    model_id: str = hp(
+        UNCLIP, stage="generator", source="FG Sec 3.2 / augcond: LDM-v2.1-unCLIP (Stable unCLIP)"
+    )
+    resolution: int = hp(
+        768, low=8, high=2048, stage="generator", source="Stable unCLIP 2.1: 768 x 768"
+    )
+    noise_level: int = hp(
+        0,
+        low=0,
+        high=1000,
+        stage="synthesis",
+        source="diffusers StableUnCLIPImg2ImgPipeline default noise_level=0",
+    )
+
+
+class StableUnCLIPGenerator(Generator):
+    """Stable unCLIP: a prompt plus the CLIP embedding of real images, from local weights."""
+
+    name = "unclip"
+    Settings = UnCLIPSettings
+    takes_prompts = True
+    takes_images = True
+
+    def __init__(self, pipe: Any, settings: UnCLIPSettings):
+        self.pipe, self.settings = pipe, settings
+        self.image_size, self.channels = settings.resolution, 3
+        check_resolution(self.image_size, pipe.unet, pipe.vae)
+
+    @classmethod
+    def weights_identity(cls, settings: UnCLIPSettings) -> dict[str, Any]:
+        return pretrained_identity(settings)
+
+    @classmethod
+    def for_data(cls, settings: UnCLIPSettings, data: Any, device: str = "cpu") -> Any:
+        return cls(load_pipeline(settings, device, "StableUnCLIPImg2ImgPipeline"), settings)
+
+    def set_real_images(self, split: Any, channels: int) -> None:
+        from bench.data.torchdata import SplitImages
+
+        crop = self.pipe.feature_extractor.crop_size
+        side = int(getattr(crop, "height", None) or crop["height"])
+        self.real_images = SplitImages(split, side, 3)  # CLIP sees RGB at its crop size
+
+    def encode_images(self, images: np.ndarray) -> Any:
+        """CLIP image embeddings of uint8 N x H x W x 3 images (the raw, un-noised vector)."""
+        import torch
+
+        pixels = self.pipe.feature_extractor(images=list(images), return_tensors="pt").pixel_values
+        encoder = self.pipe.image_encoder
+        with torch.no_grad():
+            return encoder(pixels.to(self.pipe.device, encoder.dtype)).image_embeds
+
+    def sample(
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        steps: int = 30,
+        progress: bool = False,
+    ) -> SampleBatch:
+        import torch
+
+        hooks = hooks or SamplingHooks()
+        if not requests:
+            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
+        if self.real_images is None:
+            from bench.errors import ConfigError
+
+            raise ConfigError("the unclip generator needs the real images (set_real_images).")
+        raw = conditioning_embeddings(requests, self.real_images.read, self.encode_images, hooks)
+        if raw is None:
+            from bench.errors import ConfigError
+
+            raise ConfigError(
+                "every unclip request needs a conditioning image (the method's conditioning())."
+            )
+        noise = torch.stack(
+            [
+                torch.randn(raw.shape[1:], generator=torch.Generator().manual_seed(r.seed + 1))
+                for r in requests
+            ]
+        ).to(raw.device, raw.dtype)
+        with torch.no_grad():
+            embeds = self.pipe.noise_image_embeddings(raw, self.settings.noise_level, noise=noise)
+        image = (embeds, torch.zeros_like(embeds))
+        text = encode_text(self.pipe, requests, self.settings.negative_prompt)
+        denoiser = LatentDenoiser(self.pipe, self.settings, requests, text, image)
+        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
+        with torch.no_grad():
+            images = decode_latents(self.pipe.vae, x)
+        values = None if criterion is None else criterion.cpu().numpy()
+        return SampleBatch(to_uint8(images), values)

@@ -1,0 +1,61 @@
+"""`bench synth export | preview`: resolve the set (and its dataset) from a run or a path."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.errors import BenchError, ConfigError
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from bench.synthesis import export
+    from bench.synthesis.store import SyntheticSet
+
+    store_dir, run = locate(args)
+    store = SyntheticSet(store_dir)
+    if args.action == "export":
+        if not (args.png or args.hf or args.parquet):
+            raise ConfigError("bench synth export needs --png DIR, --hf DIR and/or --parquet FILE.")
+        if args.png:
+            n = export.export_png(store, Path(args.png), progress=not args.quiet)
+            print(f"{n} images -> {args.png}")
+        if args.hf:
+            print(export.export_hf(store, Path(args.hf)))
+        if args.parquet:
+            print(export.export_hf(store, Path(args.parquet), parquet=True))
+        return 0
+    if run is None:
+        raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
+    data = load_run_data(run, args.data_root)
+    classes = [int(c) for c in args.classes.split(",")] if args.classes else None
+    print(export.preview(store, data.train, Path(args.output), args.per_class, classes))
+    return 0
+
+
+def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
+    """The store directory, from --synthetic or from the run's record."""
+    from bench.runs.evalgen import run_synthetic_set
+    from bench.runs.records import load_run
+
+    if args.run:
+        run = load_run(Path(args.run))
+        if not run["done"]:
+            raise BenchError(f"{args.run} is not finished: finish the run first.")
+        results = Path(args.run).resolve().parents[1]
+        path = Path(args.synthetic) if args.synthetic else run_synthetic_set(run, results)
+        return path, run
+    if not args.synthetic:
+        raise ConfigError("give --run RUN_DIR or --synthetic SET_DIR.")
+    return Path(args.synthetic), None
+
+
+def load_run_data(run: dict, data_root: str | None):
+    from bench.data import data_root_from_env
+    from bench.runs.config import RunConfig
+
+    config = RunConfig.from_json(run["config"])
+    from bench.datasets import DATASETS
+
+    adapter = DATASETS[config.dataset](config.dataset_settings, data_root_from_env(data_root))
+    return adapter.load()

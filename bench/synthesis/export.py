@@ -1,0 +1,145 @@
+"""`bench synth export` and `bench synth preview`: a synthetic set made inspectable and shareable.
+
+export: a PNG folder tree (`<dir>/<class>/<index>.png`, the ImageFolder layout) and/or a Hugging
+Face `datasets` dataset (images, labels, and each sample's prompt, attribute, conditioning image
+ids, seed and criterion value) saved with `save_to_disk` or as parquet. Both stream shard by
+shard; nothing holds the whole set.
+preview: one image, as the papers' figures show synthetic data: per class, a row of real
+training images, then rows of synthetic ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.errors import BenchError
+from bench.io import atomic_write
+from bench.progress import progress_bar
+from bench.synthesis.store import SyntheticSet
+
+
+def class_folder(names: list[str] | None, label: int) -> str:
+    """A file-system-safe folder name per class: '003-great_white_shark' or '003'."""
+    if not names:
+        return f"{label:03d}"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in names[label])
+    return f"{label:03d}-{safe}"
+
+
+def samples(store: SyntheticSet) -> Iterator[dict[str, Any]]:
+    """Every sample with its metadata, shard by shard."""
+    for shard, (lo, _) in enumerate(store.shards):
+        meta = store.metadata(shard)
+        images = store.read(np.arange(lo, lo + len(meta["labels"])))
+        for j, image in enumerate(images):
+            crit = meta["criterion"]
+            yield {
+                "index": lo + j,
+                "image": image,
+                "label": meta["labels"][j],
+                "attribute": meta["attributes"][j],
+                "prompt": meta["prompts"][j],
+                "cond_ids": meta["cond_ids"][j],
+                "seed": meta["seeds"][j],
+                "criterion": None if crit is None else crit[j],
+            }
+
+
+def to_pil(image: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
+    """Write `<out>/<class>/<index>.png`; existing files are left as they are (resumable)."""
+    names = store.manifest.get("class_names")
+    count = 0
+    for sample in progress_bar(samples(store), progress, total=len(store), desc="png"):
+        path = out / class_folder(names, sample["label"]) / f"{sample['index']:08d}.png"
+        if not path.exists():
+            image = to_pil(sample["image"])
+            atomic_write(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
+        count += 1
+    return count
+
+
+def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
+    """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet."""
+    import datasets
+
+    names = store.manifest.get("class_names")
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "label": datasets.ClassLabel(names=names) if names else datasets.Value("int64"),
+            "attribute": datasets.Value("int64"),
+            "prompt": datasets.Value("string"),
+            "cond_ids": datasets.Sequence(datasets.Value("int64")),
+            "seed": datasets.Value("int64"),
+            "criterion": datasets.Value("float64"),
+            "index": datasets.Value("int64"),
+        }
+    )
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for s in samples(store):
+            yield {**s, "image": to_pil(s["image"]), "attribute": s["attribute"]}
+
+    cache = out.parent / f".{out.name}.hf-cache"
+    ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
+    if parquet:
+        ds.to_parquet(str(out))
+    else:
+        ds.save_to_disk(str(out))
+    return out
+
+
+def preview(
+    store: SyntheticSet,
+    real: Any,
+    out: Path,
+    per_class: int = 8,
+    classes: list[int] | None = None,
+    synthetic_rows: int = 2,
+) -> Path:
+    """One PNG: per class, a row of real images then `synthetic_rows` rows of synthetic ones.
+
+    `real` is the dataset's training split (an ImageSplit); images are shown at the store's
+    size. Classes without synthetic images (e.g. head classes a fill plan skips) show real
+    images only.
+    """
+    from PIL import Image
+
+    from bench.data.torchdata import SplitImages
+
+    size = store.manifest["image_size"]
+    reader = SplitImages(real, size, 3)
+    classes = classes if classes is not None else sorted(set(real.targets.tolist()))
+    if not classes:
+        raise BenchError("nothing to preview: the real split has no images.")
+    pad = max(1, size // 16)
+    rows_per_class = 1 + synthetic_rows
+    width = per_class * (size + pad) + pad
+    height = len(classes) * rows_per_class * (size + pad) + pad
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
+    rng = np.random.default_rng(0)
+    for k, label in enumerate(classes):
+        real_ids = np.flatnonzero(real.targets == label)[:per_class]
+        synth_ids = np.flatnonzero(store.targets == label)
+        synth_ids = rng.permutation(synth_ids)[: per_class * synthetic_rows]
+        rows = [reader.read(real_ids)]
+        synth = store.read(np.sort(synth_ids)) if len(synth_ids) else np.zeros((0, size, size, 3))
+        for r in range(synthetic_rows):
+            rows.append(synth[r * per_class : (r + 1) * per_class])
+        for r, images in enumerate(rows):
+            y = pad + (k * rows_per_class + r) * (size + pad)
+            for c, image in enumerate(images):
+                rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
+                canvas.paste(to_pil(rgb.astype(np.uint8)), (pad + c * (size + pad), y))
+    atomic_write(out, lambda tmp: canvas.save(tmp, format="PNG"))
+    return out

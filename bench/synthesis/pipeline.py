@@ -1,0 +1,203 @@
+"""The cached stages between a method's declarations and the classifier: generator, then set.
+
+    plan      = make_plan(method's plan, real data)            (checked before any work)
+    generator = cache/generators/<key>/  fitted once per backend settings + data + seed
+                (pretrained backends: loaded from their local weights, keyed by id + revision)
+    requests  = expand(plan, set key, prompt template, conditioning images)
+    store     = cache/synthetic/<key>/   filled shard by shard, by one job or many
+
+The generator key holds the backend, its settings, the weights it starts from, the dataset and
+its options and the generator seed, so methods with the same backend settings share one
+generator (as the papers share their pretrained ones). The set key adds the method, its
+synthesis settings, the run seed, the plan and the ids of the runs it depends on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.generators.base import SampleBatch
+from bench.hparams import specs
+from bench.io import atomic_write_json, seed_hash, stable_hash
+from bench.method import generator_seed_of
+from bench.seeding import seed_everything
+from bench.synthesis.plans import Plan, expand, make_plan
+from bench.synthesis.store import StoreWriter, SyntheticSet, file_lock
+
+log = logging.getLogger(__name__)
+# A smoke run draws at most this many images per cell.
+SMOKE_PER_CELL = 2
+
+
+def plain(value: Any) -> Any:
+    """Settings dataclass -> JSON-ready dict (tuples as lists)."""
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    return value
+
+
+def stage_settings(method: Any, stage: str) -> dict[str, Any]:
+    """The method settings that belong to one pipeline stage (they make its cache key)."""
+    declared = specs(type(method).Hparams)
+    return {k: plain(getattr(method.hparams, k)) for k, s in declared.items() if s.stage == stage}
+
+
+class Synthesis:
+    """The synthesis of one run: its plan, generator, requests and store."""
+
+    def __init__(self, config: Any, method: Any, data: Any, cache: Path, progress: bool = True):
+        from bench.generators import GENERATORS
+
+        self.config, self.method, self.data = config, method, data
+        self.cache, self.progress = Path(cache), progress
+        self.backend = GENERATORS[method.generator]
+        self.settings = method.generator_settings(self.backend.Settings)
+        self.plan: Plan = make_plan(method.hparams.plan, data)
+        if config.smoke:
+            self.plan = self.plan.capped(SMOKE_PER_CELL)
+        self.generator_key = stable_hash(self.generator_identity())
+        self.key = stable_hash(self.set_identity())
+        # Every request, checked before the generator fits (prompt fields, image ids, plan).
+        self.requests = expand(self.plan, self.key, data, method.prompt(), method.conditioning())
+        self.backend.check_requests(self.requests, len(data.train))
+        self._generator = None
+
+    def generator_identity(self) -> dict[str, Any]:
+        c = self.config
+        identity = {
+            "backend": self.backend.name,
+            "settings": plain(self.settings),
+            "weights": self.backend.weights_identity(self.settings),
+        }
+        if self.backend.trains:
+            identity.update(
+                dataset=c.dataset,
+                dataset_version=c.dataset_version,
+                data=c.data,
+                seed=generator_seed_of(c.hparams, c.seed),
+            )
+        return identity
+
+    def set_identity(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "generator": self.generator_key,
+            "method": c.method,
+            "method_version": c.method_version,
+            "synthesis": stage_settings(self.method, "synthesis"),
+            "seed": c.seed,  # run seeds vary the samples even when the generator is shared
+            "plan": self.plan.to_json(),
+            "dependencies": {k: d.run_id for k, d in c.dependencies.items()},
+        }
+
+    @property
+    def store_dir(self) -> Path:
+        return self.cache / "synthetic" / self.key
+
+    # The generator -------------------------------------------------------------------------
+
+    def generator(self, device: str) -> tuple[Any, dict[str, Any]]:
+        """The fitted (or pretrained) generator, fitting it once under a lock if needed."""
+        if self._generator is not None:
+            return self._generator, {"cached": True}
+        info: dict[str, Any] = {"key": self.generator_key, "backend": self.backend.name}
+        if not self.backend.trains:
+            self._generator = self.backend.for_data(self.settings, self.data, device)
+            info["weights"] = self.backend.weights_identity(self.settings)
+            return self._generator, info
+        workdir = self.cache / "generators" / self.generator_key
+        with file_lock(self.cache / "generators" / f"{self.generator_key}.lock"):
+            if (workdir / "done").exists():
+                log.info("generator: reusing %s", workdir)
+                info["cached"] = True
+            else:
+                workdir.mkdir(parents=True, exist_ok=True)
+                start = time.time()
+                seed = seed_hash(self.generator_key, "fit-generator")
+                seed_everything(seed)  # e.g. the weight initialisation
+                fresh = self.backend.for_data(self.settings, self.data, device)
+                fresh.fit(self.data, workdir, seed, self.progress)
+                info.update(cached=False, seconds=round(time.time() - start, 2))
+                atomic_write_json(workdir / "done", {**info, "identity": self.generator_identity()})
+                log.info("generator: fitted in %.1f s -> %s", info["seconds"], workdir)
+        self._generator = self.backend.load(workdir, device)
+        info["dir"] = str(workdir)
+        return self._generator, info
+
+    # The synthetic set ---------------------------------------------------------------------
+
+    def writer(self, image_size: int, channels: int) -> StoreWriter:
+        manifest = {
+            "key": self.key,
+            "num_images": len(self.requests),
+            "image_size": image_size,
+            "channels": channels,
+            "dtype": "uint8",
+            "generator": self.generator_key,
+            "backend": self.backend.name,
+            "plan": self.plan.to_json(),
+            "settings": stage_settings(self.method, "synthesis"),
+            "method": self.config.method,
+            "class_names": list(self.data.class_names),
+        }
+        return StoreWriter(self.store_dir, manifest)
+
+    def run(
+        self, device: str, shards: list[int] | None = None, record: Any = None
+    ) -> SyntheticSet | None:
+        """Fill the set (or the given shards of it) and return it once complete."""
+        if self.plan.total == 0:
+            log.info("the plan gives no class any synthetic image: nothing to synthesise")
+            return None
+        done = self.store_dir / "done"
+        if done.exists():
+            return SyntheticSet(self.store_dir)
+        generator, gen_info = self.generator(device)
+        if record is not None:
+            record.info.setdefault("generator", gen_info)
+        generator.set_real_images(self.data.train, self.data.channels)
+        writer = self.writer(generator.image_size, generator.channels)
+        hooks = self.method.sampling_hooks(generator)
+        steps = self.method.hparams.sampling_steps
+        batch = self.method.hparams.sample_batch_size
+
+        def generate(requests):
+            seed_everything(seed_hash(self.key, "shard", requests[0].index))
+            parts = [
+                generator.sample(requests[i : i + batch], hooks, steps=steps)
+                for i in range(0, len(requests), batch)
+            ]
+            crit = [p.criterion for p in parts]
+            criterion = None if any(c is None for c in crit) else np.concatenate(crit)
+            return SampleBatch(np.concatenate([p.images for p in parts]), criterion)
+
+        stats = writer.fill(self.requests, generate, shards, self.progress)
+        if record is not None:
+            record.info["synthesis"] = {"key": self.key, "num_shards": len(writer.shards), **stats}
+        if not writer.finish():
+            return None  # some shards belong to other jobs (e.g. other array tasks)
+        return SyntheticSet(self.store_dir)
+
+
+def describe(synthesis: Synthesis) -> dict[str, Any]:
+    """What a run record says about its synthetic data."""
+    plan = synthesis.plan
+    return {
+        "key": synthesis.key,
+        "generator_key": synthesis.generator_key,
+        "backend": synthesis.backend.name,
+        "plan": plan.spec,
+        "num_images": plan.total,
+        "num_shards": -(-plan.total // 256) if plan.total else 0,
+        "skipped_cells": plan.skipped,
+    }

@@ -1,0 +1,120 @@
+"""Cost of x0-criterion guidance (FG) over plain sampling: same model, steps and batch.
+
+Runs the harness's sampling loop (bench.generators.base.denoise) on a latent-diffusion model
+with the shapes of Stable Diffusion 2.1 (UNet 865 M parameters, its VAE) in random weights,
+twice per round: plain classifier-free guidance, and the same plus x0 guidance every 5 of 30
+steps (conditional branch with gradients, full VAE decode, a ResNet-18 classifier's entropy,
+backward through decoder and UNet). Reports images/s of each and the ratio.
+
+    python benchmarks/guidance_cost.py [--resolution 128] [--batch 2] [--rounds 2] [--device cpu]
+    python benchmarks/guidance_cost.py --resolution 512 --batch 16 --device cuda --dtype bfloat16
+
+Goal (issue 7): guided / plain time at most 2.4x (FG paper: 5.7x). On a CPU it runs at reduced
+resolution; the ratio, not the absolute speed, is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from types import SimpleNamespace
+
+import torch
+
+
+def sd21(device: str, dtype: torch.dtype) -> SimpleNamespace:
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    unet = UNet2DConditionModel(
+        block_out_channels=(320, 640, 1280, 1280),
+        cross_attention_dim=1024,
+        attention_head_dim=(5, 10, 20, 20),
+        use_linear_projection=True,
+        sample_size=64,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[128, 256, 512, 512],
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    unet.to(device, dtype).eval().requires_grad_(False)
+    vae.to(device, dtype).eval().requires_grad_(False)
+    return SimpleNamespace(unet=unet, vae=vae, scheduler=scheduler, device=torch.device(device))
+
+
+def main() -> None:
+    import timm
+
+    from bench.generators.base import CFG, SamplingHooks, SynthesisRequest, X0Guidance, denoise
+    from bench.generators.sd import LatentDenoiser
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--every", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args()
+    dtype = getattr(torch, args.dtype)
+    torch.manual_seed(0)
+    pipe = sd21(args.device, dtype)
+    classifier = timm.create_model("resnet18", num_classes=100).to(args.device, dtype).eval()
+    classifier.requires_grad_(False)
+
+    def entropy(images, requests):
+        x = torch.nn.functional.interpolate(images, size=224, mode="bilinear")
+        p = classifier(x).float().log_softmax(-1)
+        return -(p.exp() * p).sum(-1)
+
+    settings = SimpleNamespace(scheduler="ddim", resolution=args.resolution)
+    requests = [SynthesisRequest(i, 0, i) for i in range(args.batch)]
+    text = torch.randn(args.batch, 77, 1024, device=args.device, dtype=dtype)
+    hooks = {
+        "plain": SamplingHooks(noise=CFG(3.0)),
+        "guided": SamplingHooks(
+            noise=CFG(3.0), guidance=X0Guidance(entropy, 0.03, every=args.every)
+        ),
+    }
+
+    def sample(kind: str) -> float:
+        denoiser = LatentDenoiser(pipe, settings, requests, (text, torch.zeros_like(text)), None)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        x, _ = denoise(denoiser, requests, args.steps, hooks[kind])
+        with torch.no_grad():
+            pipe.vae.decode(x / pipe.vae.config.scaling_factor)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    sample("plain")  # warm-up
+    times = {"plain": [], "guided": []}
+    for _ in range(args.rounds):
+        for kind in ("plain", "guided"):
+            times[kind].append(sample(kind))
+    best = {k: min(v) for k, v in times.items()}
+    print(
+        f"SD-2.1-shaped UNet+VAE (random weights), {args.resolution} px, batch {args.batch}, "
+        f"{args.steps} DDIM steps, CFG 3, guidance every {args.every}, {args.device} {args.dtype}"
+    )
+    for kind, value in best.items():
+        print(f"  {kind:6s} {value:8.1f} s per batch  {args.batch / value:8.3f} images/s")
+    print(f"  guided / plain = {best['guided'] / best['plain']:.2f}x  (goal <= 2.4x; FG 5.7x)")
+
+
+if __name__ == "__main__":
+    main()
