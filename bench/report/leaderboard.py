@@ -383,7 +383,10 @@ def variant_labels(variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str,
         differing[name] = [k for k in keys if len({canonical(s.get(k)) for s in siblings}) > 1]
     out = {}
     for key, (name, settings) in variants.items():
-        extra = ", ".join(f"{k}={format_setting(settings.get(k))}" for k in differing[name])
+        # a key a variant lacks (e.g. smoke, method_version at their defaults) is not named
+        extra = ", ".join(
+            f"{k}={format_setting(settings[k])}" for k in differing[name] if k in settings
+        )
         out[key] = f"{name} ({extra})" if extra else name
     return out
 
@@ -455,8 +458,9 @@ def within_noise(a: dict[tuple[int, int], float], b: dict[tuple[int, int], float
     if len(common) < 2:
         return False
     diffs = [a[k] - b[k] for k in common]
-    if all(d == diffs[0] for d in diffs):
-        return diffs[0] == 0  # no spread: equal means are within noise, others are not
+    scale = max(1.0, *(abs(d) for d in diffs))
+    if max(diffs) - min(diffs) <= 1e-9 * scale:  # no spread: only equal means are within noise
+        return abs(diffs[0]) <= 1e-9 * scale
     from scipy.stats import ttest_rel
 
     return float(ttest_rel([a[k] for k in common], [b[k] for k in common]).pvalue) >= NOISE_P
@@ -731,7 +735,7 @@ def all_columns() -> list[Column]:
 
 
 def published_text(v: Value) -> str:
-    return v.text if v.std is None else f"{v.text} ± {v.std:g}"
+    return v.text if v.std is None else f"{v.text} ± {v.std_text}"
 
 
 def metric_notes(pub: Published, values: list[Value]) -> list[tuple[str, str]]:

@@ -73,6 +73,7 @@ class Value:
     text: str  # the value exactly as printed
     value: float
     std: float | None
+    std_text: str
     setting: str
     reported_by: str
     column: str | None  # leaderboard column key, None where bench does not measure it
@@ -292,6 +293,7 @@ def check_value(
         row["value"],
         value,
         std,
+        row["std"],
         row["setting"],
         row["reported_by"],
         metric.column or None,
@@ -303,29 +305,27 @@ def default_directory() -> Path:
     return Path(__file__).resolve().parents[2] / "results" / "published"
 
 
-def mapping_table(pub: Published, registered: set[str]) -> list[dict[str, str]]:
-    """One row per (paper, method slug): its bench method and whether it has a counterpart now."""
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    for v in pub.values:
-        m = pub.method_for(v.paper, v.slug)
-        key = (v.paper, v.slug)
-        if key in rows:
-            rows[key]["values"] = str(int(rows[key]["values"]) + 1)
-            continue
-        rows[key] = {
-            "paper": PAPERS.get(v.paper, v.paper),
-            "slug": v.slug,
-            "bench": m.bench_method,
-            "status": counterpart_status(m, registered),
-            "values": "1",
-            "note": m.note,
-        }
-    return sorted(rows.values(), key=lambda r: (r["paper"], r["slug"]))
-
-
 def counterpart_status(m: MethodMap, registered: set[str]) -> str:
     if m.bench_method and m.bench_method in registered:
         return "counterpart"
     if m.bench_method:
         return f"no counterpart yet (planned in {m.planned_in})" if m.planned_in else "missing"
     return "no counterpart"
+
+
+def mapping_markdown(pub: Published) -> str:
+    """The docs table: each (paper, method slug) with its bench method or why there is none."""
+    from tabulate import tabulate
+
+    rows: dict[tuple[str, str], list[str]] = {}
+    for v in pub.values:
+        if (v.paper, v.slug) not in rows:
+            m = pub.method_for(v.paper, v.slug)
+            bench = f"`{m.bench_method}`" if m.bench_method else "no counterpart"
+            planned = f"planned in {m.planned_in}" if m.planned_in else ""
+            note = "; ".join(x for x in (planned, m.note) if x)
+            rows[(v.paper, v.slug)] = [PAPERS.get(v.paper, v.paper), v.slug, bench, "0", note]
+        rows[(v.paper, v.slug)][3] = str(int(rows[(v.paper, v.slug)][3]) + 1)
+    headers = ["paper", "published slug", "bench method", "values", "note"]
+    body = sorted(rows.values(), key=lambda r: (r[0], r[1]))
+    return tabulate(body, headers, tablefmt="pipe", disable_numparse=True) + "\n"
