@@ -152,3 +152,16 @@ def test_runs_of_another_dataset_setting_are_not_compared() -> None:
     report = collect(records, published=pub, registered={"erm"})
     rows = cells(report, "cifar100-lt (IF 100): CBDM Table 2 (published)")
     assert rows[1][rows[0].index("Overall ours")] == "–"
+
+
+def test_paired_t_test_and_ci_agree_with_scipy() -> None:
+    from scipy.stats import t, ttest_rel
+
+    from bench.report.leaderboard import Stat, paired_t_pvalue
+
+    a, b = [81.0, 79.5, 83.2, 80.1], [80.2, 79.9, 81.0, 78.4]
+    expected = ttest_rel(a, b).pvalue
+    assert abs(paired_t_pvalue([x - y for x, y in zip(a, b, strict=True)]) - expected) < 1e-12
+    stat = Stat.of(a)
+    assert stat.ci is not None and stat.std is not None
+    assert abs(stat.ci - t.ppf(0.975, 3) * stat.std / 2) < 1e-9

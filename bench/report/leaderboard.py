@@ -135,9 +135,9 @@ class Stat:
         mean, std = mean_std(values)
         ci = None
         if std is not None:
-            from scipy.stats import t
+            from scipy.special import stdtrit  # Student-t quantile (as scipy.stats.t.ppf)
 
-            ci = float(t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
+            ci = float(stdtrit(len(values) - 1, 0.975)) * std / math.sqrt(len(values))
         return cls(mean, std, len(values), ci)
 
 
@@ -155,9 +155,12 @@ class Row:
     options: dict[str, Any] = field(default_factory=dict)  # method settings, for matching
     noise: set[str] = field(default_factory=set)  # columns where the row is marked
     per_class: list[tuple[list[int], list[float]]] = field(default_factory=list)  # for plots
+    _stats: dict[str, Stat] = field(default_factory=dict, repr=False)
 
     def stat(self, key: str) -> Stat:
-        return Stat.of(list(self.values.get(key, {}).values()))
+        if key not in self._stats:  # rows are complete once built; stats are asked for often
+            self._stats[key] = Stat.of(list(self.values.get(key, {}).values()))
+        return self._stats[key]
 
 
 @dataclass
@@ -461,9 +464,17 @@ def within_noise(a: dict[tuple[int, int], float], b: dict[tuple[int, int], float
     scale = max(1.0, *(abs(d) for d in diffs))
     if max(diffs) - min(diffs) <= 1e-9 * scale:  # no spread: only equal means are within noise
         return abs(diffs[0]) <= 1e-9 * scale
-    from scipy.stats import ttest_rel
+    return paired_t_pvalue(diffs) >= NOISE_P
 
-    return float(ttest_rel([a[k] for k in common], [b[k] for k in common]).pvalue) >= NOISE_P
+
+def paired_t_pvalue(diffs: list[float]) -> float:
+    """Two-sided p of the paired t-test on the differences (= scipy.stats.ttest_rel)."""
+    from scipy.special import stdtr  # Student-t CDF
+
+    mean, std = mean_std(diffs)
+    assert mean is not None and std is not None
+    t = mean / (std / math.sqrt(len(diffs)))
+    return float(2.0 * stdtr(len(diffs) - 1, -abs(t)))
 
 
 # Tables of ours ---------------------------------------------------------------------------------

@@ -37,4 +37,6 @@ def write_site(report: Report, directory: Path, results: Path | None = None) -> 
         uri = "data:image/png;base64," + base64.b64encode(images["png"]).decode("ascii")
         inline[name] = uri
     atomic_write_text(directory / "index.html", render(report, "html", plots=inline))
+    for path in [*directory.glob("*.*"), *directory.glob("plots/*")]:
+        path.chmod(0o644)  # readable by a web server (temporary files are created 0600)
     return directory / "index.html"
