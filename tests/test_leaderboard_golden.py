@@ -124,6 +124,7 @@ def test_published_differences_and_sources() -> None:
 def test_published_rows_without_runs_say_which_command_produces_them() -> None:
     pub = published.load(FIXTURE)
     report = collect([], published=pub, registered={"erm", "ddpm-fill"})
+    assert report.notes == ["No finished runs."]
     rows = cells(report, "waterbirds: SYNAuG Table 4 (published)")
     assert rows[0] == [
         "Method",

@@ -226,8 +226,8 @@ def collect(
         if datasets and g.dataset not in datasets:
             continue
         tables.extend(group_tables(g, ci, mark_noise))
-    notes = []
-    if tables:
+    notes = [] if groups else ["No finished runs."]
+    if tables and groups:
         notes.append(
             "Top-1 accuracy (%) on the test split unless a column says otherwise; mean ± "
             "sample std (ddof 1) over seeds" + (", [95% Student-t CI]" if ci else "") + "."

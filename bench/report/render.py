@@ -32,7 +32,7 @@ def to_markdown(report: Report) -> str:
     from tabulate import tabulate
 
     if not report.tables:
-        return "\n\n".join([EMPTY, *report.notes]) + "\n"
+        return "\n\n".join(report.notes or [EMPTY]) + "\n"
     parts = []
     for t in report.tables:
         body = tabulate(
@@ -189,8 +189,6 @@ def to_html(report: Report, plots: dict[str, str] | None = None) -> str:
         + options(methods, "all methods")
         + "</select></label></div>",
     ]
-    if not report.tables:
-        out.append(f"<p>{EMPTY}</p>")
     for t in report.tables:
         out.append(table_html(t))
     if report.notes:
