@@ -35,6 +35,8 @@ class Page(HTMLParser):
         self.sort: dict[str, list[str]] = {}
         self.images: list[dict[str, str | None]] = []
         self.body: dict[str, str | None] = {}
+        self.shown: list[str] = []  # datasets of the table sections not hidden by the filters
+        self.hidden_rows = 0
         self.table: str | None = None
         self.cell: list[str] | None = None
 
@@ -42,6 +44,10 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag == "body":
             self.body = a
+        elif tag == "section" and "data-dataset" in a and "hidden" not in a:
+            self.shown.append(a["data-dataset"] or "")
+        elif tag == "tr" and "hidden" in a:
+            self.hidden_rows += 1
         elif tag == "table":
             self.table = a.get("id")
             self.tables[self.table or ""] = []
@@ -142,3 +148,14 @@ def test_the_page_needs_no_network(site: Path) -> None:
     text = site.read_text()
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     assert "<script src" not in text and "<link" not in text
+
+
+def test_filters_hide_other_datasets_and_methods(site: Path) -> None:
+    everything = open_page(site)
+    assert {"cifar100-lt", "waterbirds", "caltech101"} <= set(everything.shown)
+    assert everything.hidden_rows == 0
+    waterbirds = open_page(site, "#dataset=waterbirds")
+    assert set(waterbirds.shown) == {"waterbirds"} and len(waterbirds.shown) == 2  # ours, paper
+    fill = open_page(site, "#method=ddpm-fill")
+    # tables without a ddpm-fill row disappear; in the rest only its rows stay
+    assert set(fill.shown) == {"cifar100-lt", "caltech101"} and fill.hidden_rows > 0

@@ -158,7 +158,13 @@ document.querySelectorAll("img").forEach(img => {
   if (img.complete) mark();
   else { img.addEventListener("load", mark); img.addEventListener("error", mark); }
 });
-const m = /sort=([^,]+),(\\d+),(asc|desc)/.exec(decodeURIComponent(location.hash));
+// The address can carry the page state: #sort=TABLE,COLUMN,asc|desc&dataset=NAME&method=NAME
+const state = new URLSearchParams(location.hash.slice(1));
+for (const name of ["dataset", "method"]) {
+  const select = document.getElementById("f-" + name);
+  if (state.get(name) !== null) { select.value = state.get(name); applyFilters(); }
+}
+const m = /^([^,]+),(\\d+),(asc|desc)$/.exec(state.get("sort") || "");
 if (m) { const t = document.getElementById(m[1]); if (t) {
   const th = t.tHead.rows[0].cells[+m[2]];
   th.setAttribute("aria-sort", m[3] === "asc" ? "descending" : "ascending");
