@@ -113,7 +113,7 @@ th,td{padding:.25em .6em;border-bottom:1px solid #ccc}
 th{cursor:pointer;background:#f3f3f3;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}
 th[aria-sort=descending]::after{content:" \\25BC"}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .notes{font-size:.85em;color:#555}
 .filters{position:sticky;top:0;background:#fff;padding:.5em 0;border-bottom:1px solid #ddd}
 img{max-width:48%;margin:.5em;border:1px solid #ddd}
