@@ -30,7 +30,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.report.published import Published, Value, counterpart_status
+from bench.report.published import (
+    PAPERS,
+    DatasetMap,
+    MethodMap,
+    Published,
+    Value,
+    counterpart_status,
+)
 
 METRICS = (("overall", "Overall"), ("many", "Many"), ("medium", "Medium"), ("few", "Few"))
 NOISE_P = 0.05
@@ -643,13 +650,11 @@ def published_table(
     pub: Published,
     paper: str,
     table: str,
-    dmap: Any,
+    dmap: DatasetMap,
     values: list[Value],
     groups: list[Group],
     registered: set[str],
 ) -> Table:
-    from bench.report.published import PAPERS
-
     metrics = list(dict.fromkeys(v.metric for v in values))
     columns = {v.metric: v.column for v in values}
     titles = {c.key: c.title for c in all_columns()}
@@ -765,7 +770,7 @@ def metric_notes(pub: Published, values: list[Value]) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def matching_group(groups: list[Group], dmap: Any) -> Group | None:
+def matching_group(groups: list[Group], dmap: DatasetMap) -> Group | None:
     """Our table of the mapped dataset whose options include the mapped settings."""
     if not dmap.bench_dataset:
         return None
@@ -791,7 +796,7 @@ def matching_row(group: Group, method: str) -> Row | None:
     return max(rows, key=lambda r: len(r.seeds), default=None)
 
 
-def ours_text(ours: Row | None, mmap: Any, dmap: Any, registered: set[str]) -> str:
+def ours_text(ours: Row | None, mmap: MethodMap, dmap: DatasetMap, registered: set[str]) -> str:
     if ours is not None:
         return f"{ours.label}, {len(ours.seeds)} seed(s)"
     status = counterpart_status(mmap, registered)
