@@ -126,8 +126,27 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
         sub, "leaderboard", "tables of all finished runs, mean ± std over seeds", cmd_leaderboard
     )
     p.add_argument("--results", default="results", help="results directory (default: results)")
-    p.add_argument("--format", default="md", choices=("md", "csv", "latex"))
+    p.add_argument("--format", default="md", choices=("md", "csv", "latex", "html"))
     p.add_argument("--output", help="write to this file instead of stdout")
+    p.add_argument(
+        "--write",
+        metavar="DIR",
+        help="write LEADERBOARD.md, leaderboard.tex/.csv, plots and index.html into DIR",
+    )
+    p.add_argument(
+        "--published", action="store_true", help="add the papers' published rows beside ours"
+    )
+    p.add_argument("--published-dir", help="published values (default: results/published)")
+    p.add_argument(
+        "--dataset", action="append", default=[], help="only this dataset's tables; repeatable"
+    )
+    p.add_argument("--ci", action="store_true", help="add 95%% confidence intervals")
+    p.add_argument(
+        "--mark-noise",
+        action="store_true",
+        help="mark the best row per column and rows within seed noise of it (paired t-test)",
+    )
+    p.add_argument("--include-smoke", action="store_true", help="also show smoke runs")
 
 
 def add_data(sub: argparse._SubParsersAction) -> None:
@@ -332,16 +351,11 @@ def fmt_pct(x: float | None) -> str:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.io import atomic_write_text
-    from bench.methods import METHODS
-    from bench.report import leaderboard
-    from bench.runs.records import iter_finished_runs
+    from bench.report.cli import leaderboard_command
 
-    tables = leaderboard.collect(iter_finished_runs(Path(args.results)), list(METHODS))
-    text = leaderboard.render(tables, args.format)
-    if args.output:
-        atomic_write_text(Path(args.output), text)
-        print(args.output)
+    text, written = leaderboard_command(args)
+    if written:
+        print(written)
     else:
         sys.stdout.write(text)
     return 0

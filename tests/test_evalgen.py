@@ -122,6 +122,7 @@ def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     finished_run: Path, tmp_path: Path
 ) -> None:
     from bench.report import leaderboard
+    from bench.report.render import render
     from bench.runs.records import iter_finished_runs
 
     done_before = (finished_run / "done").read_text()
@@ -134,8 +135,8 @@ def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     # The feature cache went to the run's results directory.
     assert (finished_run.parents[1] / "cache" / "features").is_dir()
 
-    tables = leaderboard.collect(iter_finished_runs(finished_run.parents[1]))
-    md = leaderboard.render(tables, "md")
+    report = leaderboard.collect(iter_finished_runs(finished_run.parents[1]))
+    md = render(report, "md")
     assert "FID (small)" in md and "Coverage (small)" in md and "nan" not in md.lower()
     fid = result["generation"]["small"]["fid"]
     assert f"{fid:.2f}" in md

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lb_helpers import md_rows
+
 from bench.report import leaderboard
+from bench.report.render import to_csv, to_latex, to_markdown
 
 
 def record(
@@ -33,17 +36,17 @@ def record(
     return {"config": config, "result": result}
 
 
-def table(records: list[dict[str, Any]]) -> leaderboard.Table:
-    (only,) = leaderboard.collect(records)
-    return only
+def report(records: list[dict[str, Any]]) -> leaderboard.Report:
+    return leaderboard.collect(records)
 
 
-def test_accuracy_only_tables_are_unchanged() -> None:
-    t = table([record("erm", 0), record("erm", 1)])
-    assert t.metrics == list(leaderboard.METRICS) and t.legend == []
-    md = leaderboard.to_markdown([t])
-    assert "| erm | 50.0 ± 0.0 | 60.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 | 2 |" in md
-    assert md.endswith("Top-1 accuracy (%) on the test split, mean ± std over seeds.\n")
+def test_accuracy_only_tables() -> None:
+    r = report([record("erm", 0), record("erm", 1)])
+    (t,) = r.tables
+    assert t.headers == ["Method", "Overall", "Many", "Medium", "Few", "Seeds"]
+    rows = md_rows(to_markdown(r))
+    assert rows[1] == ["erm", "50.0 ± 0.0", "60.0 ± 0.0", "50.0 ± 0.0", "40.0 ± 0.0", "2"]
+    assert to_markdown(r).endswith("mean ± sample std (ddof 1) over seeds.\n")
 
 
 def test_group_and_fairness_columns() -> None:
@@ -52,14 +55,14 @@ def test_group_and_fairness_columns() -> None:
         record("erm", 0, {"group": group, "fairness": {"dp": 0.0817, "eo": 0.0779, "ed": 0.06}}),
         record("erm", 1, {"group": group, "fairness": {"dp": 0.0600, "eo": 0.0434, "ed": 0.05}}),
     ]
-    t = table(records)
-    titles = [title for _, title in t.metrics]
-    assert titles[4:] == ["Worst-group", "Mean-group", "Train-weighted avg", "DP", "EO", "ED"]
-    md = leaderboard.to_markdown([t])
+    r = report(records)
+    (t,) = r.tables
+    assert t.headers[5:-1] == ["Worst-group", "Mean-group", "Train-weighted avg", "DP", "EO", "ED"]
+    md = to_markdown(r)
     # fairness gaps unscaled with 4 decimals (SYNAuG Table 3), group accuracies in %
-    assert "| 25.0 ± 0.0 | 50.0 ± 0.0 | 75.0 ± 0.0 | 0.0708 ± 0.0153 |" in md
+    assert md_rows(md)[1][5:9] == ["25.0 ± 0.0", "50.0 ± 0.0", "75.0 ± 0.0", "0.0708 ± 0.0153"]
     assert "Train-weighted avg: group accuracies weighted by the training group sizes" in md
-    assert "DEO-A" not in titles  # no run has it
+    assert "DEO-A" not in t.headers  # no run has it
 
 
 def test_error_records_and_nan_show_as_dashes() -> None:
@@ -68,28 +71,31 @@ def test_error_records_and_nan_show_as_dashes() -> None:
         record("fill", 0, {"fairness": {"error": "sensitive group 'x' has no samples"}}),
         record("bs", 0, {"fairness": {"dp": float("nan")}}),
     ]
-    md = leaderboard.to_markdown([table(records)])
-    assert "| erm | 50.0 | 60.0 | 50.0 | 40.0 | 0.1000 | 1 |" in md
-    assert "| fill | 50.0 | 60.0 | 50.0 | 40.0 | – | 1 |" in md
-    assert "| bs | 50.0 | 60.0 | 50.0 | 40.0 | – | 1 |" in md
+    md = to_markdown(report(records))
+    rows = {row[0]: row[1:] for row in md_rows(md)[1:]}
+    assert rows["erm"] == ["50.0", "60.0", "50.0", "40.0", "0.1000", "1"]
+    assert rows["fill"] == ["50.0", "60.0", "50.0", "40.0", "–", "1"]
+    assert rows["bs"] == ["50.0", "60.0", "50.0", "40.0", "–", "1"]
     assert "nan" not in md.lower()
 
 
-def test_generation_columns_per_extractor() -> None:
+def test_generation_metrics_get_their_own_table_per_extractor() -> None:
     inception = {"fid": 12.345, "kid_mean": 0.0123, "f8": 0.9, "f1_8": None}
     records = [
         record("fill", 0, generation={"inception": inception, "clip": {"fid": 3.0}}),
         record("erm", 0),
     ]
-    t = table(records)
-    titles = [title for _, title in t.metrics]
-    assert titles[4:] == ["FID", "KID", "F8", "FID (clip)"]
-    md = leaderboard.to_markdown([t])
-    assert "| fill | 50.0 | 60.0 | 50.0 | 40.0 | 12.35 | 0.0123 | 0.900 | 3.00 | 1 |" in md
-    assert "| erm | 50.0 | 60.0 | 50.0 | 40.0 | – | – | – | – | 1 |" in md
-    csv = leaderboard.to_csv([t])
-    assert "toy,fill,fill,fid,12.3450," in csv and "toy,fill,fill,fid[clip],3.0000," in csv
-    latex = leaderboard.to_latex([t])
+    r = report(records)
+    _, gen = r.tables
+    assert gen.title == "toy: generation" and gen.shape == "generation"
+    assert gen.headers == ["Method", "FID", "KID", "F8", "FID (clip)", "Seeds"]
+    rows = {row[0]: row[1:] for row in md_rows(to_markdown(leaderboard.Report([gen])))[1:]}
+    assert rows["fill"] == ["12.35", "0.0123", "0.900", "3.00", "1"]
+    assert rows["erm"] == ["–", "–", "–", "–", "1"]
+    csv = to_csv(r)
+    assert "toy: generation,toy,fill,fill,ours,fid,12.3450," in csv
+    assert "toy: generation,toy,fill,fill,ours,fid[clip],3.0000," in csv
+    latex = to_latex(r)
     assert "FID (clip)" in latex and "bench eval-gen" in latex
 
 
@@ -98,14 +104,18 @@ def test_columns_are_per_table() -> None:
         record("erm", 0, {"group": {"worst": 0.1, "mean": 0.2, "weighted": None}}, dataset="wb"),
         record("erm", 0, dataset="digits"),
     ]
-    tables = {t.label: t for t in leaderboard.collect(records)}
-    assert [k for k, _ in tables["digits"].metrics] == ["overall", "many", "medium", "few"]
-    assert [k for k, _ in tables["wb"].metrics][4:] == ["group_worst", "group_mean"]
+    tables = {t.title: t for t in report(records).tables}
+    assert tables["digits"].headers[1:-1] == ["Overall", "Many", "Medium", "Few"]
+    assert tables["wb"].headers[5:-1] == ["Worst-group", "Mean-group"]
 
 
 def test_a_metric_on_fewer_seeds_than_the_row_says_so() -> None:
     # bench eval-gen measured one seed's synthetic set; the row has two seeds.
     records = [record("fill", 0, generation={"inception": {"fid": 12.0}}), record("fill", 1)]
-    md = leaderboard.to_markdown([table(records)])
-    assert "| fill | 50.0 ± 0.0 | 60.0 ± 0.0 | 50.0 ± 0.0 | 40.0 ± 0.0 | 12.00 (n=1) | 2 |" in md
-    assert "toy,fill,fill,fid,12.0000,,1,0 1" in leaderboard.to_csv([table(records)])
+    r = report(records)
+    assert md_rows(to_markdown(leaderboard.Report([r.tables[1]])))[1] == [
+        "fill",
+        "12.00 (n=1)",
+        "2",
+    ]
+    assert "toy: generation,toy,fill,fill,ours,fid,12.0000,,,1,0 1," in to_csv(r)

@@ -36,7 +36,7 @@ def test_method_runs_end_to_end(method: str, results: Path) -> None:
     else:
         assert result["metrics"]["synthetic_counts"] is None
     code, table, _ = cli("leaderboard", "--results", str(results))
-    assert code == 0 and f"| {method} |" in table
+    assert code == 0 and f"| {method} " in table
 
 
 def test_synthetic_stages_are_cached_across_classifier_settings(results: Path) -> None:

@@ -1,0 +1,331 @@
+"""The papers' published numbers, as data, mapped to bench's methods, datasets and columns.
+
+`results/published/` holds four CSV files (docs/leaderboard.md describes them):
+
+- `published.csv`  every numeric result of the five papers (from shared/reference), one value
+                   a line: paper, table, dataset, imbalance factor, backbone, method, method_slug,
+                   n_synthetic, metric, value, std, setting, reported_by;
+- `methods.csv`    method_slug (optionally per paper) -> bench method name, the issue that plans
+                   it when it is not registered yet, and a note;
+- `datasets.csv`   published dataset (+ imbalance factor) -> bench dataset and its options;
+- `metrics.csv`    published metric (optionally per paper / table / dataset) -> leaderboard
+                   column key, or none where bench does not measure it.
+
+Loading checks every line: an unknown metric, method slug or dataset, a non-numeric value or
+std, or a duplicated cell is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+
+PAPERS = {
+    "fg": "FG",
+    "augcond": "Aug-Cond",
+    "fillup": "Fill-Up",
+    "cbdm": "CBDM",
+    "synaug": "SYNAuG",
+}
+PUBLISHED_COLUMNS = (
+    "paper",
+    "table",
+    "dataset",
+    "imbalance_factor",
+    "backbone",
+    "method",
+    "method_slug",
+    "n_synthetic",
+    "metric",
+    "value",
+    "std",
+    "setting",
+    "reported_by",
+)
+# A cell is identified by every column but its value, std and provenance.
+CELL_KEY = tuple(
+    c for c in PUBLISHED_COLUMNS if c not in ("method_slug", "value", "std", "reported_by")
+)
+
+
+class PublishedDataError(BenchError):
+    """A published-values or mapping file that cannot be used as it is."""
+
+
+@dataclass(frozen=True)
+class Value:
+    """One published number, where it came from and what it maps to."""
+
+    line: int
+    paper: str
+    table: str
+    dataset: str
+    imbalance_factor: str
+    backbone: str
+    method: str
+    slug: str
+    n_synthetic: int | None
+    metric: str
+    text: str  # the value exactly as printed
+    value: float
+    std: float | None
+    std_text: str
+    setting: str
+    reported_by: str
+    column: str | None  # leaderboard column key, None where bench does not measure it
+
+    @property
+    def source(self) -> str:
+        cited = " (cited)" if self.reported_by == "cited" else ""
+        return f"reported in {PAPERS.get(self.paper, self.paper)} {self.table}{cited}"
+
+    @property
+    def digits(self) -> int:
+        _, _, decimals = self.text.partition(".")
+        return len(decimals)
+
+
+@dataclass(frozen=True)
+class MethodMap:
+    slug: str
+    paper: str
+    bench_method: str
+    planned_in: str
+    note: str
+
+
+@dataclass(frozen=True)
+class DatasetMap:
+    dataset: str
+    imbalance_factor: str
+    bench_dataset: str
+    settings: dict[str, str]
+    note: str
+
+
+@dataclass(frozen=True)
+class MetricMap:
+    metric: str
+    paper: str
+    table: str
+    dataset: str
+    column: str
+    note: str
+
+    def specificity(self) -> int:
+        return sum(bool(x) for x in (self.paper, self.table, self.dataset))
+
+
+@dataclass
+class Published:
+    values: list[Value]
+    methods: list[MethodMap]
+    datasets: list[DatasetMap]
+    metrics: list[MetricMap]
+    directory: str = ""
+    columns: set[str] = field(default_factory=set)
+
+    def method_for(self, paper: str, slug: str) -> MethodMap:
+        return next(m for m in self.methods if m.slug == slug and m.paper in ("", paper))
+
+    def dataset_for(self, dataset: str, imbalance_factor: str) -> DatasetMap:
+        return next(
+            d
+            for d in self.datasets
+            if d.dataset == dataset and d.imbalance_factor in ("", imbalance_factor)
+        )
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of a CSV file whose header must hold `columns`."""
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise PublishedDataError(
+                    f"{path}: line 1 lacks the column(s) {', '.join(missing)}; the header must "
+                    f"name {', '.join(columns)}."
+                )
+            return [
+                (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+                for row in reader
+            ]
+    except OSError as exc:
+        raise PublishedDataError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise PublishedDataError(f"{path} is not a readable CSV file: {exc}.") from None
+
+
+def number(path: Path, line: int, name: str, text: str, required: bool) -> float | None:
+    if not text and not required:
+        return None
+    try:
+        out = float(text)
+    except ValueError:
+        out = math.nan
+    if not math.isfinite(out):
+        raise PublishedDataError(
+            f"{path}:{line}: {name} {text!r} is not a number; write it as printed in the paper "
+            "(digits and a decimal point)."
+        )
+    return out
+
+
+def parse_settings(path: Path, line: int, text: str) -> dict[str, str]:
+    out = {}
+    for item in text.split(";") if text else []:
+        key, eq, value = item.strip().partition("=")
+        if not eq or not key.strip():
+            raise PublishedDataError(f"{path}:{line}: setting {item!r} is not KEY=VALUE.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load(directory: Path) -> Published:
+    """Read and check the four files of `directory` (default: the repository's
+    results/published)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise PublishedDataError(
+            f"{directory} is not a directory of published values; pass --published-dir with "
+            "the folder holding published.csv, methods.csv, datasets.csv and metrics.csv."
+        )
+    methods_path, datasets_path, metrics_path = (
+        directory / f"{name}.csv" for name in ("methods", "datasets", "metrics")
+    )
+    methods = [
+        MethodMap(r["method_slug"], r["paper"], r["bench_method"], r["planned_in"], r["note"])
+        for _, r in read_rows(
+            methods_path, ("method_slug", "paper", "bench_method", "planned_in", "note")
+        )
+    ]
+    datasets = [
+        DatasetMap(
+            r["dataset"],
+            r["imbalance_factor"],
+            r["bench_dataset"],
+            parse_settings(datasets_path, line, r["settings"]),
+            r["note"],
+        )
+        for line, r in read_rows(
+            datasets_path, ("dataset", "imbalance_factor", "bench_dataset", "settings", "note")
+        )
+    ]
+    metrics = sorted(
+        (
+            MetricMap(r["metric"], r["paper"], r["table"], r["dataset"], r["column"], r["note"])
+            for _, r in read_rows(
+                metrics_path, ("metric", "paper", "table", "dataset", "column", "note")
+            )
+        ),
+        key=lambda m: -m.specificity(),
+    )
+    out = Published([], methods, datasets, metrics, str(directory))
+    path = directory / "published.csv"
+    seen: dict[tuple[str, ...], int] = {}
+    for line, row in read_rows(path, PUBLISHED_COLUMNS):
+        out.values.append(check_value(out, path, line, row, seen))
+    return out
+
+
+def check_value(
+    pub: Published, path: Path, line: int, row: dict[str, str], seen: dict[tuple[str, ...], int]
+) -> Value:
+    where = f"{path}:{line}"
+    metric = next(
+        (
+            m
+            for m in pub.metrics
+            if m.metric == row["metric"]
+            and m.paper in ("", row["paper"])
+            and m.table in ("", row["table"])
+            and m.dataset in ("", row["dataset"])
+        ),
+        None,
+    )
+    if metric is None:
+        known = sorted({m.metric for m in pub.metrics})
+        raise PublishedDataError(
+            f"{where}: unknown metric {row['metric']!r}. Known metrics: {', '.join(known)}; "
+            "add a line to metrics.csv to map a new one."
+        )
+    if not any(m.slug == row["method_slug"] and m.paper in ("", row["paper"]) for m in pub.methods):
+        raise PublishedDataError(
+            f"{where}: method_slug {row['method_slug']!r} has no line in methods.csv; add one "
+            "(bench_method empty where bench has no counterpart)."
+        )
+    if not any(
+        d.dataset == row["dataset"] and d.imbalance_factor in ("", row["imbalance_factor"])
+        for d in pub.datasets
+    ):
+        raise PublishedDataError(
+            f"{where}: dataset {row['dataset']!r} (imbalance factor "
+            f"{row['imbalance_factor'] or 'blank'}) has no line in datasets.csv; add one."
+        )
+    key = tuple(row[k] for k in CELL_KEY)
+    if key in seen:
+        raise PublishedDataError(
+            f"{where} repeats the cell of line {seen[key]} ({row['paper']} {row['table']}, "
+            f"{row['dataset']}, {row['method']!r}, {row['metric']}): one value per cell; remove "
+            "one or tell them apart in the setting column."
+        )
+    seen[key] = line
+    value = number(path, line, "value", row["value"], True)
+    std = number(path, line, "std", row["std"], False)
+    n_syn = number(path, line, "n_synthetic", row["n_synthetic"], False)
+    assert value is not None
+    return Value(
+        line,
+        row["paper"],
+        row["table"],
+        row["dataset"],
+        row["imbalance_factor"],
+        row["backbone"],
+        row["method"],
+        row["method_slug"],
+        None if n_syn is None else int(n_syn),
+        row["metric"],
+        row["value"],
+        value,
+        std,
+        row["std"],
+        row["setting"],
+        row["reported_by"],
+        metric.column or None,
+    )
+
+
+def default_directory() -> Path:
+    """The repository's results/published (next to the bench package in a checkout)."""
+    return Path(__file__).resolve().parents[2] / "results" / "published"
+
+
+def counterpart_status(m: MethodMap, registered: set[str]) -> str:
+    if m.bench_method and m.bench_method in registered:
+        return "counterpart"
+    if m.bench_method:
+        return f"no counterpart yet (planned in {m.planned_in})" if m.planned_in else "missing"
+    return "no counterpart"
+
+
+def mapping_markdown(pub: Published) -> str:
+    """The docs table: each (paper, method slug) with its bench method or why there is none."""
+    from tabulate import tabulate
+
+    rows: dict[tuple[str, str], list[str]] = {}
+    for v in pub.values:
+        if (v.paper, v.slug) not in rows:
+            m = pub.method_for(v.paper, v.slug)
+            bench = f"`{m.bench_method}`" if m.bench_method else "no counterpart"
+            planned = f"planned in {m.planned_in}" if m.planned_in else ""
+            note = "; ".join(x for x in (planned, m.note) if x)
+            rows[(v.paper, v.slug)] = [PAPERS.get(v.paper, v.paper), v.slug, bench, "0", note]
+        rows[(v.paper, v.slug)][3] = str(int(rows[(v.paper, v.slug)][3]) + 1)
+    headers = ["paper", "published slug", "bench method", "values", "note"]
+    body = sorted(rows.values(), key=lambda r: (r[0], r[1]))
+    return tabulate(body, headers, tablefmt="pipe", disable_numparse=True) + "\n"

@@ -1,0 +1,42 @@
+"""`bench leaderboard --write DIR`: LEADERBOARD.md, leaderboard.tex, leaderboard.csv, the plots
+(PNG + SVG) and a self-contained index.html, every file written atomically."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.io import atomic_write, atomic_write_text
+from bench.report.leaderboard import Report
+from bench.report.plots import make_plots
+from bench.report.render import render
+
+FILES = {"md": "LEADERBOARD.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv"}
+
+
+def write_site(report: Report, directory: Path, results: Path | None = None) -> Path:
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise BenchError(f"--write {directory} is a file; pass a directory to write into.")
+    if results is not None:
+        root, target = Path(results).resolve(), directory.resolve()
+        if target == root or any(target.is_relative_to(root / d) for d in ("runs", "cache")):
+            raise BenchError(
+                f"--write {directory} would write among the run records; pass a folder of its "
+                "own (e.g. results/leaderboard)."
+            )
+    plots = make_plots(report.groups)
+    for fmt, name in FILES.items():
+        atomic_write_text(directory / name, render(report, fmt))
+    inline = {}
+    for name, images in plots.items():
+        for ext, data in images.items():
+            path = directory / "plots" / f"{name}.{ext}"
+            atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+        uri = "data:image/png;base64," + base64.b64encode(images["png"]).decode("ascii")
+        inline[name] = uri
+    atomic_write_text(directory / "index.html", render(report, "html", plots=inline))
+    for path in [*directory.glob("*.*"), *directory.glob("plots/*")]:
+        path.chmod(0o644)  # readable by a web server (temporary files are created 0600)
+    return directory / "index.html"
