@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_text, read_json, read_jsonl
 from bench.runs.config import resolve
 from bench.runs.records import load_run, run_dir_for, run_lock
-from bench.runs.runner import run
+from bench.runs.runner import bind_data, run
 
 SHORT = ["recipe.epochs=3", "recipe.steps_per_epoch=3", "recipe.batch_size=16"]
 KILLABLE = ["recipe.epochs=6", "recipe.steps_per_epoch=20", "recipe.batch_size=32"]
@@ -27,7 +27,7 @@ def snapshot(run_dir: Path) -> dict[str, float]:
 
 def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
     run_dir = run_digits("erm", results, SHORT)
-    config = resolve("erm", "digits-lt", sets=SHORT)
+    config = bind_data(resolve("erm", "digits-lt", sets=SHORT))
     assert run_dir == run_dir_for(results, config)
     assert run_dir.name.endswith(config.run_id)
     assert read_json(run_dir / "config.json")["run_id"] == config.run_id
@@ -64,7 +64,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
         *[f"--set={s}" for s in KILLABLE],
     ]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    run_dir = run_dir_for(killed, resolve("erm", "digits-lt", sets=KILLABLE))
+    run_dir = run_dir_for(killed, bind_data(resolve("erm", "digits-lt", sets=KILLABLE)))
 
     proc = subprocess.Popen(
         bench_command(*args, "--results", str(killed)),
@@ -90,7 +90,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert run(config, killed, progress=False) == run_dir  # the relaunch
     run(config, straight, progress=False)
     resumed = load_run(run_dir)
-    uninterrupted = load_run(run_dir_for(straight, resolve("erm", "digits-lt", sets=KILLABLE)))
+    uninterrupted = load_run(run_dir_for(straight, bind_data(config)))
     assert resumed["done"] and "resuming classifier training" in (run_dir / "log.txt").read_text()
     assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
 
@@ -102,8 +102,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
 
 def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:
     config = resolve("erm", "digits-lt", sets=SHORT)
-    run_dir = run_dir_for(results, config)
-    other = resolve("erm", "digits-lt", sets=[*SHORT, "recipe.lr=0.5"]).to_json()
+    run_dir = run_dir_for(results, bind_data(config))
+    other = bind_data(resolve("erm", "digits-lt", sets=[*SHORT, "recipe.lr=0.5"])).to_json()
     atomic_write_text(run_dir / "config.json", json.dumps(other))
     with pytest.raises(BenchError, match="holds a run of another config"):
         run(config, results, progress=False)
@@ -112,7 +112,7 @@ def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:
 
 def test_a_run_in_progress_elsewhere_is_not_touched(results: Path) -> None:
     config = resolve("erm", "digits-lt", sets=SHORT)
-    run_dir = run_dir_for(results, config)
+    run_dir = run_dir_for(results, bind_data(config))
     with run_lock(run_dir), pytest.raises(BenchError, match="being run by another process"):
         run(config, results, progress=False)
     assert not (run_dir / "config.json").exists()

@@ -8,11 +8,15 @@ also says where to get the data. Torch-free, so `bench list` and config checks s
 
 from __future__ import annotations
 
+import contextvars
 import csv
+import hashlib
+import io
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,58 @@ CLASSIFIER_BALANCING = (
     "classifier-balancing transforms (Kang et al. 2020): RandomResizedCrop 224 for training, "
     "Resize 256 + CenterCrop 224 for evaluation"
 )
+
+
+@dataclass
+class Reading:
+    """What one `load()` read: the metadata files (path -> sha256) and where each image was
+    listed (path -> "file:line"), collected while `reading()` is active."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    listed: dict[str, str] = field(default_factory=dict)
+
+
+_READING: contextvars.ContextVar[Reading | None] = contextvars.ContextVar("reading", default=None)
+
+
+@contextmanager
+def reading() -> Iterator[Reading]:
+    """Record every metadata file the readers below open (see bench.data.fingerprint)."""
+    record = Reading()
+    token = _READING.set(record)
+    try:
+        yield record
+    finally:
+        _READING.reset(token)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A metadata file's bytes, recorded (with its hash) when `reading()` is active."""
+    data = Path(path).read_bytes()
+    record = _READING.get()
+    if record is not None:
+        record.files[str(path)] = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def read_text(path: Path) -> str:
+    """A metadata file as UTF-8 text; other bytes are a DataError naming the file and line."""
+    data = read_bytes(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}). "
+            "Re-save the file as UTF-8 (e.g. iconv -t utf-8), or restore the official file."
+        ) from None
+
+
+def note_listed(paths: Sequence[Path], listed_in: Sequence[str] | None) -> None:
+    """Remember where each image was listed, so later checks can name the file and line."""
+    record = _READING.get()
+    if record is not None and listed_in is not None:
+        record.listed.update((str(p), w) for p, w in zip(paths, listed_in, strict=False))
 
 
 @dataclass(frozen=True)
@@ -129,7 +185,7 @@ def read_split_file(path: Path, problems: Problems, num_classes: int | None = No
         problems.add(f"split file {path} does not exist")
         return []
     rows = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text(path).splitlines(), start=1):
         text = raw.strip()
         if not text:
             continue
@@ -194,6 +250,7 @@ def existing_files(
 ) -> list[str]:
     """Absolute paths as strings; each missing one is a problem naming where it was listed."""
     out = []
+    note_listed(paths, listed_in)
     for i, path in enumerate(paths):
         if not path.is_file():
             where = f"{listed_in[i]}: " if listed_in is not None else ""
@@ -207,7 +264,7 @@ def read_csv(path: Path, required: Sequence[str], problems: Problems) -> list[di
     if not path.is_file():
         problems.add(f"metadata file {path} does not exist")
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [c for c in required if c not in header]
@@ -249,8 +306,8 @@ def load_json(path: Path, problems: Problems) -> Any:
         problems.add(f"annotation file {path} does not exist")
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
         problems.add(f"{path}: not valid JSON ({exc})")
         return None
 
@@ -300,6 +357,6 @@ def verify_image(path: str) -> str | None:
     try:
         with Image.open(path) as im:
             im.load()  # decodes every pixel: catches truncated files, which open() does not
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        return f"image {path} cannot be decoded ({exc})"
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        return f"image {path} cannot be decoded ({type(exc).__name__}: {exc})"
     return None

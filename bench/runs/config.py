@@ -13,6 +13,7 @@ each one is kept so a run record says where every number came from.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ class RunConfig:
     dataset_version: int = 1
     # A `bench run --smoke` run: tiny settings, its own identity, left out of leaderboards.
     smoke: bool = False
+    # The digest of the data the run reads (bench.data.fingerprint), set by the runner once the
+    # dataset is loaded: a changed tree is a new run. None only before that.
+    data_fingerprint: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
@@ -92,7 +96,13 @@ class RunConfig:
         out = {name: copy.deepcopy(getattr(self, name)) for name in self.IDENTITY}
         if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
             out["smoke"] = True
+        if self.data_fingerprint is not None:
+            out["data_fingerprint"] = self.data_fingerprint
         return out
+
+    def with_data(self, fingerprint: str) -> RunConfig:
+        """This config bound to the data it reads (the settings objects are kept, not rebuilt)."""
+        return dataclasses.replace(self, data_fingerprint=fingerprint)
 
     @property
     def run_id(self) -> str:
@@ -113,7 +123,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
-        keep = (*cls.IDENTITY, "smoke", "sources", "data_root")
+        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "sources", "data_root")
         return cls(**{k: v for k, v in obj.items() if k in keep})
 
 

@@ -38,6 +38,17 @@ def run(
 ) -> Path:
     """Run (or resume, or skip if finished) the experiment `config`; return its directory."""
     results = Path(results)
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results} is a file; it must name a directory.")
+    device = check_device_and_backbone(config, device)  # before the data loads
+    data, load_seconds = load_data(config, results / "cache", data_root, progress)
+    fingerprint = data.info["fingerprint"]
+    if config.data_fingerprint not in (None, fingerprint["digest"]):
+        raise BenchError(
+            f"the data of {config.dataset} changed since this run was configured (fingerprint "
+            f"{config.data_fingerprint}, now {fingerprint['digest']}); resolve the run again."
+        )
+    config = config.with_data(fingerprint["digest"])
     run_dir = run_dir_for(results, config)
     if is_done(run_dir):
         log.info("already done: %s", run_dir / "result.json")
@@ -47,39 +58,62 @@ def run(
             return run_dir
         record = RunRecord(run_dir, config)
         record.open()
+        record.timings["load-data"] = load_seconds
+        record.info["data"] = fingerprint
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
-            execute(config, record, results / "cache", data_root, device, progress)
+            execute(config, record, results / "cache", data, device, progress)
     log.info("done: %s", run_dir / "result.json")
     return run_dir
+
+
+def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
+    from bench.train.backbones import check_backbone
+    from bench.train.loop import pick_device
+
+    check_backbone(config.recipe_settings.backbone)
+    return pick_device(device)
+
+
+def load_data(
+    config: RunConfig, cache: Path | None, data_root: Path | None, progress: bool = False
+) -> tuple[LoadedDataset, float]:
+    """The run's data, checked (bench.data.check.load_for_run) and fingerprinted, and the
+    seconds it took: loaded before the run directory is known, since the data's fingerprint is
+    part of the run's name."""
+    import time
+
+    from bench.data.check import load_for_run
+    from bench.datasets import DATASETS
+
+    start = time.time()
+    adapter = DATASETS[config.dataset](config.dataset_settings, data_root)
+    data = load_for_run(adapter, cache, progress)
+    return data, round(time.time() - start, 3)
+
+
+def bind_data(config: RunConfig, data_root: Path | None = None) -> RunConfig:
+    """`config` bound to the fingerprint of the data it reads: what names its run directory
+    (e.g. to find a run's directory without running it)."""
+    data, _ = load_data(config, None, data_root)
+    return config.with_data(data.info["fingerprint"]["digest"])
 
 
 def execute(
     config: RunConfig,
     record: RunRecord,
     cache: Path,
-    data_root: Path | None,
-    device: str | None,
+    data: LoadedDataset,
+    device: str,
     progress: bool,
 ) -> dict[str, Any]:
-    from bench.datasets import DATASETS
     from bench.method import MethodContext
     from bench.methods import METHODS
-    from bench.train.backbones import check_backbone
-    from bench.train.loop import pick_device
 
-    method_cls, dataset_cls = METHODS[config.method], DATASETS[config.dataset]
-    hparams, options, recipe = (
-        config.method_settings,
-        config.dataset_settings,
-        config.recipe_settings,
-    )
-    check_backbone(recipe.backbone)
-    device = pick_device(device)
-    with record.stage("load-data"):
-        data = dataset_cls(options, data_root).load()
-        if config.smoke:
-            data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
+    method_cls = METHODS[config.method]
+    hparams, recipe = config.method_settings, config.recipe_settings
+    if config.smoke:
+        data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
     method = method_cls(hparams, MethodContext(data, config.seed, device, progress))
     synthetic = None
     if method_cls.uses_synthetic_data:

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
+from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
@@ -53,10 +54,26 @@ class TrainResult:
 
 
 def pick_device(requested: str | None = None) -> str:
-    """CUDA when present (or asked for), else the CPU."""
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """CUDA when present, else the CPU; a requested device is checked to exist here."""
+    if not requested:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"--device {requested!r} is not a torch device; use cpu, cuda or cuda:N."
+        ) from None
+    if device.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index is not None and device.index >= n) or n == 0:
+            have = f"cuda:0..cuda:{n - 1}" if n else "none"
+            raise ConfigError(
+                f"--device {requested}: this machine has {n} CUDA device(s) ({have}); "
+                "pick one of them or use --device cpu."
+            )
+    elif device.type != "cpu" and not (device.type == "mps" and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {requested}: not available here; use cpu, cuda or cuda:N.")
+    return requested
 
 
 def steps_per_epoch(recipe: Recipe, n_train: int) -> int:
