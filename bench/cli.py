@@ -314,7 +314,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.report import leaderboard
     from bench.runs.records import iter_finished_runs
 
-    tables = leaderboard.collect(iter_finished_runs(Path(args.results)), list(METHODS))
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results} is a file; it must name a results directory.")
+    tables = leaderboard.collect(iter_finished_runs(results), list(METHODS))
     text = leaderboard.render(tables, args.format)
     if args.output:
         atomic_write_text(Path(args.output), text)

@@ -45,6 +45,18 @@ def append_jsonl(path: Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
+def decode_utf8(raw: bytes, where: str, error: type[Exception]) -> str:
+    """`raw` as UTF-8 text; other bytes raise `error` with `where` ("{line}" filled in)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(
+            f"{where.format(line=line)}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}). Save the file as UTF-8 (e.g. with iconv -t utf-8)."
+        ) from None
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 

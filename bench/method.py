@@ -36,6 +36,7 @@ class FillHparams:
 
     fill_to: int | str = hp(
         "max",
+        high=10**8,
         stage="synthesis",
         source="fill every class up to the largest class count (FG App F.2; Fill-Up Sec 3.1)",
         help="'max' (the head-class count) or a number of images per class",

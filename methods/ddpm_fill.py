@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.io import seed_hash
 from bench.method import FillHparams, Method
@@ -28,18 +29,20 @@ class Hparams(FillHparams):
         (32, 64, 64),
         low=4,
         stage="generator",
+        high=4096,
         source=PROTO + ": UNet2DModel (32,64,64), no attention, 1.06 M parameters",
     )
-    layers_per_block: int = hp(1, low=1, stage="generator", source=PROTO)
+    layers_per_block: int = hp(1, low=1, stage="generator", high=16, source=PROTO)
     train_steps: int = hp(
         1500,
         low=1,
         stage="generator",
+        high=100_000_000,
         source=PROTO + ": at 3,000 steps samples memorise their training images and few-shot "
         "accuracy drops 2.4 points",
     )
-    batch_size: int = hp(64, low=1, stage="generator", source=PROTO)
-    lr: float = hp(1e-3, gt=0.0, stage="generator", source=PROTO + " (cosine schedule)")
+    batch_size: int = hp(64, low=1, stage="generator", high=65_536, source=PROTO)
+    lr: float = hp(1e-3, gt=0.0, stage="generator", high=1.0, source=PROTO + " (cosine schedule)")
     ema_decay: float = hp(0.995, low=0.0, high=1.0, stage="generator", source=PROTO)
     label_dropout: float = hp(
         0.1,
@@ -49,24 +52,41 @@ class Hparams(FillHparams):
         source="classifier-free guidance training drops the label 'usually 10%' (CBDM Sec 3.1)",
     )
     num_train_timesteps: int = hp(
-        1000, low=2, stage="generator", source="DDPM T = 1000, beta 1e-4..0.02 (CBDM Sec 4.1)"
+        1000,
+        low=2,
+        stage="generator",
+        high=100_000,
+        source="DDPM T = 1000, beta 1e-4..0.02 (CBDM Sec 4.1)",
     )
     generator_seed: int | None = hp(
         0,
         low=0,
         stage="generator",
+        high=2**31 - 1,
         source="one generator for all run seeds, as the papers' pretrained generators are; "
         "seeds vary synthesis and the classifier (none = refit per run seed)",
     )
-    sampling_steps: int = hp(50, low=1, stage="synthesis", source="DDIM 50 steps (Fill-Up Sec 3.1)")
+    sampling_steps: int = hp(
+        50, low=1, stage="synthesis", high=100_000, source="DDIM 50 steps (Fill-Up Sec 3.1)"
+    )
     guidance_scale: float = hp(
         1.0,
         low=0.0,
         stage="synthesis",
+        high=100.0,
         source="low guidance 1.0 (Fill-Up Sec 4.4); on digits w > 1.5 makes samples "
         "unrecognisable (" + PROTO + ")",
         help="eps_u + w (eps_c - eps_u): 0 unconditional, 1 conditional, > 1 CFG",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sampling_steps > self.num_train_timesteps:
+            raise ConfigError(
+                f"sampling_steps={self.sampling_steps} exceeds num_train_timesteps="
+                f"{self.num_train_timesteps}: DDIM samples a subset of the training timesteps. "
+                "Lower sampling_steps or raise num_train_timesteps."
+            )
 
 
 class DDPMFill(Method):

@@ -23,6 +23,7 @@ from typing import Any
 from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
+from bench.io import decode_utf8
 
 # A 100k-line split file pointing at a wrong root gives 100k identical problems; show a sample.
 MAX_SHOWN = 25
@@ -66,15 +67,7 @@ def read_bytes(path: Path) -> bytes:
 
 def read_text(path: Path) -> str:
     """A metadata file as UTF-8 text; other bytes are a DataError naming the file and line."""
-    data = read_bytes(path)
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise DataError(
-            f"{path}:{line}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}). "
-            "Re-save the file as UTF-8 (e.g. iconv -t utf-8), or restore the official file."
-        ) from None
+    return decode_utf8(read_bytes(path), f"{path}:{{line}}", DataError)
 
 
 def note_listed(paths: Sequence[Path], listed_in: Sequence[str] | None) -> None:
@@ -92,6 +85,7 @@ class ImageOptions(DatasetOptions):
         224,
         low=8,
         stage="data",
+        high=4096,
         source=CLASSIFIER_BALANCING,
         help="side of the square crop fed to the classifier",
     )

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data.base import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data.base import SPLITS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import MAX_SHOWN, Reading, reading
 from bench.errors import DataError
 from bench.io import stable_hash
@@ -166,7 +166,9 @@ def describe(fp: dict[str, Any] | None) -> str:
     """One line for `bench show`: digest, split sizes, root and how many files were hashed."""
     if not fp:
         return "not recorded"
-    counts = "  ".join(f"{k} {v['count']:,}" for k, v in fp.get("splits", {}).items())
+    splits = fp.get("splits", {})
+    order = [s for s in SPLITS if s in splits] + [s for s in splits if s not in SPLITS]
+    counts = "  ".join(f"{k} {splits[k].get('count', 0):,}" for k in order)
     root = fp.get("root") or "(embedded)"
     return (
         f"{fp.get('digest')}  {counts}  root {root}  ({len(fp.get('files_read', {}))} files hashed)"

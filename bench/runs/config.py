@@ -22,7 +22,7 @@ import yaml
 
 from bench import hparams
 from bench.errors import ConfigError
-from bench.io import stable_hash
+from bench.io import decode_utf8, stable_hash
 from bench.train.recipe import Recipe
 
 SECTIONS = ("method", "dataset", "recipe")
@@ -313,8 +313,8 @@ def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
 def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
     """Read a YAML (or JSON) run config; errors name the file and line."""
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+        raise ConfigError(f"config file {path} does not exist (or is not a file).")
+    text = decode_utf8(path.read_bytes(), f"config file {path}, line {{line}}", ConfigError)
     try:
         data = yaml.safe_load(text)
         lines = key_lines(text)
@@ -322,6 +322,8 @@ def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
         mark = getattr(exc, "problem_mark", None)
         at = f", line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file {path}{at}: not valid YAML ({exc}).") from None
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}, {exc}") from None
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping with keys {TOP_LEVEL_KEYS}.")
@@ -354,9 +356,19 @@ def key_lines(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     if not isinstance(root, yaml.MappingNode):
         return out
+
+    def add(key: str, node: yaml.Node) -> None:
+        line = node.start_mark.line + 1
+        if key in out:  # YAML keeps the last silently; a config file must say one thing
+            raise ConfigError(
+                f"line {line}: {key} is given twice (lines {out[key]} and {line}); "
+                "keep one of them."
+            )
+        out[key] = line
+
     for key_node, value_node in root.value:
-        out[str(key_node.value)] = key_node.start_mark.line + 1
+        add(str(key_node.value), key_node)
         if isinstance(value_node, yaml.MappingNode):
             for sub_key, _ in value_node.value:
-                out[f"{key_node.value}.{sub_key.value}"] = sub_key.start_mark.line + 1
+                add(f"{key_node.value}.{sub_key.value}", sub_key)
     return out

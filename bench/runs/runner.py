@@ -68,10 +68,13 @@ def run(
 
 
 def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
-    from bench.train.backbones import check_backbone
+    from bench.train.backbones import check_backbone, read_weights
     from bench.train.loop import pick_device
 
-    check_backbone(config.recipe_settings.backbone)
+    recipe = config.recipe_settings
+    check_backbone(recipe.backbone)
+    if recipe.pretrained and recipe.pretrained != "hf-cache":
+        read_weights(recipe.pretrained)  # a non-checkpoint fails here, before any work
     return pick_device(device)
 
 
