@@ -154,7 +154,7 @@ class ConditionalDDPM:
         path = workdir / "checkpoint.pt"
         if not path.exists():
             return 0, []
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = torch.load(path, map_location=self.device, weights_only=True)  # tensors only
         if state["spec"] != asdict(self.spec):
             return 0, []  # a checkpoint of other settings: start afresh rather than mix them
         self.unet.load_state_dict(state["unet"])

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from bench.io import atomic_write_json, atomic_write_text, open_no_follow, read_json, read_jsonl
 from bench.runs.config import RunConfig
 
 PACKAGES = (
@@ -116,7 +116,7 @@ class RunRecord:
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Only one process works on a run directory at a time (e.g. a duplicated SLURM task)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "a+") as handle:
+    with open_no_follow(run_dir / ".lock", "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -193,7 +193,9 @@ def save_models(trained: Any, run_dir: Path) -> None:
 @contextmanager
 def log_to(path: Path) -> Iterator[None]:
     """Copy the bench log into the run directory (appending across relaunches)."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    from bench.io import open_no_follow
+
+    handler = logging.StreamHandler(open_no_follow(path, "a"))  # never through a planted link
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("bench")
     root.addHandler(handler)
@@ -209,3 +211,4 @@ def log_to(path: Path) -> Iterator[None]:
         root.setLevel(level)
         root.removeHandler(handler)
         handler.close()
+        handler.stream.close()

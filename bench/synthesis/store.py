@@ -25,7 +25,14 @@ import numpy as np
 from bench.data import ImageSplit
 from bench.errors import ConfigError
 from bench.hparams import specs
-from bench.io import atomic_write, atomic_write_json, read_json, seed_hash, stable_hash
+from bench.io import (
+    atomic_write,
+    atomic_write_json,
+    open_no_follow,
+    read_json,
+    seed_hash,
+    stable_hash,
+)
 from bench.method import generator_seed_of
 from bench.progress import progress_bar
 from bench.runs.config import RunConfig
@@ -91,7 +98,7 @@ def synthesis_key(config: RunConfig, method_cls: type, plan: np.ndarray) -> str:
 def file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock held while a cached stage is built (released if the process dies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
+    with open_no_follow(path, "a") as handle:  # never through a planted symlink
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

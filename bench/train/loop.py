@@ -8,6 +8,7 @@ numbers an uninterrupted run gives.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -259,8 +260,8 @@ def keep_best(state: TrainState, model: Classifier, row: dict[str, Any]) -> None
 
 
 def save_state(path: Path, state: TrainState, model: Classifier, opt: Any, sched: Any) -> None:
-    blob = {
-        "state": state,
+    blob = {  # plain containers and tensors only: read back with torch.load(weights_only=True)
+        "state": dataclasses.asdict(state),
         "model": model.state_dict(),
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
@@ -273,7 +274,8 @@ def load_state(path: Path, model: Classifier, opt: Any, sched: Any, device: str)
     if not path.exists():
         return TrainState()
     try:
-        blob = torch.load(path, map_location=device, weights_only=False)
+        blob = torch.load(path, map_location=device, weights_only=True)
+        state = TrainState(**blob["state"])
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])
         sched.load_state_dict(blob["sched"])
@@ -283,5 +285,5 @@ def load_state(path: Path, model: Classifier, opt: Any, sched: Any, device: str)
         path.rename(keep)
         log.warning("checkpoint %s cannot be resumed (%s); moved to %s", path, exc, keep)
         return TrainState()
-    log.info("resuming classifier training after epoch %d", blob["state"].epoch)
-    return blob["state"]
+    log.info("resuming classifier training after epoch %d", state.epoch)
+    return state
