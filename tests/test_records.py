@@ -37,8 +37,27 @@ def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
     assert "commit" in env["git"] and env["device"]["name"] == "cpu"
     assert {"load-data", "train-classifier", "evaluate", "total"} <= set(result["timings"])
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 3
-    assert (run_dir / "done").stat().st_mtime_ns >= (run_dir / "result.json").stat().st_mtime_ns
     assert not (run_dir / "train_state.pt").exists()  # folded into model_best/model_last
+
+
+def test_done_is_written_after_the_result(results: Path, monkeypatch) -> None:
+    """A failing result write leaves no `done` (so the run is rerun, not taken as finished)."""
+    from bench.runs import records
+
+    original = records.atomic_write_json
+
+    def failing(path, obj):
+        if Path(path).name == "result.json":
+            raise OSError("disk full")
+        return original(path, obj)
+
+    monkeypatch.setattr(records, "atomic_write_json", failing)
+    config = resolve("erm", "digits-lt", sets=SHORT)
+    with pytest.raises(OSError, match="disk full"):
+        run(config, results, progress=False)
+    run_dir = run_dir_for(results, bind_data(config))
+    assert (run_dir / "config.json").exists()  # the run got as far as writing its record
+    assert not (run_dir / "done").exists() and not (run_dir / "result.json").exists()
 
 
 def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
@@ -91,7 +110,14 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     run(config, straight, progress=False)
     resumed = load_run(run_dir)
     uninterrupted = load_run(run_dir_for(straight, bind_data(config)))
-    assert resumed["done"] and "resuming classifier training" in (run_dir / "log.txt").read_text()
+    assert resumed["done"]
+    # the relaunch trained only the epochs left (training from scratch would end with the same
+    # numbers too, so the count of epochs trained after the relaunch is what shows resuming)
+    log = (run_dir / "log.txt").read_text()
+    after = log.split("resuming classifier training after epoch ")[1]
+    resumed_at = int(after.split()[0])
+    assert resumed_at >= epochs_at_kill
+    assert after.count("/6  loss") == 6 - resumed_at
     assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
 
     def without_time(rows: list[dict]) -> list[dict]:
