@@ -298,34 +298,44 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def format_run(run: dict) -> str:
+    from bench.data.fingerprint import describe
+
     cfg = run["config"]
+    result = run.get("result") or {}
+    data = (result.get("info") or {}).get("data") if isinstance(result.get("info"), dict) else None
+    digest = cfg.get("data_fingerprint")
     lines = [
         f"run       {run['dir']}",
         f"method    {cfg['method']}    dataset {cfg['dataset']}    seed {cfg['seed']}",
         f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}",
+        "data      "
+        + (describe(data) if isinstance(data, dict) else digest or "not fingerprinted (older run)"),
     ]
     epochs = run.get("epochs") or []
     if epochs:
         last = epochs[-1]
-        lines.append(
-            f"epochs    {len(epochs)} (last: loss {last['train_loss']:.4f}, "
-            f"val {100 * last['val_balanced']:.1f}%)"
-        )
-    result = run.get("result")
+        loss, val = last.get("train_loss"), last.get("val_balanced")
+        if isinstance(loss, float | int) and isinstance(val, float | int):
+            lines.append(f"epochs    {len(epochs)} (last: loss {loss:.4f}, val {100 * val:.1f}%)")
     if result:
         m = result["metrics"]
-        test = m["test"]
+        test = m.get("test") if isinstance(m.get("test"), dict) else {}
         accs = "  ".join(
             f"{k} {fmt_pct(test.get(k))}" for k in ("overall", "many", "medium", "few")
         )
-        lines.append(f"test      {accs}   ({m['selection']}, epoch {m['best_epoch']})")
+        lines.append(f"test      {accs}   ({m.get('selection')}, epoch {m.get('best_epoch')})")
         lines += subgroup_lines(test)
-        timings = "  ".join(f"{k} {v:.1f}s" for k, v in result["timings"].items())
-        lines.append(f"timings   {timings}")
-        env = result["environment"]
+        timings = result.get("timings") if isinstance(result.get("timings"), dict) else {}
         lines.append(
-            f"commit    {env['git']['commit']}{' (dirty)' if env['git']['dirty'] else ''}"
-            f"    host {env['host']}    device {env['device']['name']}"
+            "timings   "
+            + "  ".join(f"{k} {v:.1f}s" for k, v in timings.items() if isinstance(v, float | int))
+        )
+        env = result.get("environment") if isinstance(result.get("environment"), dict) else {}
+        git = env.get("git") if isinstance(env.get("git"), dict) else {}
+        device = env.get("device") if isinstance(env.get("device"), dict) else {}
+        lines.append(
+            f"commit    {git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"
+            f"    host {env.get('host')}    device {device.get('name')}"
         )
     return "\n".join(lines)
 
@@ -347,7 +357,7 @@ def subgroup_lines(test: dict) -> list[str]:
 
 
 def fmt_pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}"
+    return f"{100 * x:.1f}" if isinstance(x, float | int) and not isinstance(x, bool) else "–"
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -6,6 +6,11 @@ checked overrides from the CLI and config files (wrong type, out of range, unkno
 with a message naming the value and what is allowed), provenance (`source` says which paper table
 or which convention a default comes from), and cache keys (`stage` says which pipeline stage a
 setting changes, so a classifier-only change reuses the generator and the synthetic data).
+
+Every numeric setting has an upper bound (`high`): where a paper gives none it is a sanity
+limit far above any value a benchmark uses (e.g. 10,000 epochs), there to turn a typo such as
+`epochs=1e23` into an error before any work; a setting that must stay unbounded says why in
+`unbounded=`. A list setting whose default is not empty must not be given empty.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Spec:
     high: float | None = None
     gt: float | None = None
     stage: str | None = None
+    unbounded: str | None = None  # why a numeric setting has no upper bound
 
 
 def hp(
@@ -53,6 +59,7 @@ def hp(
     high: float | None = None,
     gt: float | None = None,
     stage: str | None = None,
+    unbounded: str | None = None,
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
@@ -61,7 +68,16 @@ def hp(
     """
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-    meta = dict(source=source, help=help, choices=choices, low=low, high=high, gt=gt, stage=stage)
+    meta = dict(
+        source=source,
+        help=help,
+        choices=choices,
+        low=low,
+        high=high,
+        gt=gt,
+        stage=stage,
+        unbounded=unbounded,
+    )
     return dataclasses.field(default=default, metadata={"bench": meta})
 
 
@@ -129,6 +145,11 @@ def check_value(spec: Spec, value: Any, where: str) -> Any:
 def check_range(spec: Spec, value: Any, where: str) -> None:
     if value is None:
         return
+    if value == () and spec.default:
+        raise ConfigError(
+            f"{where}: {spec.name} needs at least one value (default: "
+            f"{','.join(map(str, spec.default))})."
+        )
     if spec.choices is not None and value not in spec.choices:
         hints = suggest(str(value), [str(c) for c in spec.choices])
         hint = f" Did you mean {hints[0]!r}?" if hints else ""

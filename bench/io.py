@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from bench.errors import BenchError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -22,11 +26,44 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        # mkstemp makes the file 0600; give it the mode any new file gets (0666 less the umask),
+        # so collaborators sharing a results folder can read what was written.
+        os.chmod(tmp, 0o666 & ~current_umask())
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def open_no_follow(path: Path, mode: str = "a") -> IO[str]:
+    """Open a lock or log file ("a" or "a+") without following a symlink in its place.
+
+    In a results folder shared with others, a symlink planted as `.lock` or `log.txt` would
+    make the harness truncate or append to the file it points to; a FIFO would hang it. Only a
+    regular file (created if missing) is opened; anything else is a BenchError.
+    """
+    access = os.O_RDWR if "+" in mode else os.O_WRONLY
+    flags = access | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        what = "a symbolic link" if exc.errno == errno.ELOOP else f"not usable ({exc.strerror})"
+        raise BenchError(
+            f"{path} is {what}: bench opens lock and log files only as regular files. Remove "
+            "it (someone with write access to this folder may have planted it) and rerun."
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BenchError(f"{path} is not a regular file; remove it and rerun.")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, mode, encoding="utf-8")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -43,6 +80,18 @@ def append_jsonl(path: Path, obj: Any) -> None:
         f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def decode_utf8(raw: bytes, where: str, error: type[Exception]) -> str:
+    """`raw` as UTF-8 text; other bytes raise `error` with `where` ("{line}" filled in)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise error(
+            f"{where.format(line=line)}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
+            f"{exc.start}). Save the file as UTF-8 (e.g. with iconv -t utf-8)."
+        ) from None
 
 
 def read_json(path: Path) -> Any:

@@ -33,6 +33,7 @@ class Options(DatasetOptions):
         DEFAULT_IF,
         gt=0.0,
         stage="data",
+        high=10**6,
         source="IF 100: the standard CIFAR-LT setting (LDAM-DRW; CBDM Sec 4.1 'imb = 0.01'; "
         "SYNAuG Sec 4 evaluates IF 100, 50, 10)",
         help="n_max / n_min; a value below 1 is read as LDAM's imb_factor (0.01 = IF 100)",
@@ -45,7 +46,7 @@ class Options(DatasetOptions):
         source="LDAM-DRW / CBDM spelling of the same setting: imb_factor = n_min / n_max",
         help="alternative to imbalance_factor: 0.01 means IF 100",
     )
-    image_size: int = hp(32, low=8, stage="data", source="the CIFAR images are 32x32")
+    image_size: int = hp(32, low=8, stage="data", high=4096, source="the CIFAR images are 32x32")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -53,9 +53,11 @@ class Options(DatasetOptions):
         source="two, as Waterbirds' two backgrounds: 20 groups of 25 test images each",
     )
     image_size: int = hp(16, choices=(8, 16, 32), stage="data", source=PROTOTYPE)
-    test_per_class: int = hp(50, low=1, stage="data", source=PROTOTYPE)
-    val_per_class: int = hp(10, low=1, stage="data", source=PROTOTYPE)
-    split_seed: int = hp(0, low=0, stage="data", source="fixed, so every run sees the same split")
+    test_per_class: int = hp(50, low=1, stage="data", high=10**6, source=PROTOTYPE)
+    val_per_class: int = hp(10, low=1, stage="data", high=10**6, source=PROTOTYPE)
+    split_seed: int = hp(
+        0, low=0, stage="data", high=2**31 - 1, source="fixed, so every run sees the same split"
+    )
 
 
 class ColoredDigits(DatasetAdapter):

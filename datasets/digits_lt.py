@@ -28,6 +28,7 @@ class Options(DatasetOptions):
         100.0,
         low=1.0,
         stage="data",
+        high=10**6,
         source="IF 100 as CIFAR-LT's harder setting (LDAM-DRW); it separates methods better "
         "than IF 24 on digits (" + PROTOTYPE + ")",
         help="n_max / n_min of the long-tailed train split (1 = balanced)",
@@ -46,12 +47,13 @@ class Options(DatasetOptions):
         source=PROTOTYPE,
         help="1 = grayscale; 3 repeats it, for backbones that expect RGB",
     )
-    test_per_class: int = hp(50, low=1, stage="data", source=PROTOTYPE)
-    val_per_class: int = hp(10, low=1, stage="data", source=PROTOTYPE)
+    test_per_class: int = hp(50, low=1, stage="data", high=10**6, source=PROTOTYPE)
+    val_per_class: int = hp(10, low=1, stage="data", high=10**6, source=PROTOTYPE)
     split_seed: int = hp(
         0,
         low=0,
         stage="data",
+        high=2**31 - 1,
         source="fixed seed, so the split is the same for every run and every machine",
     )
 

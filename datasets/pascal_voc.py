@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.data import DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
-from bench.data.files import Problems, locate_or_fail, torchvision_download
+from bench.data.files import Problems, locate_or_fail, read_text, torchvision_download
 
 # VOC's 20 classes in label order 1..20, named as DA-Fusion names them for prompts.
 NAMES = [
@@ -70,7 +70,7 @@ class PascalVOC(DatasetAdapter):
             problems.add(f"split file {listing} does not exist")
             return []
         per_class: list[list[str]] = [[] for _ in NAMES]
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        for number, line in enumerate(read_text(listing).splitlines(), start=1):
             image_id = line.strip()
             if not image_id:
                 continue

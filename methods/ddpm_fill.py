@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.errors import ConfigError
 from bench.generators.ddpm import PROTO, DDPMSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
@@ -29,6 +30,15 @@ class Hparams(SynthesisHparams, DDPMSettings):
         "unrecognisable (" + PROTO + ")",
         help="eps_u + w (eps_c - eps_u): 0 unconditional, 1 conditional, > 1 CFG",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sampling_steps > self.num_train_timesteps:
+            raise ConfigError(
+                f"sampling_steps={self.sampling_steps} exceeds num_train_timesteps="
+                f"{self.num_train_timesteps}: DDIM samples a subset of the training timesteps. "
+                "Lower sampling_steps or raise num_train_timesteps."
+            )
 
 
 class DDPMFill(Method):

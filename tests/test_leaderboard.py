@@ -61,7 +61,11 @@ def test_tables_match_golden_files(tmp_path: Path, fmt: str, golden: str) -> Non
     write_runs(tmp_path)
     text = render(tmp_path, fmt)
     if os.environ.get("BENCH_UPDATE_GOLDEN"):
+        changed = not (GOLDEN / golden).exists() or (GOLDEN / golden).read_text() != text
         (GOLDEN / golden).write_text(text)
+        # never a silent pass: the update is reported as a failure, to be reviewed in the diff
+        pytest.fail(f"{golden} {'updated' if changed else 'unchanged'}; review the diff, then "
+                    "rerun without BENCH_UPDATE_GOLDEN")  # fmt: skip
     assert text == (GOLDEN / golden).read_text()
 
 

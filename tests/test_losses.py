@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -41,8 +43,38 @@ def test_prior_counts_real_or_real_plus_synthetic() -> None:
 
 
 def test_make_loss_uses_the_counts_it_is_given() -> None:
-    logits, targets = torch.zeros(2, 2), torch.tensor([0, 1])
+    logits = torch.zeros(2, 2)
     loss = make_loss("balanced-softmax", np.array([3.0, 1.0]))
-    # logits 0: softmax over log counts -> p(0) = 3/4, p(1) = 1/4.
-    assert np.isclose(float(loss(logits, targets)), -(np.log(0.75) + np.log(0.25)) / 2)
+    # logits 0: softmax over log counts -> p(0) = 3/4, p(1) = 1/4. Each class on its own, so a
+    # sign error (logits - log n) or reversed counts give another value (a mean over both would
+    # not notice: it is symmetric).
+    assert np.isclose(float(loss(logits, torch.tensor([0, 0]))), -np.log(0.75))
+    assert np.isclose(float(loss(logits, torch.tensor([1, 1]))), -np.log(0.25))
+    targets = torch.tensor([0, 1])
     assert make_loss("ce")(logits, targets) == torch.nn.functional.cross_entropy(logits, targets)
+
+
+def test_training_uses_the_real_class_counts_as_the_balanced_softmax_prior(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Through `bench run`: the prior the training loop hands the loss is the train split's
+    counts, class by class (a long tail, so ones or a reversed order would show)."""
+    from helpers import TINY_RECIPE, run_digits
+
+    from bench.data.fingerprint import load_dataset
+    from bench.datasets import DATASETS
+    from bench.train import losses
+
+    seen = []
+    original = losses.balanced_softmax_loss
+
+    def spy(logits, targets, class_counts):
+        seen.append(class_counts.tolist())
+        return original(logits, targets, class_counts)
+
+    monkeypatch.setattr(losses, "balanced_softmax_loss", spy)
+    run_digits("balanced-softmax", tmp_path / "results", TINY_RECIPE)
+    cls = DATASETS["digits-lt"]
+    counts = load_dataset(cls(cls.Options(), None)).train_counts().tolist()
+    assert counts[0] > counts[-1]  # a long tail
+    assert seen and all(prior == counts for prior in seen)

@@ -15,7 +15,7 @@ from bench.errors import BenchError
 from bench.io import atomic_write_text, read_json, read_jsonl
 from bench.runs.config import resolve
 from bench.runs.records import load_run, run_dir_for, run_lock
-from bench.runs.runner import run
+from bench.runs.runner import bind_data, run
 
 SHORT = ["recipe.epochs=3", "recipe.steps_per_epoch=3", "recipe.batch_size=16"]
 KILLABLE = ["recipe.epochs=6", "recipe.steps_per_epoch=20", "recipe.batch_size=32"]
@@ -27,7 +27,7 @@ def snapshot(run_dir: Path) -> dict[str, float]:
 
 def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
     run_dir = run_digits("erm", results, SHORT)
-    config = resolve("erm", "digits-lt", sets=SHORT)
+    config = bind_data(resolve("erm", "digits-lt", sets=SHORT))
     assert run_dir == run_dir_for(results, config)
     assert run_dir.name.endswith(config.run_id)
     assert read_json(run_dir / "config.json")["run_id"] == config.run_id
@@ -37,8 +37,27 @@ def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
     assert "commit" in env["git"] and env["device"]["name"] == "cpu"
     assert {"load-data", "train-classifier", "evaluate", "total"} <= set(result["timings"])
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 3
-    assert (run_dir / "done").stat().st_mtime_ns >= (run_dir / "result.json").stat().st_mtime_ns
     assert not (run_dir / "train_state.pt").exists()  # folded into model_best/model_last
+
+
+def test_done_is_written_after_the_result(results: Path, monkeypatch) -> None:
+    """A failing result write leaves no `done` (so the run is rerun, not taken as finished)."""
+    from bench.runs import records
+
+    original = records.atomic_write_json
+
+    def failing(path, obj):
+        if Path(path).name == "result.json":
+            raise OSError("disk full")
+        return original(path, obj)
+
+    monkeypatch.setattr(records, "atomic_write_json", failing)
+    config = resolve("erm", "digits-lt", sets=SHORT)
+    with pytest.raises(OSError, match="disk full"):
+        run(config, results, progress=False)
+    run_dir = run_dir_for(results, bind_data(config))
+    assert (run_dir / "config.json").exists()  # the run got as far as writing its record
+    assert not (run_dir / "done").exists() and not (run_dir / "result.json").exists()
 
 
 def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
@@ -64,7 +83,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
         *[f"--set={s}" for s in KILLABLE],
     ]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    run_dir = run_dir_for(killed, resolve("erm", "digits-lt", sets=KILLABLE))
+    run_dir = run_dir_for(killed, bind_data(resolve("erm", "digits-lt", sets=KILLABLE)))
 
     proc = subprocess.Popen(
         bench_command(*args, "--results", str(killed)),
@@ -90,8 +109,15 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert run(config, killed, progress=False) == run_dir  # the relaunch
     run(config, straight, progress=False)
     resumed = load_run(run_dir)
-    uninterrupted = load_run(run_dir_for(straight, resolve("erm", "digits-lt", sets=KILLABLE)))
-    assert resumed["done"] and "resuming classifier training" in (run_dir / "log.txt").read_text()
+    uninterrupted = load_run(run_dir_for(straight, bind_data(config)))
+    assert resumed["done"]
+    # the relaunch trained only the epochs left (training from scratch would end with the same
+    # numbers too, so the count of epochs trained after the relaunch is what shows resuming)
+    log = (run_dir / "log.txt").read_text()
+    after = log.split("resuming classifier training after epoch ")[1]
+    resumed_at = int(after.split()[0])
+    assert resumed_at >= epochs_at_kill
+    assert after.count("/6  loss") == 6 - resumed_at
     assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
 
     def without_time(rows: list[dict]) -> list[dict]:
@@ -102,8 +128,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
 
 def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:
     config = resolve("erm", "digits-lt", sets=SHORT)
-    run_dir = run_dir_for(results, config)
-    other = resolve("erm", "digits-lt", sets=[*SHORT, "recipe.lr=0.5"]).to_json()
+    run_dir = run_dir_for(results, bind_data(config))
+    other = bind_data(resolve("erm", "digits-lt", sets=[*SHORT, "recipe.lr=0.5"])).to_json()
     atomic_write_text(run_dir / "config.json", json.dumps(other))
     with pytest.raises(BenchError, match="holds a run of another config"):
         run(config, results, progress=False)
@@ -112,7 +138,7 @@ def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:
 
 def test_a_run_in_progress_elsewhere_is_not_touched(results: Path) -> None:
     config = resolve("erm", "digits-lt", sets=SHORT)
-    run_dir = run_dir_for(results, config)
+    run_dir = run_dir_for(results, bind_data(config))
     with run_lock(run_dir), pytest.raises(BenchError, match="being run by another process"):
         run(config, results, progress=False)
     assert not (run_dir / "config.json").exists()

@@ -134,6 +134,7 @@ class DatasetOptions:
         100,
         low=0,
         stage="data",
+        high=10**9,
         source="long-tail convention: many-shot = more than 100 train "
         "images (classifier-balancing utils.shot_acc; Fill-Up Table 2)",
     )
@@ -141,6 +142,7 @@ class DatasetOptions:
         20,
         low=1,
         stage="data",
+        high=10**9,
         source="long-tail convention: few-shot = fewer than 20 train "
         "images (classifier-balancing utils.shot_acc; Fill-Up Table 2)",
     )

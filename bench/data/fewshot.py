@@ -36,9 +36,12 @@ class FewShotOptions(ImageOptions):
         0,
         low=0,
         stage="data",
+        high=10**6,
         source=DA_FUSION + ": the trial index seeds the k-shot draw (--num-trials 8: 0..7)",
     )
-    image_size: int = hp(256, low=8, stage="data", source=DA_FUSION + ": image_size (256, 256)")
+    image_size: int = hp(
+        256, low=8, stage="data", high=4096, source=DA_FUSION + ": image_size (256, 256)"
+    )
 
 
 RECIPE: dict[str, tuple[Any, str]] = {

@@ -8,17 +8,22 @@ also says where to get the data. Torch-free, so `bench list` and config checks s
 
 from __future__ import annotations
 
+import contextvars
 import csv
+import hashlib
+import io
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
+from bench.io import decode_utf8
 
 # A 100k-line split file pointing at a wrong root gives 100k identical problems; show a sample.
 MAX_SHOWN = 25
@@ -26,6 +31,50 @@ CLASSIFIER_BALANCING = (
     "classifier-balancing transforms (Kang et al. 2020): RandomResizedCrop 224 for training, "
     "Resize 256 + CenterCrop 224 for evaluation"
 )
+
+
+@dataclass
+class Reading:
+    """What one `load()` read: the metadata files (path -> sha256) and where each image was
+    listed (path -> "file:line"), collected while `reading()` is active."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    listed: dict[str, str] = field(default_factory=dict)
+
+
+_READING: contextvars.ContextVar[Reading | None] = contextvars.ContextVar("reading", default=None)
+
+
+@contextmanager
+def reading() -> Iterator[Reading]:
+    """Record every metadata file the readers below open (see bench.data.fingerprint)."""
+    record = Reading()
+    token = _READING.set(record)
+    try:
+        yield record
+    finally:
+        _READING.reset(token)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A metadata file's bytes, recorded (with its hash) when `reading()` is active."""
+    data = Path(path).read_bytes()
+    record = _READING.get()
+    if record is not None:
+        record.files[str(path)] = hashlib.sha256(data).hexdigest()
+    return data
+
+
+def read_text(path: Path) -> str:
+    """A metadata file as UTF-8 text; other bytes are a DataError naming the file and line."""
+    return decode_utf8(read_bytes(path), f"{path}:{{line}}", DataError)
+
+
+def note_listed(paths: Sequence[Path], listed_in: Sequence[str] | None) -> None:
+    """Remember where each image was listed, so later checks can name the file and line."""
+    record = _READING.get()
+    if record is not None and listed_in is not None:
+        record.listed.update((str(p), w) for p, w in zip(paths, listed_in, strict=False))
 
 
 @dataclass(frozen=True)
@@ -36,6 +85,7 @@ class ImageOptions(DatasetOptions):
         224,
         low=8,
         stage="data",
+        high=4096,
         source=CLASSIFIER_BALANCING,
         help="side of the square crop fed to the classifier",
     )
@@ -129,7 +179,7 @@ def read_split_file(path: Path, problems: Problems, num_classes: int | None = No
         problems.add(f"split file {path} does not exist")
         return []
     rows = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(read_text(path).splitlines(), start=1):
         text = raw.strip()
         if not text:
             continue
@@ -194,6 +244,7 @@ def existing_files(
 ) -> list[str]:
     """Absolute paths as strings; each missing one is a problem naming where it was listed."""
     out = []
+    note_listed(paths, listed_in)
     for i, path in enumerate(paths):
         if not path.is_file():
             where = f"{listed_in[i]}: " if listed_in is not None else ""
@@ -207,7 +258,7 @@ def read_csv(path: Path, required: Sequence[str], problems: Problems) -> list[di
     if not path.is_file():
         problems.add(f"metadata file {path} does not exist")
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         header = reader.fieldnames or []
         missing = [c for c in required if c not in header]
@@ -249,8 +300,8 @@ def load_json(path: Path, problems: Problems) -> Any:
         problems.add(f"annotation file {path} does not exist")
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
         problems.add(f"{path}: not valid JSON ({exc})")
         return None
 
@@ -300,6 +351,6 @@ def verify_image(path: str) -> str | None:
     try:
         with Image.open(path) as im:
             im.load()  # decodes every pixel: catches truncated files, which open() does not
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        return f"image {path} cannot be decoded ({exc})"
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        return f"image {path} cannot be decoded ({type(exc).__name__}: {exc})"
     return None

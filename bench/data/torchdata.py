@@ -237,8 +237,11 @@ def open_image(path: str, mode: str) -> Any:
     try:
         with Image.open(path) as im:
             return im.convert(mode)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}. Re-download or remove it.") from exc
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(
+            f"cannot read image {path} ({type(exc).__name__}: {exc}). Re-download or remove it; "
+            "`bench data check` lists every such image."
+        ) from None
 
 
 def file_transform(image_size: int, augment: str, normalize: str, channels: int) -> Any:

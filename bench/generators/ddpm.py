@@ -116,6 +116,7 @@ class DDPMSettings:
     generator_seed: int | None = hp(
         0,
         low=0,
+        high=2**31 - 1,
         stage="generator",
         source="one generator for all run seeds, as the papers' pretrained generators are; "
         "seeds vary synthesis and the classifier (none = refit per run seed)",

@@ -13,6 +13,7 @@ each one is kept so a run record says where every number came from.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import yaml
 
 from bench import hparams
 from bench.errors import ConfigError
-from bench.io import stable_hash
+from bench.io import decode_utf8, stable_hash
 from bench.train.recipe import Recipe
 
 SECTIONS = ("method", "dataset", "recipe")
@@ -48,6 +49,9 @@ class RunConfig:
     dataset_version: int = 1
     # A `bench run --smoke` run: tiny settings, its own identity, left out of leaderboards.
     smoke: bool = False
+    # The digest of the data the run reads (bench.data.fingerprint), set by the runner once the
+    # dataset is loaded: a changed tree is a new run. None only before that.
+    data_fingerprint: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
@@ -96,7 +100,20 @@ class RunConfig:
             out["smoke"] = True
         if self.dependencies:
             out["dependencies"] = {k: d.run_id for k, d in sorted(self.dependencies.items())}
+        if self.data_fingerprint is not None:
+            out["data_fingerprint"] = self.data_fingerprint
         return out
+
+    def with_data(self, fingerprint: str) -> RunConfig:
+        """This config bound to the data it reads (the settings objects are kept, not rebuilt).
+
+        Dependencies on the same dataset and options read the same data: they are bound too.
+        """
+        deps = {
+            k: d.with_data(fingerprint) if (d.dataset, d.data) == (self.dataset, self.data) else d
+            for k, d in self.dependencies.items()
+        }
+        return dataclasses.replace(self, data_fingerprint=fingerprint, dependencies=deps)
 
     @property
     def run_id(self) -> str:
@@ -117,7 +134,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
-        keep = (*cls.IDENTITY, "smoke", "sources", "data_root")
+        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "sources", "data_root")
         deps = {k: cls.from_json(v) for k, v in obj.get("dependency_configs", {}).items()}
         return cls(**{k: v for k, v in obj.items() if k in keep}, dependencies=deps)
 
@@ -348,8 +365,8 @@ def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
 def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
     """Read a YAML (or JSON) run config; errors name the file and line."""
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+        raise ConfigError(f"config file {path} does not exist (or is not a file).")
+    text = decode_utf8(path.read_bytes(), f"config file {path}, line {{line}}", ConfigError)
     try:
         data = yaml.safe_load(text)
         lines = key_lines(text)
@@ -357,6 +374,8 @@ def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
         mark = getattr(exc, "problem_mark", None)
         at = f", line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file {path}{at}: not valid YAML ({exc}).") from None
+    except ConfigError as exc:
+        raise ConfigError(f"config file {path}, {exc}") from None
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping with keys {TOP_LEVEL_KEYS}.")
@@ -389,9 +408,19 @@ def key_lines(text: str) -> dict[str, int]:
     out: dict[str, int] = {}
     if not isinstance(root, yaml.MappingNode):
         return out
+
+    def add(key: str, node: yaml.Node) -> None:
+        line = node.start_mark.line + 1
+        if key in out:  # YAML keeps the last silently; a config file must say one thing
+            raise ConfigError(
+                f"line {line}: {key} is given twice (lines {out[key]} and {line}); "
+                "keep one of them."
+            )
+        out[key] = line
+
     for key_node, value_node in root.value:
-        out[str(key_node.value)] = key_node.start_mark.line + 1
+        add(str(key_node.value), key_node)
         if isinstance(value_node, yaml.MappingNode):
             for sub_key, _ in value_node.value:
-                out[f"{key_node.value}.{sub_key.value}"] = sub_key.start_mark.line + 1
+                add(f"{key_node.value}.{sub_key.value}", sub_key)
     return out

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, read_json, read_jsonl
+from bench.io import atomic_write_json, atomic_write_text, open_no_follow, read_json, read_jsonl
 from bench.runs.config import RunConfig
 
 PACKAGES = (
@@ -70,7 +70,7 @@ class RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         config_path = self.dir / "config.json"
         if config_path.exists():
-            stored = RunConfig.from_json(read_json(config_path))
+            stored = RunConfig.from_json(read_record(config_path, CONFIG_KEYS))
             if stored.identity() != self.config.identity():
                 raise BenchError(
                     f"{self.dir} holds a run of another config (see its config.json). Move it "
@@ -116,7 +116,7 @@ class RunRecord:
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Only one process works on a run directory at a time (e.g. a duplicated SLURM task)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".lock", "a+") as handle:
+    with open_no_follow(run_dir / ".lock", "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -189,20 +189,54 @@ def device_description(device: str) -> dict[str, Any]:
     return out
 
 
+CONFIG_KEYS = ("method", "dataset", "seed", "hparams", "data", "recipe")
+RESULT_KEYS = ("metrics", "timings")
+
+
+def read_record(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """A run's JSON file as a dict with `keys`; anything else is a BenchError naming the file."""
+    what = "damaged or not written by bench"
+    try:
+        obj = read_json(path)
+    except IsADirectoryError:
+        raise BenchError(f"{path} is a directory, not a run's JSON file ({what}).") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}): the file is {what}. Move the "
+            "run directory away (or restore the file) and rerun the run to write it again."
+        ) from None
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise BenchError(
+            f"{path} is not a bench run record (missing {', '.join(missing)}): the file is "
+            f"{what}. Move the run directory away and rerun the run to write it again."
+        )
+    return obj
+
+
 def load_run(run_dir: Path) -> dict[str, Any]:
     """A run directory's contents as one dict: config, status, result and epochs."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise BenchError(f"{run_dir} is not a directory; pass a run directory (results/runs/...).")
     if not (run_dir / "config.json").exists():
         raise BenchError(f"{run_dir} is not a run directory (it has no config.json).")
     out: dict[str, Any] = {
         "dir": str(run_dir),
-        "config": read_json(run_dir / "config.json"),
+        "config": read_record(run_dir / "config.json", CONFIG_KEYS),
         "done": is_done(run_dir),
     }
     if (run_dir / "result.json").exists():
-        out["result"] = read_json(run_dir / "result.json")
-    if (run_dir / "metrics.jsonl").exists():
-        out["epochs"] = read_jsonl(run_dir / "metrics.jsonl")
+        out["result"] = read_record(run_dir / "result.json", RESULT_KEYS)
+        if not isinstance(out["result"]["metrics"], dict):
+            raise BenchError(f"{run_dir / 'result.json'} is not a bench run record (metrics).")
+    if (run_dir / "metrics.jsonl").is_file():
+        try:
+            out["epochs"] = [
+                r for r in read_jsonl(run_dir / "metrics.jsonl") if isinstance(r, dict)
+            ]
+        except (OSError, UnicodeDecodeError):
+            out["epochs"] = []
     return out
 
 

@@ -44,6 +44,17 @@ def run(
     Runs it depends on are run first (`deps=False`: an error naming the command instead).
     """
     results = Path(results)
+    if results.exists() and not results.is_dir():
+        raise BenchError(f"--results {results} is a file; it must name a directory.")
+    device = check_device_and_backbone(config, device)  # before the data loads
+    data, load_seconds = load_data(config, results / "cache", data_root, progress)
+    fingerprint = data.info["fingerprint"]
+    if config.data_fingerprint not in (None, fingerprint["digest"]):
+        raise BenchError(
+            f"the data of {config.dataset} changed since this run was configured (fingerprint "
+            f"{config.data_fingerprint}, now {fingerprint['digest']}); resolve the run again."
+        )
+    config = config.with_data(fingerprint["digest"])
     run_dir = run_dir_for(results, config)
     if is_done(run_dir):
         log.info("already done: %s", run_dir / "result.json")
@@ -64,23 +75,61 @@ def run(
             return run_dir
         record = RunRecord(run_dir, config)
         record.open()
+        record.timings["load-data"] = load_seconds
+        record.info["data"] = fingerprint
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
-            execute(config, record, results, data_root, device, progress)
+            execute(config, record, results, data, device, progress)
     log.info("done: %s", run_dir / "result.json")
     return run_dir
+
+
+def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
+    from bench.train.backbones import check_backbone, read_weights
+    from bench.train.loop import pick_device
+
+    recipe = config.recipe_settings
+    check_backbone(recipe.backbone)
+    if recipe.pretrained and recipe.pretrained != "hf-cache":
+        read_weights(recipe.pretrained)  # a non-checkpoint fails here, before any work
+    return pick_device(device)
+
+
+def load_data(
+    config: RunConfig, cache: Path | None, data_root: Path | None, progress: bool = False
+) -> tuple[LoadedDataset, float]:
+    """The run's data, checked (bench.data.check.load_for_run) and fingerprinted, and the
+    seconds it took: loaded before the run directory is known, since the data's fingerprint is
+    part of the run's name."""
+    import time
+
+    from bench.data.check import load_for_run
+    from bench.datasets import DATASETS
+
+    start = time.time()
+    adapter = DATASETS[config.dataset](config.dataset_settings, data_root)
+    data = load_for_run(adapter, cache, progress)
+    return data, round(time.time() - start, 3)
+
+
+def bind_data(config: RunConfig, data_root: Path | None = None) -> RunConfig:
+    """`config` bound to the fingerprint of the data it reads: what names its run directory
+    (e.g. to find a run's directory without running it)."""
+    data, _ = load_data(config, None, data_root)
+    return config.with_data(data.info["fingerprint"]["digest"])
 
 
 def execute(
     config: RunConfig,
     record: RunRecord,
     results: Path,
-    data_root: Path | None,
-    device: str | None,
+    data: LoadedDataset,
+    device: str,
     progress: bool,
 ) -> dict[str, Any]:
-    method, data, device = prepare(config, results, data_root, device, progress, record)
+    method = prepare(config, results, data, device, progress)
     method_cls, recipe = type(method), config.recipe_settings
+    data = method.context.data
     synthetic = None
     if method_cls.uses_synthetic_data():
         synthetic = synthetic_data(config, method, data, record, results / "cache", device)
@@ -106,31 +155,18 @@ def execute(
 
 
 def prepare(
-    config: RunConfig,
-    results: Path,
-    data_root: Path | None,
-    device: str | None,
-    progress: bool,
-    record: RunRecord | None = None,
-) -> tuple[Any, LoadedDataset, str]:
-    """Checks, the data and the method with its loaded dependencies: what every stage needs."""
-    from contextlib import nullcontext
-
-    from bench.datasets import DATASETS
+    config: RunConfig, results: Path, data: LoadedDataset, device: str, progress: bool
+) -> Any:
+    """The method, with its context: the data (evaluation-limited for a smoke run) and its
+    loaded dependencies."""
     from bench.method import MethodContext
     from bench.methods import METHODS
-    from bench.train.backbones import check_backbone
-    from bench.train.loop import pick_device
 
-    check_backbone(config.recipe_settings.backbone)
-    device = pick_device(device)
-    with record.stage("load-data") if record is not None else nullcontext():
-        data = DATASETS[config.dataset](config.dataset_settings, data_root).load()
-        if config.smoke:
-            data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
+    if config.smoke:
+        data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
     loaded = load_dependencies(config, data, results, device)
     context = MethodContext(data, config.seed, device, progress, loaded)
-    return METHODS[config.method](config.method_settings, context), data, device
+    return METHODS[config.method](config.method_settings, context)
 
 
 def synthesise_shards(
@@ -148,7 +184,12 @@ def synthesise_shards(
     """
     from bench.synthesis.pipeline import Synthesis
 
-    method, data, device = prepare(config, Path(results), data_root, device, progress)
+    results = Path(results)
+    device = check_device_and_backbone(config, device)
+    data, _ = load_data(config, results / "cache", data_root, progress)
+    config = config.with_data(data.info["fingerprint"]["digest"])
+    method = prepare(config, results, data, device, progress)
+    data = method.context.data
     if not type(method).uses_synthetic_data():
         raise BenchError(f"{config.method} synthesises nothing.")
     synthesis = Synthesis(config, method, data, Path(results) / "cache", progress)
@@ -235,7 +276,9 @@ def save_models(trained: Any, run_dir: Path) -> None:
 @contextmanager
 def log_to(path: Path) -> Iterator[None]:
     """Copy the bench log into the run directory (appending across relaunches)."""
-    handler = logging.FileHandler(path, encoding="utf-8")
+    from bench.io import open_no_follow
+
+    handler = logging.StreamHandler(open_no_follow(path, "a"))  # never through a planted link
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("bench")
     root.addHandler(handler)
@@ -251,3 +294,4 @@ def log_to(path: Path) -> Iterator[None]:
         root.setLevel(level)
         root.removeHandler(handler)
         handler.close()
+        handler.stream.close()

@@ -21,7 +21,6 @@ millions of images holds one batch in memory, never the set.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import logging
@@ -37,7 +36,7 @@ import numpy as np
 
 from bench.errors import DataError
 from bench.generators.base import SampleBatch, SynthesisRequest
-from bench.io import atomic_write, atomic_write_json, read_json
+from bench.io import atomic_write, atomic_write_json, open_no_follow, read_json
 from bench.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -62,24 +61,16 @@ def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
     The lock file is opened without following symlinks and must be a regular file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise DataError(f"{path} is a symlink; remove it (locks never follow links).") from None
-        raise
-    try:
+    with open_no_follow(path, "a") as handle:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
             yield False
             return
         try:
             yield True
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class StoreWriter:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,11 +86,29 @@ def build_classifier(
 
 def load_local_weights(body: nn.Module, path: str) -> None:
     """Load a local state_dict into the feature extractor; head weights in it are ignored."""
+    state = read_weights(path)
+    missing, unexpected = body.load_state_dict(state, strict=False)
+    log.info("loaded %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
+
+
+def read_weights(path: str) -> dict[str, Any]:
+    """A local state_dict (tensors only: weights_only), or a ConfigError saying what is wrong."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise ConfigError(f"recipe: pretrained weights {path} do not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load fails in many ways on a file that is no checkpoint
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"recipe: pretrained={path} is not a PyTorch state_dict checkpoint ({first}). "
+            "Point it at a file written by torch.save(model.state_dict(), path)."
+        ) from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    missing, unexpected = body.load_state_dict(state, strict=False)
-    log.info("loaded %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(
+            f"recipe: pretrained={path} holds no state_dict (a mapping of parameter names to "
+            "tensors). Save one with torch.save(model.state_dict(), path)."
+        )
+    return state

@@ -8,6 +8,7 @@ numbers an uninterrupted run gives.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
+from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
@@ -53,10 +55,26 @@ class TrainResult:
 
 
 def pick_device(requested: str | None = None) -> str:
-    """CUDA when present (or asked for), else the CPU."""
-    if requested:
-        return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """CUDA when present, else the CPU; a requested device is checked to exist here."""
+    if not requested:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise ConfigError(
+            f"--device {requested!r} is not a torch device; use cpu, cuda or cuda:N."
+        ) from None
+    if device.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index is not None and device.index >= n) or n == 0:
+            have = f"cuda:0..cuda:{n - 1}" if n else "none"
+            raise ConfigError(
+                f"--device {requested}: this machine has {n} CUDA device(s) ({have}); "
+                "pick one of them or use --device cpu."
+            )
+    elif device.type != "cpu" and not (device.type == "mps" and torch.backends.mps.is_available()):
+        raise ConfigError(f"--device {requested}: not available here; use cpu, cuda or cuda:N.")
+    return requested
 
 
 def steps_per_epoch(recipe: Recipe, n_train: int) -> int:
@@ -250,8 +268,8 @@ def keep_best(state: TrainState, model: Classifier, row: dict[str, Any]) -> None
 
 
 def save_state(path: Path, state: TrainState, model: Classifier, opt: Any, sched: Any) -> None:
-    blob = {
-        "state": state,
+    blob = {  # plain containers and tensors only: read back with torch.load(weights_only=True)
+        "state": dataclasses.asdict(state),
         "model": model.state_dict(),
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
@@ -264,7 +282,8 @@ def load_state(path: Path, model: Classifier, opt: Any, sched: Any, device: str)
     if not path.exists():
         return TrainState()
     try:
-        blob = torch.load(path, map_location=device, weights_only=False)
+        blob = torch.load(path, map_location=device, weights_only=True)
+        state = TrainState(**blob["state"])
         model.load_state_dict(blob["model"])
         opt.load_state_dict(blob["opt"])
         sched.load_state_dict(blob["sched"])
@@ -274,5 +293,5 @@ def load_state(path: Path, model: Classifier, opt: Any, sched: Any, device: str)
         path.rename(keep)
         log.warning("checkpoint %s cannot be resumed (%s); moved to %s", path, exc, keep)
         return TrainState()
-    log.info("resuming classifier training after epoch %d", blob["state"].epoch)
-    return blob["state"]
+    log.info("resuming classifier training after epoch %d", state.epoch)
+    return state

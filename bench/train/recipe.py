@@ -30,19 +30,20 @@ class Recipe:
         "weights already in the Hugging Face cache (never downloaded)",
     )
     optimizer: str = hp("sgd", choices=("sgd", "adam"), source=CB)
-    lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)")
+    lr: float = hp(0.2, gt=0.0, high=10.0, source=CB + "; augcond Table 4 (LR 0.2)")
     momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
-    weight_decay: float = hp(5e-4, low=0.0, source=CB)
-    batch_size: int = hp(512, low=1, source=CB + "; FG Sec 4.1 (batch 512)")
-    epochs: int = hp(90, low=1, source=CB)
+    weight_decay: float = hp(5e-4, low=0.0, high=1.0, source=CB)
+    batch_size: int = hp(512, low=1, high=65_536, source=CB + "; FG Sec 4.1 (batch 512)")
+    epochs: int = hp(90, low=1, high=10_000, source=CB)
     steps_per_epoch: int | None = hp(
         None,
         low=1,
+        high=10_000_000,
         source="one pass over real + synthetic data",
         help="optimisation steps per epoch; none = one pass",
     )
     schedule: str = hp("cosine", choices=("cosine", "constant"), source=CB)
-    warmup_epochs: int = hp(0, low=0, source=CB)
+    warmup_epochs: int = hp(0, low=0, high=10_000, source=CB)
     loss: str = hp(
         "ce",
         choices=("ce", "balanced-softmax"),
@@ -88,8 +89,8 @@ class Recipe:
         source="TDE / KaihuaTang #15: test at the best-validation epoch",
         help="which checkpoint the headline test numbers come from (both are recorded)",
     )
-    eval_batch_size: int = hp(256, low=1, source="harness")
-    num_workers: int = hp(0, low=0, source="harness; in-memory data needs no workers")
+    eval_batch_size: int = hp(256, low=1, high=65_536, source="harness")
+    num_workers: int = hp(0, low=0, high=256, source="harness; in-memory data needs no workers")
 
     def __post_init__(self) -> None:
         if self.warmup_epochs >= self.epochs:

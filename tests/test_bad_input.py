@@ -1,0 +1,272 @@
+"""A catalogue of bad inputs: each ends in a clear error (exit 2, no traceback) naming the value,
+file or line and what to do, and leaves everything already written as it was.
+
+One module-scoped results folder holds a finished run; every case snapshots it (and the case's
+own files) before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fixtures.dataset_trees import write_imagenet_lt
+from helpers import cli, run_digits
+
+from bench.errors import DataError
+from bench.runs.config import resolve
+from bench.runs.records import run_dir_for
+from bench.runs.runner import bind_data
+
+SHORT = ["recipe.epochs=2", "recipe.steps_per_epoch=2", "recipe.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results folder with one finished erm run."""
+    results = tmp_path_factory.mktemp("shared") / "results"
+    run_digits("erm", results, SHORT)
+    return results
+
+
+def snapshot(*roots: Path) -> dict[str, bytes]:
+    out = {}
+    for root in roots:
+        files = [root] if root.is_file() else sorted(root.rglob("*")) if root.exists() else []
+        out.update({str(p): p.read_bytes() for p in files if p.is_file()})
+    return out
+
+
+def run_cmd(results: Path, *extra: str, method: str = "erm") -> list[str]:
+    return ["run", "--method", method, "--dataset", "digits-lt", "--quiet",
+            "--results", str(results), *extra]  # fmt: skip
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (no pixel data needed for PIL to refuse it)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+# Each case: (tmp, results) -> (argv, [message fragments]); it may write its own input files.
+Case = Callable[[Path, Path], tuple[list[str], list[str]]]
+
+
+def config_not_utf8(tmp: Path, results: Path):
+    path = tmp / "run.yaml"
+    path.write_bytes(b"method: erm\nrecipe: {epochs: 2}  # caf\xe9\n")
+    return run_cmd(results, "--config", str(path)), [f"config file {path}, line 2", "UTF-8"]
+
+
+def config_duplicate_key(tmp: Path, results: Path):
+    path = tmp / "run.yaml"
+    path.write_text("method: erm\nrecipe:\n  epochs: 2\n  lr: 0.1\n  epochs: 3\n")
+    return run_cmd(results, "--config", str(path)), [
+        f"config file {path}",
+        "recipe.epochs is given twice (lines 3 and 5)",
+    ]
+
+
+def config_top_key_twice(tmp: Path, results: Path):
+    path = tmp / "run.yaml"
+    path.write_text("seed: 1\nmethod: erm\nseed: 2\n")
+    return run_cmd(results, "--config", str(path)), ["seed is given twice (lines 1 and 3)"]
+
+
+def device_banana(tmp: Path, results: Path):
+    return run_cmd(results, "--device", "banana"), ["--device 'banana' is not a torch device"]
+
+
+def device_cuda7(tmp: Path, results: Path):
+    return run_cmd(results, "--device", "cuda:7"), ["--device cuda:7", "CUDA device(s)"]
+
+
+def device_checked_before_data(tmp: Path, results: Path):
+    args = ["run", "--method", "erm", "--dataset", "imagenet-lt", "--data-root",
+            str(tmp / "nowhere"), "--results", str(results), "--device", "banana"]  # fmt: skip
+    return args, ["is not a torch device"]
+
+
+def pretrained_not_a_checkpoint(tmp: Path, results: Path):
+    path = tmp / "weights.pt"
+    path.write_text("these are not weights\n")
+    return run_cmd(results, f"--set=recipe.pretrained={path}"), [
+        f"pretrained={path} is not a PyTorch state_dict checkpoint"
+    ]
+
+
+def pretrained_missing(tmp: Path, results: Path):
+    return run_cmd(results, f"--set=recipe.pretrained={tmp / 'none.pt'}"), ["do not exist"]
+
+
+def empty_unet_channels(tmp: Path, results: Path):
+    return run_cmd(results, "--set=method.unet_channels=", method="ddpm-fill"), [
+        "unet_channels needs at least one value"
+    ]
+
+
+def sampling_steps_above_timesteps(tmp: Path, results: Path):
+    sets = ["--set=method.sampling_steps=2000"]
+    return run_cmd(results, *sets, method="ddpm-fill"), [
+        "sampling_steps=2000 exceeds num_train_timesteps=1000"
+    ]
+
+
+def epochs_1e23(tmp: Path, results: Path):
+    return run_cmd(results, "--set=recipe.epochs=1e23"), ["epochs=", "above its maximum 10000"]
+
+
+def lr_huge(tmp: Path, results: Path):
+    return run_cmd(results, "--set=recipe.lr=1e9"), ["lr=1000000000.0 is above its maximum"]
+
+
+def imbalance_factor_huge(tmp: Path, results: Path):
+    return run_cmd(results, "--set=imbalance_factor=1e30"), ["imbalance_factor", "maximum"]
+
+
+def results_is_a_file(tmp: Path, results: Path):
+    path = tmp / "results.txt"
+    path.write_text("not a folder\n")
+    return run_cmd(path), [f"--results {path} is a file"]
+
+
+def leaderboard_results_is_a_file(tmp: Path, results: Path):
+    path = tmp / "results.txt"
+    path.write_text("not a folder\n")
+    return ["leaderboard", "--results", str(path)], [f"--results {path} is a file"]
+
+
+def show_case(what: str, content: str | None) -> Case:
+    """`bench show` of a copy of the finished run whose `what` file is replaced."""
+
+    def case(tmp: Path, results: Path):
+        run_dir = next((results / "runs").iterdir())
+        copy = tmp / run_dir.name
+        shutil.copytree(run_dir, copy)
+        target = copy / what
+        target.unlink()
+        if content is None:
+            target.mkdir()
+        else:
+            target.write_text(content)
+        return ["show", str(copy)], [str(target)]
+
+    case.__name__ = f"show_{what}_{'dir' if content is None else content[:6]}"
+    return case
+
+
+def show_not_a_directory(tmp: Path, results: Path):
+    path = tmp / "file"
+    path.write_text("x")
+    return ["show", str(path)], [f"{path} is not a directory"]
+
+
+def truncated_config_of_unfinished_run(tmp: Path, results: Path):
+    results = tmp / "results"
+    run_dir = run_dir_for(results, bind_data(resolve("erm", "digits-lt", sets=[*SHORT, "seed=5"])))
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text('{"method": "erm", "datas')
+    return run_cmd(results, *[f"--set={s}" for s in SHORT], "--seed", "5"), [
+        str(run_dir / "config.json"),
+        "cannot be read",
+        "Move the run directory away",
+    ]
+
+
+def bad_set_syntax(tmp: Path, results: Path):
+    return run_cmd(results, "--set", "epochs"), ["expected key=value"]
+
+
+CASES: list[Case] = [
+    config_not_utf8,
+    config_duplicate_key,
+    config_top_key_twice,
+    device_banana,
+    device_cuda7,
+    device_checked_before_data,
+    pretrained_not_a_checkpoint,
+    pretrained_missing,
+    empty_unet_channels,
+    sampling_steps_above_timesteps,
+    epochs_1e23,
+    lr_huge,
+    imbalance_factor_huge,
+    results_is_a_file,
+    leaderboard_results_is_a_file,
+    show_case("config.json", '{"method": "erm", "data'),  # truncated
+    show_case("config.json", '{"hello": "world"}'),  # foreign
+    show_case("config.json", None),  # a directory
+    show_case("result.json", '{"metrics": {"te'),
+    show_case("result.json", "[1, 2, 3]"),
+    show_case("result.json", None),
+    show_not_a_directory,
+    truncated_config_of_unfinished_run,
+    bad_set_syntax,
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input_is_a_clear_error(case: Case, finished: Path, tmp_path: Path) -> None:
+    argv, fragments = case(tmp_path, finished)
+    before = snapshot(finished, tmp_path)
+    code, _, err = cli(*argv)
+    assert code == 2, err
+    assert err.startswith("error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    after = snapshot(finished, tmp_path)  # new files (a lock, a cached check) may appear, but
+    assert {path: after.get(path) for path in before} == before  # nothing written changed
+
+
+def test_a_decompression_bomb_is_reported_not_raised(tmp_path: Path) -> None:
+    from bench.data.torchdata import open_image
+
+    tree = write_imagenet_lt(tmp_path)
+    bomb = tree.root / "train" / "n01440764" / "n01440764_0.JPEG"
+    bomb.write_bytes(png_header(20_000, 20_000))
+    args = ["data", "check", "--dataset", "imagenet-lt", "--root", str(tree.root), "--quiet"]
+    code, out, err = cli(*args, *[f"--set={s}" for s in tree.sets])
+    assert code == 2 and "Traceback" not in err
+    assert f"image {bomb} cannot be decoded (DecompressionBombError" in out
+    with pytest.raises(DataError, match=f"cannot read image {bomb} \\(DecompressionBombError"):
+        open_image(str(bomb), "RGB")
+
+
+def test_every_numeric_setting_has_an_upper_bound() -> None:
+    import typing
+
+    from bench import hparams
+    from bench.datasets import DATASETS
+    from bench.methods import METHODS
+    from bench.train.recipe import Recipe
+
+    schemas = [Recipe, *(METHODS[n].Hparams for n in METHODS)]
+    schemas += [DATASETS[n].Options for n in DATASETS]
+    unbounded = []
+    for schema in schemas:
+        for name, spec in hparams.specs(schema).items():
+            kinds = set(typing.get_args(spec.type)) | {spec.type}
+            kinds |= {a for k in kinds for a in typing.get_args(k)}
+            numeric = kinds & {int, float}
+            if numeric and spec.choices is None and spec.high is None and not spec.unbounded:
+                unbounded.append(f"{schema.__module__}.{schema.__qualname__}.{name}")
+    assert unbounded == []
+
+
+def test_show_names_the_data_a_run_used(finished: Path) -> None:
+    run_dir = next((finished / "runs").iterdir())
+    code, out, _ = cli("show", str(run_dir))
+    config = json.loads((run_dir / "config.json").read_text())
+    assert code == 0 and f"data      {config['data_fingerprint']}" in out
+    assert "train 278  val 100  test 500" in out and "root (embedded)" in out
