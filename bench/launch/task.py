@@ -8,6 +8,7 @@ bare `scontrol requeue` without a signal relies on.
 
 from __future__ import annotations
 
+import logging
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +65,10 @@ def record_failure(
         "run_log_tail": tail(workdir / "log.txt"),
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    atomic_write_json(workdir / FAILURE_FILE, failure)
+    try:
+        atomic_write_json(workdir / FAILURE_FILE, failure)
+    except OSError as write_error:  # e.g. the cause of the failure is the directory itself
+        logging.getLogger("bench").error("cannot write %s: %s", workdir / FAILURE_FILE, write_error)
 
 
 def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
