@@ -183,7 +183,8 @@ class SlurmLauncher(Launcher):
         executor = submitit.AutoExecutor(
             folder=self.log_folder, cluster="slurm", slurm_max_num_timeout=resources.max_requeues
         )
-        extra: dict[str, str] = {"kill_on_invalid_dep": "yes"}  # a failed dependency cancels
+        # a failed dependency cancels what waits on it; a requeued task appends to its log
+        extra: dict[str, str] = {"kill_on_invalid_dep": "yes", "open_mode": "append"}
         if after:
             extra["dependency"] = "afterok:" + ":".join(after)
         executor.update_parameters(
