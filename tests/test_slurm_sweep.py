@@ -143,3 +143,20 @@ def test_interrupted_synthesis_ends_identical_to_an_uninterrupted_one(tmp_path, 
     log = Path(sweep.state.last_job(key)["log"]).read_text()
     if how == "preempt":  # submitit caught the signal, checkpointed and requeued the task
         assert "Caught signal SIGUSR2" in log and "this job is preempted" in log, log
+
+
+def test_cancel_then_a_relaunch_submits_the_cancelled_units_again(tmp_path):
+    spec = write_spec(tmp_path, [{"name": "erm", "set": TINY_RECIPE}], [0])
+    results = tmp_path / "results"
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    assert cli(*args)[0] == 0
+    code, out, _ = cli(*args, "--cancel")
+    assert code == 0 and "cancelled 1 job(s)" in out
+    sweep = open_(spec, results)
+    deadline = time.time() + 60
+    while set(sweep.status().values()) != {"cancelled"}:  # sacct lags scancel a little
+        assert time.time() < deadline, sweep.status()
+        time.sleep(1)
+    code, out, _ = cli(*args, "--wait")
+    assert code == 0 and "submitted 1 classifier" in out
+    assert set(sweep.status().values()) == {"done"}

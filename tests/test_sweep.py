@@ -13,6 +13,7 @@ from helpers import TINY_RECIPE, cli
 from bench.errors import BenchError, ConfigError
 from bench.io import read_json
 from bench.launch import units as units_mod
+from bench.launch.launchers import classify
 from bench.launch.profiles import load_profile
 from bench.launch.spec import Range, load_spec
 from bench.launch.sweep import launch, open_sweep
@@ -234,3 +235,21 @@ def test_dry_run_and_launcher_options(tmp_path):
     assert code == 0 and "would submit 4 classifier" in out
     code, _, err = cli("sweep", str(spec), "--launcher", "local", "--profile", "local")
     assert code == 2 and "apply to --launcher slurm only" in err
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("PENDING", "pending"),
+        ("REQUEUED", "pending"),
+        ("UNKNOWN", "pending"),  # sacct has not seen a new job yet
+        ("RUNNING", "running"),
+        ("CANCELLED by 0", "cancelled"),
+        ("FAILED", "failed"),
+        ("TIMEOUT", "failed"),
+        ("OUT_OF_MEMORY", "failed"),
+        ("COMPLETED", "failed"),  # ended without the unit's done marker
+    ],
+)
+def test_scheduler_states_of_units_not_done(state, expected):
+    assert classify(state) == expected

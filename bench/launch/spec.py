@@ -20,6 +20,7 @@ is resolved (and so checked) like `bench run` before anything is submitted.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ class SweepSpec:
                     f"sweep {self.path}: {method.name} on {dataset.name}: {exc}"
                 ) from None
             if self.data_root is not None:
-                config = RunConfig(**{**config.__dict__, "data_root": self.data_root})
+                config = dataclasses.replace(config, data_root=self.data_root)
             out.setdefault(config.run_id, config)
         return list(out.values())
 

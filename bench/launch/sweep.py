@@ -46,15 +46,17 @@ class Sweep:
                 out[key] = "not submitted"
             else:
                 jobs[key] = job
-        states = self.launcher_for(jobs).states(list(jobs.values())) if jobs else []
-        out.update({key: classify(s) for key, s in zip(jobs, states, strict=True)})
+        for name in {job.get("launcher", self.launcher.name) for job in jobs.values()}:
+            keys = [k for k, job in jobs.items() if job.get("launcher", self.launcher.name) == name]
+            states = self.launcher_named(name).states([jobs[k] for k in keys])
+            out.update({key: classify(s) for key, s in zip(keys, states, strict=True)})
         return out
 
-    def launcher_for(self, jobs: dict[str, dict[str, Any]]) -> Launcher:
-        names = {job.get("launcher", self.launcher.name) for job in jobs.values()}
-        if names - {self.launcher.name}:
-            return LAUNCHERS[names.pop()](self.state.log_folder, self.launcher.options)
-        return self.launcher
+    def launcher_named(self, name: str) -> Launcher:
+        """The launcher that ran a job (a sweep may have been launched with several)."""
+        if name == self.launcher.name:
+            return self.launcher
+        return LAUNCHERS[name](self.state.log_folder, self.launcher.options)
 
 
 @dataclass
