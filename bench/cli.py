@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   bench leaderboard --format latex
   bench data check --dataset imagenet-lt --root /data/imagenet --json
   bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
+  bench sweep sweeps/digits.yaml --profile mycluster --set slurm.timeout_min=120
+  bench sweep sweeps/digits.yaml --status
 """
 
 
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data(sub)
     add_eval_gen(sub)
     add_synth(sub)
+    add_sweep(sub)
     return parser
 
 
@@ -220,6 +223,38 @@ def add_synth(sub: argparse._SubParsersAction) -> None:
     for q in (export, preview):
         q.add_argument("--run", help="a finished run: its synthetic set (and dataset)")
         q.add_argument("--synthetic", help="a synthetic set directory (cache/synthetic/<key>)")
+
+
+def add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "sweep",
+        "run methods x datasets x seeds x settings on SLURM (job arrays), locally or in-process",
+        cmd_sweep,
+    )
+    p.add_argument("spec", help="sweep spec (YAML; see docs/slurm.md)")
+    p.add_argument(
+        "--launcher", default="slurm", choices=("slurm", "local", "debug"), help="default: slurm"
+    )
+    p.add_argument("--profile", help="SLURM profile: slurm/<NAME>.yaml or a path (default: local)")
+    add_set_option(
+        p,
+        "slurm.KEY=VALUE or slurm.STAGE.KEY=VALUE overrides the profile; any other key is a "
+        "run setting added to every run; repeatable",
+    )
+    p.add_argument("--concurrency", type=int, default=1, help="local launcher: processes at once")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--status", action="store_true", help="per-stage counts and failed tasks")
+    action.add_argument("--cancel", action="store_true", help="cancel its pending/running jobs")
+    action.add_argument(
+        "--retry-failed", action="store_true", help="also resubmit the units whose job failed"
+    )
+    action.add_argument("--dry-run", action="store_true", help="show what would be submitted")
+    p.add_argument("--wait", action="store_true", help="slurm: return when every job has ended")
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
+    p.add_argument("--device", help="torch device for every task (default: cuda if available)")
+    p.add_argument("--quiet", action="store_true", help="warnings only")
 
 
 def setup_logging(quiet: bool) -> None:
@@ -404,6 +439,37 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from bench.runs.synth import run_command
 
     return run_command(args)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from bench.launch import sweep as sweeps
+    from bench.launch.units import Env
+
+    slurm_sets = [s for s in args.sets if s.startswith("slurm.")]
+    run_sets = tuple(s for s in args.sets if not s.startswith("slurm."))
+    if (slurm_sets or args.profile) and args.launcher != "slurm":
+        raise BenchError("--profile and --set slurm.* apply to --launcher slurm only.")
+    env = Env(Path(args.results), Path(args.data_root) if args.data_root else None, args.device)
+    options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
+    sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env)
+    if args.status:
+        print(sweeps.status_table(sweep, sweep.status()))
+        return 0
+    if args.cancel:
+        print(f"cancelled {sweeps.cancel(sweep)} job(s) of sweep {sweep.spec.name}")
+        return 0
+    submitted = sweeps.launch(sweep, retry_failed=args.retry_failed, dry_run=args.dry_run)
+    verb = "would submit" if args.dry_run else "submitted"
+    stages = ", ".join(f"{n} {st}" for st, n in submitted.per_stage.items()) or "nothing"
+    left = ", ".join(f"{n} {s}" for s, n in submitted.skipped.items())
+    print(f"sweep {sweep.spec.name}: {verb} {stages}" + (f" (left alone: {left})" if left else ""))
+    if args.wait and not sweep.launcher.waits and not args.dry_run:
+        sweeps.wait(sweep)
+    if not args.dry_run and (args.wait or sweep.launcher.waits):
+        status = sweep.status()
+        print(sweeps.status_table(sweep, status))
+        return 1 if "failed" in status.values() else 0
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

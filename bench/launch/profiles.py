@@ -1,0 +1,183 @@
+"""Cluster profiles: the SLURM resources of each stage, from `slurm/<name>.yaml` and --set.
+
+    # slurm/mycluster.yaml
+    default:                 # every stage
+      partition: gpu
+      account: my-lab
+      timeout_min: 240
+      array_parallelism: 64
+    stages:                  # per stage, over `default`
+      generator: {gpus_per_task: 1, cpus_per_task: 8, mem_gb: 64}
+      evaluation: {partition: cpu, gpus_per_task: 0}
+
+`--set slurm.KEY=VALUE` sets KEY for every stage, `--set slurm.STAGE.KEY=VALUE` for one. Every
+key and value is checked like a run's settings (unknown keys get close matches), and strings
+are restricted to characters SLURM names use, because submitit writes them into the batch
+script as `#SBATCH` lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench import hparams
+from bench.errors import ConfigError
+from bench.hparams import hp
+from bench.launch.units import STAGES
+from bench.registry import unknown_name_message
+
+SAFE = re.compile(r"^[A-Za-z0-9_.,:=+/@%-]+$")
+REPO_PROFILES = Path(__file__).resolve().parents[2] / "slurm"
+
+
+@dataclass(frozen=True)
+class StageResources:
+    """What one stage's array asks SLURM for (None: the cluster's default)."""
+
+    partition: str | None = hp(None, source="convention: the cluster's default partition")
+    account: str | None = hp(None, source="convention: the user's default account")
+    qos: str | None = hp(None, source="convention: the partition's default QOS")
+    gres: str | None = hp(None, source="convention: none (e.g. gpu:a100:1); beats gpus_per_task")
+    gpus_per_task: int = hp(0, low=0, source="convention: CPU only unless a profile asks")
+    cpus_per_task: int = hp(1, low=1, source="convention: SLURM's default, one CPU per task")
+    mem_gb: float = hp(4.0, gt=0, source="convention: enough for the embedded digits runs")
+    timeout_min: int = hp(60, low=1, source="convention: one hour; requeued past it")
+    array_parallelism: int = hp(
+        64, low=1, source="convention: at most 64 tasks of one array at once (submitit default 256)"
+    )
+    signal_delay_s: int = hp(
+        90, low=0, source="submitit default: USR2 this long before the time limit to checkpoint"
+    )
+    max_requeues: int = hp(
+        3, low=0, source="submitit default max_num_timeout: requeues after a time-out"
+    )
+    constraint: str | None = hp(None, source="convention: no node features required")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and not SAFE.match(value):
+                raise ValueError(
+                    f"{f.name}={value!r} has characters SLURM names never use; allowed: letters, "
+                    "digits and _ . , : = + / @ % -"
+                )
+
+    def executor_parameters(self) -> dict[str, Any]:
+        """The submitit AutoExecutor parameters for this stage."""
+        out: dict[str, Any] = {
+            "timeout_min": self.timeout_min,
+            "mem_gb": self.mem_gb,
+            "cpus_per_task": self.cpus_per_task,
+            "tasks_per_node": 1,
+            "nodes": 1,
+            "slurm_array_parallelism": self.array_parallelism,
+            "slurm_signal_delay_s": self.signal_delay_s,
+        }
+        optional = {
+            "slurm_partition": self.partition,
+            "slurm_account": self.account,
+            "slurm_qos": self.qos,
+            "slurm_constraint": self.constraint,
+        }
+        if self.gres:
+            optional["slurm_gres"] = self.gres
+        elif self.gpus_per_task:
+            optional["gpus_per_node"] = self.gpus_per_task
+        out.update({k: v for k, v in optional.items() if v is not None})
+        return out
+
+    def sbatch_options(self) -> list[str]:
+        """The same request as sbatch options (for `sbatch --test-only` before submitting)."""
+        opts = [
+            f"--time={self.timeout_min}",
+            f"--mem={max(1, round(self.mem_gb * 1024))}M",
+            f"--cpus-per-task={self.cpus_per_task}",
+            "--ntasks=1",
+        ]
+        named = {"partition": self.partition, "account": self.account, "qos": self.qos}
+        named["constraint"] = self.constraint
+        opts += [f"--{k}={v}" for k, v in named.items() if v is not None]
+        if self.gres:
+            opts.append(f"--gres={self.gres}")
+        elif self.gpus_per_task:
+            opts.append(f"--gpus-per-node={self.gpus_per_task}")
+        return opts
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    stages: dict[str, StageResources]
+
+
+def find_profile(name: str) -> Path:
+    """A profile by name (BENCH_SLURM_PROFILES, ./slurm, the repo's slurm/) or by path."""
+    if name.endswith((".yaml", ".yml")) or os.sep in name:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"SLURM profile {path} does not exist.")
+        return path
+    dirs = [Path(d) for d in os.environ.get("BENCH_SLURM_PROFILES", "").split(os.pathsep) if d]
+    dirs += [Path("slurm"), REPO_PROFILES]
+    for folder in dirs:
+        if (folder / f"{name}.yaml").is_file():
+            return folder / f"{name}.yaml"
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
+    raise ConfigError(
+        unknown_name_message("SLURM profile", name, known)
+        + f" Profiles are slurm/<name>.yaml files (looked in {', '.join(map(str, dirs))})."
+    )
+
+
+def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
+    """The profile's resources per stage, with `slurm.` --set overrides applied and checked."""
+    path = find_profile(name)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"SLURM profile {path}: not valid YAML ({exc}).") from None
+    if not isinstance(data, dict) or set(data) - {"default", "stages"}:
+        raise ConfigError(f"SLURM profile {path}: expected the keys `default:` and `stages:`.")
+    per_stage = data.get("stages") or {}
+    for stage in per_stage:
+        check_stage(str(stage), f"SLURM profile {path}")
+    layers = {s: {**(data.get("default") or {}), **(per_stage.get(s) or {})} for s in STAGES}
+    for item in sets:
+        stage, key, value = parse_slurm_set(item)
+        for s in [stage] if stage else STAGES:
+            layers[s][key] = value
+    where = {s: f"SLURM profile {path} (stage {s}, after --set)" for s in STAGES}
+    return Profile(
+        path.stem,
+        {s: hparams.build(StageResources, layers[s], where[s]) for s in STAGES},
+    )
+
+
+def parse_slurm_set(item: str) -> tuple[str | None, str, str]:
+    """`slurm.KEY=VALUE` -> (None, KEY, VALUE); `slurm.STAGE.KEY=VALUE` -> (STAGE, KEY, VALUE)."""
+    key, sep, value = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or parts[0] != "slurm" or len(parts) not in (2, 3):
+        raise ConfigError(
+            f"--set {item!r}: SLURM settings are slurm.KEY=VALUE or slurm.STAGE.KEY=VALUE."
+        )
+    stage = parts[1] if len(parts) == 3 else None
+    if stage:
+        check_stage(stage, f"--set {item}")
+    name = parts[-1]
+    valid = list(hparams.specs(StageResources))
+    if name not in valid:
+        raise ConfigError(hparams.unknown_key_message(f"--set {key}", name, valid))
+    return stage, name, value
+
+
+def check_stage(stage: str, where: str) -> None:
+    if stage not in STAGES:
+        raise ConfigError(f"{where}: {unknown_name_message('stage', stage, list(STAGES))}")

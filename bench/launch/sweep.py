@@ -1,0 +1,160 @@
+"""Launching, watching and steering a sweep.
+
+launch: spec -> resolved runs -> plan (units by stage) -> what still needs a job -> checks
+(sbatch, partitions) -> one submission per stage, each recorded in the sweep's state file
+before the next. A unit is submitted when it is not done on disk and has no job pending or
+running; a unit whose last job failed waits for `--retry-failed` (so a bug does not burn the
+cluster twice), and everything that depends on a unit being submitted is submitted with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import BenchError
+from bench.launch.launchers import LAUNCHERS, Launcher, classify
+from bench.launch.spec import SweepSpec, load_spec
+from bench.launch.state import SweepState
+from bench.launch.task import FAILURE_FILE, UnitTask
+from bench.launch.units import Env, Plan, Unit, kind_of, plan
+
+log = logging.getLogger("bench")
+COLUMNS = ("done", "pending", "running", "failed", "cancelled", "not submitted")
+
+
+@dataclass
+class Sweep:
+    spec: SweepSpec
+    plan: Plan
+    env: Env
+    state: SweepState
+    launcher: Launcher
+
+    def status(self) -> dict[str, str]:
+        """Every unit's status: done (on disk), pending / running / failed / cancelled (its
+        last job, from the scheduler), or not submitted."""
+        out: dict[str, str] = {}
+        jobs: dict[str, dict[str, Any]] = {}
+        for key, unit in self.plan.units.items():
+            if kind_of(unit).is_done(unit, self.env):
+                out[key] = "done"
+            elif (job := self.state.last_job(key)) is None:
+                out[key] = "not submitted"
+            else:
+                jobs[key] = job
+        for name in {job.get("launcher", self.launcher.name) for job in jobs.values()}:
+            keys = [k for k, job in jobs.items() if job.get("launcher", self.launcher.name) == name]
+            states = self.launcher_named(name).states([jobs[k] for k in keys])
+            out.update({key: classify(s) for key, s in zip(keys, states, strict=True)})
+        return out
+
+    def launcher_named(self, name: str) -> Launcher:
+        """The launcher that ran a job (a sweep may have been launched with several)."""
+        if name == self.launcher.name:
+            return self.launcher
+        return LAUNCHERS[name](self.state.log_folder, self.launcher.options)
+
+
+@dataclass
+class Submitted:
+    per_stage: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # status -> units left alone
+
+
+def open_sweep(
+    spec_path: str | Path,
+    launcher: str,
+    options: dict[str, Any],
+    run_sets: tuple[str, ...],
+    env: Env,
+) -> Sweep:
+    spec = load_spec(spec_path)
+    configs = spec.configs(run_sets)
+    state = SweepState(env.results, spec.name)
+    instance = LAUNCHERS[launcher](state.log_folder, options)
+    return Sweep(spec, plan(configs), env, state, instance)
+
+
+def launch(sweep: Sweep, retry_failed: bool = False, dry_run: bool = False) -> Submitted:
+    with sweep.state.lock():
+        status = sweep.status()
+        wanted = {"not submitted", "cancelled"} | ({"failed"} if retry_failed else set())
+        chosen = {k for k, s in status.items() if s in wanted}
+        chosen |= {k for k in sweep.plan.dependents(chosen) if status[k] != "done"}
+        result = Submitted()
+        for key, s in status.items():
+            if key not in chosen:
+                result.skipped[s] = result.skipped.get(s, 0) + 1
+        stages = [(st, [u for u in units if u.key in chosen]) for st, units in sweep.plan.stages()]
+        stages = [(st, units) for st, units in stages if units]
+        if dry_run or not stages:
+            result.per_stage = {st: len(units) for st, units in stages}
+            return result
+        sweep.launcher.check([st for st, _ in stages])
+        for stage, units in stages:
+            submit_stage(sweep, stage, units, status)
+            result.per_stage[stage] = len(units)
+        return result
+
+
+def submit_stage(sweep: Sweep, stage: str, units: list[Unit], status: dict[str, str]) -> None:
+    """One submission for a stage, after the jobs of its dependencies that are not done."""
+    after = sorted(
+        {
+            sweep.state.last_job(dep)["id"]
+            for unit in units
+            for dep in unit.deps
+            if status.get(dep) != "done" and sweep.state.last_job(dep)
+        }
+    )
+    tasks = [UnitTask(unit, sweep.env) for unit in units]
+    records = sweep.launcher.submit(stage, tasks, after)
+    for unit, record in zip(units, records, strict=True):
+        sweep.state.add_job(unit.key, stage, {**record, "launcher": sweep.launcher.name})
+        status[unit.key] = classify(record.get("state", "PENDING"))
+    sweep.state.save()
+    log.info("%s: %d unit(s) -> %s", stage, len(units), ", ".join(r["id"] for r in records[:3]))
+
+
+def cancel(sweep: Sweep) -> int:
+    """Cancel every pending or running job of the sweep; returns how many."""
+    status = sweep.status()
+    active = [sweep.state.last_job(k) for k, s in status.items() if s in ("pending", "running")]
+    sweep.launcher.cancel([job for job in active if job])
+    return len(active)
+
+
+def wait(sweep: Sweep, poll_s: float = 5.0, timeout_s: float | None = None) -> dict[str, str]:
+    """Poll until no unit is pending or running (SLURM); returns the final statuses."""
+    start = time.time()
+    while True:
+        status = sweep.status()
+        if not any(s in ("pending", "running") for s in status.values()):
+            return status
+        if timeout_s is not None and time.time() - start > timeout_s:
+            raise BenchError(f"sweep {sweep.spec.name} still has jobs after {timeout_s:.0f} s.")
+        time.sleep(poll_s)
+
+
+def status_table(sweep: Sweep, status: dict[str, str]) -> str:
+    """Per stage counts, then every failed unit with its job, log and failure record."""
+    lines = [f"sweep {sweep.spec.name}: {len(status)} unit(s), state {sweep.state.path}"]
+    header = f"{'stage':<12}{'units':>6}" + "".join(f"{c:>15}" for c in COLUMNS)
+    lines.append(header)
+    for stage, units in sweep.plan.stages():
+        counts = [sum(status[u.key] == c for u in units) for c in COLUMNS]
+        lines.append(f"{stage:<12}{len(units):>6}" + "".join(f"{n:>15}" for n in counts))
+    failed = [u for u in sweep.plan.units.values() if status[u.key] == "failed"]
+    if failed:
+        lines.append("failed (rerun with --retry-failed once the cause is fixed):")
+    for unit in failed:
+        job = sweep.state.last_job(unit.key) or {}
+        failure = kind_of(unit).workdir(unit, sweep.env) / FAILURE_FILE
+        lines.append(f"  {unit.key}  job {job.get('id')}  log {job.get('log')}")
+        if failure.exists():
+            lines.append(f"    error record: {failure}")
+    return "\n".join(lines)

@@ -1,0 +1,78 @@
+"""The callable every job runs: one unit of work, checkpointable, with its failure on disk.
+
+On SLURM's time-limit or preemption signal submitit calls `checkpoint()`, which resubmits the
+same unit (Checkpointable's default); the work itself resumes from what is on disk (the
+classifier's per-epoch checkpoint, the synthetic set's finished shards), which is also what a
+bare `scontrol requeue` without a signal relies on.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from bench.io import atomic_write_json
+from bench.launch.units import Env, Unit, kind_of
+
+FAILURE_FILE = "failure.json"
+TAIL_LINES = 40
+
+
+class UnitTask(submitit.helpers.Checkpointable):
+    def __init__(self, unit: Unit, env: Env, log: Path | None = None):
+        self.unit = unit
+        self.env = env
+        self.log = log  # None on SLURM: the job's own stderr file
+
+    def __call__(self) -> str:
+        kind = kind_of(self.unit)
+        workdir = kind.workdir(self.unit, self.env)
+        try:
+            kind.execute(self.unit, self.env)
+        except Exception as exc:
+            env = job_environment()
+            log = self.log or (env.paths.stderr if env else None)
+            record_failure(workdir, self.unit, exc, log, env.job_id if env else None)
+            raise
+        (workdir / FAILURE_FILE).unlink(missing_ok=True)
+        return str(workdir)
+
+
+def job_environment() -> Any:
+    """submitit's view of the job this runs in (None outside a submitit job)."""
+    try:
+        return submitit.JobEnvironment()
+    except RuntimeError:
+        return None
+
+
+def record_failure(
+    workdir: Path, unit: Unit, exc: BaseException, log: Path | None, job_id: str | None
+) -> None:
+    """The error, its traceback, the log path and the log's tail, in the unit's directory."""
+    failure: dict[str, Any] = {
+        "unit": unit.key,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": traceback.format_exc(),
+        "job_id": job_id,
+        "log": str(log) if log else None,
+        "log_tail": tail(log) if log else [],
+        "run_log_tail": tail(workdir / "log.txt"),
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        atomic_write_json(workdir / FAILURE_FILE, failure)
+    except OSError as write_error:  # e.g. the cause of the failure is the directory itself
+        logging.getLogger("bench").error("cannot write %s: %s", workdir / FAILURE_FILE, write_error)
+
+
+def tail(path: Path, lines: int = TAIL_LINES) -> list[str]:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []

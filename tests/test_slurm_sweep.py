@@ -1,0 +1,162 @@
+"""bench sweep on a real SLURM cluster (marked `slurm`; .ci/run starts one with slurm/local/start).
+
+The acceptance tests of issue 11: arrays to the end and a relaunch that submits nothing, a
+failed task reported and retried, and synthesis interrupted by a bare requeue or by the
+preemption signal ending with a synthetic set identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from helpers import TINY_RECIPE, cli, run_digits, tiny_sets
+
+from bench.io import read_json
+from bench.launch import sweep as sweeps
+from bench.launch.units import Env
+from bench.runs.config import resolve
+
+pytestmark = pytest.mark.slurm
+
+# ddpm-fill with a synthetic set of 11 shards, slow enough to interrupt between two of them.
+SLOW_SYNTHESIS = [*tiny_sets("ddpm-fill"), "method.fill_to=300"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cluster() -> None:
+    sinfo = shutil.which("sinfo")
+    out = subprocess.run([sinfo or "sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    if sinfo is None or out.returncode != 0 or not out.stdout.strip():
+        pytest.fail("no SLURM cluster answers sinfo: start one with slurm/local/start")
+
+
+def write_spec(tmp_path: Path, methods: list, seeds: list[int]) -> Path:
+    path = tmp_path / "sweep.yaml"
+    spec = {"name": "acceptance", "methods": methods, "datasets": ["digits-lt"], "seeds": seeds}
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def open_(spec: Path, results: Path) -> sweeps.Sweep:
+    return sweeps.open_sweep(spec, "slurm", {"profile": "local"}, (), Env(results))
+
+
+def test_sweep_of_arrays_ends_done_on_the_leaderboard_and_a_relaunch_submits_nothing(tmp_path):
+    methods = [
+        {"name": "erm", "set": TINY_RECIPE},
+        {"name": "ddpm-fill", "set": tiny_sets("ddpm-fill")},
+    ]
+    spec, results = write_spec(tmp_path, methods, [0, 1]), tmp_path / "results"
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    code, out, err = cli(*args, "--wait")
+    assert code == 0, (out, err)
+    assert "submitted 4 classifier" in out
+    assert len(list((results / "runs").glob("*/done"))) == 4
+    ids = [
+        u["jobs"][0]["id"]
+        for u in read_json(results / "sweeps/acceptance/state.json")["units"].values()
+    ]
+    assert len({i.split("_")[0] for i in ids}) == 1 and all("_" in i for i in ids)  # one array
+    code, out, _ = cli("leaderboard", "--results", str(results))
+    assert "| erm " in out and "| ddpm-fill " in out and "| 2 |" in out
+    code, out, _ = cli(*args)
+    assert code == 0 and "submitted nothing (left alone: 4 done)" in out
+    assert (
+        read_json(results / "sweeps/acceptance/state.json")["units"]
+        == read_json(results / "sweeps/acceptance/state.json")["units"]
+    )
+
+
+def test_a_failed_task_shows_its_log_and_retry_failed_completes_it(tmp_path):
+    spec = write_spec(tmp_path, [{"name": "erm", "set": TINY_RECIPE}], [0, 1])
+    results = tmp_path / "results"
+    bad = resolve("erm", "digits-lt", 1, None, TINY_RECIPE)
+    run_dir = results / "runs" / bad.run_name
+    run_dir.mkdir(parents=True)  # the cause: another run's config.json in its directory
+    (run_dir / "config.json").write_text(json.dumps(resolve("erm", "digits-lt", 0).to_json()))
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    code, out, _ = cli(*args, "--wait")
+    assert code == 1
+    code, out, _ = cli(*args, "--status")
+    job = read_json(results / "sweeps/acceptance/state.json")["units"][bad.run_name]["jobs"][-1]
+    assert f"{bad.run_name}  job {job['id']}  log {job['log']}" in out
+    assert (
+        Path(job["log"]).is_file()
+        and "holds a run of another config" in Path(job["log"]).read_text()
+    )
+    failure = read_json(run_dir / "failure.json")
+    assert failure["job_id"] == job["id"] and failure["log"] == job["log"]
+    (run_dir / "config.json").unlink()
+    code, out, _ = cli(*args, "--retry-failed", "--wait")
+    assert code == 0 and "submitted 1 classifier" in out, out
+    assert (run_dir / "done").exists() and not (run_dir / "failure.json").exists()
+
+
+def synthetic_set(results: Path) -> dict[str, np.ndarray]:
+    (store,) = (results / "cache" / "synthetic").glob("*/done")
+    out = {}
+    for shard in sorted(store.parent.glob("shard-*.npz")):
+        with np.load(shard) as data:
+            out[shard.name] = data["images"].tobytes() + data["labels"].tobytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, np.ndarray]:
+    results = tmp_path_factory.mktemp("reference") / "results"
+    run_digits("ddpm-fill", results, SLOW_SYNTHESIS)
+    return synthetic_set(results)
+
+
+@pytest.mark.parametrize("how", ["requeue", "preempt"])
+def test_interrupted_synthesis_ends_identical_to_an_uninterrupted_one(tmp_path, how, uninterrupted):
+    import submitit
+
+    spec = write_spec(tmp_path, [{"name": "ddpm-fill", "set": SLOW_SYNTHESIS}], [0])
+    results = tmp_path / "results"
+    code, _, err = cli("sweep", str(spec), "--profile", "local", "--results", str(results))
+    assert code == 0, err
+    sweep = open_(spec, results)
+    (key,) = sweep.plan.units
+    job_id = sweep.state.last_job(key)["id"]
+    deadline = time.time() + 600
+    while not list((results / "cache" / "synthetic").glob("*/shard-00001.npz")):
+        assert time.time() < deadline, "synthesis never started"
+        time.sleep(0.5)
+    shards_before = len(list((results / "cache" / "synthetic").glob("*/shard-*.npz")))
+    if how == "requeue":
+        subprocess.run(["scontrol", "requeue", job_id], check=True)
+    else:
+        submitit.SlurmJob(sweep.state.log_folder, job_id)._interrupt()  # SIGTERM, then USR2
+    assert not list((results / "cache" / "synthetic").glob("*/done")), "interrupted too late"
+    status = sweeps.wait(sweep, poll_s=2, timeout_s=900)
+    assert status == {key: "done"}
+    assert synthetic_set(results) == uninterrupted
+    assert shards_before < len(uninterrupted)
+    log = Path(sweep.state.last_job(key)["log"]).read_text()
+    if how == "preempt":  # submitit caught the signal, checkpointed and requeued the task
+        assert "Caught signal SIGUSR2" in log and "this job is preempted" in log, log
+
+
+def test_cancel_then_a_relaunch_submits_the_cancelled_units_again(tmp_path):
+    spec = write_spec(tmp_path, [{"name": "erm", "set": TINY_RECIPE}], [0])
+    results = tmp_path / "results"
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    assert cli(*args)[0] == 0
+    code, out, _ = cli(*args, "--cancel")
+    assert code == 0 and "cancelled 1 job(s)" in out
+    sweep = open_(spec, results)
+    deadline = time.time() + 60
+    while set(sweep.status().values()) != {"cancelled"}:  # sacct lags scancel a little
+        assert time.time() < deadline, sweep.status()
+        time.sleep(1)
+    code, out, _ = cli(*args, "--wait")
+    assert code == 0 and "submitted 1 classifier" in out
+    assert set(sweep.status().values()) == {"done"}

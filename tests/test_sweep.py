@@ -1,0 +1,255 @@
+"""bench sweep without a cluster: specs, the planner, profiles, the debug and local launchers."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import TINY_RECIPE, cli
+
+from bench.errors import BenchError, ConfigError
+from bench.io import read_json
+from bench.launch import units as units_mod
+from bench.launch.launchers import classify
+from bench.launch.profiles import load_profile
+from bench.launch.spec import Range, load_spec
+from bench.launch.sweep import launch, open_sweep
+from bench.launch.units import Env, Unit, add_unit, plan
+from bench.runs.config import resolve
+
+
+def write_spec(tmp_path: Path, **spec) -> Path:
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
+def tiny_spec(tmp_path: Path, **extra) -> Path:
+    spec = {"methods": ["erm", "balanced-softmax"], "datasets": ["digits-lt"], "seeds": [0, 1]}
+    return write_spec(tmp_path, **{**spec, "set": TINY_RECIPE, **extra})
+
+
+# Specs ------------------------------------------------------------------------------------------
+
+
+def test_spec_expands_methods_datasets_seeds_and_grid(tmp_path):
+    spec = load_spec(tiny_spec(tmp_path, grid={"recipe.lr": [0.1, 0.01]}))
+    configs = spec.configs()
+    assert len(configs) == 2 * 2 * 2
+    assert {(c.method, c.seed, c.recipe["lr"]) for c in configs} == {
+        (m, s, lr) for m in ("erm", "balanced-softmax") for s in (0, 1) for lr in (0.1, 0.01)
+    }
+    assert all(c.recipe["epochs"] == 2 for c in configs)
+
+
+def test_search_seed_zero_is_the_paper_defaults_and_draws_are_seeded(tmp_path):
+    search = {
+        "trials": 4,
+        "ranges": {
+            "recipe.lr": {"low": 1e-4, "high": 1e-1, "log": True},
+            "recipe.batch_size": {"choices": [16, 32]},
+            "recipe.epochs": {"low": 1, "high": 3},
+        },
+    }
+    spec = load_spec(write_spec(tmp_path, methods=["erm"], datasets=["digits-lt"], search=search))
+    configs = spec.configs()
+    assert len(configs) == 4
+    assert configs[0] == resolve("erm", "digits-lt", 0)  # trial 0: nothing drawn
+    drawn = configs[1:]
+    assert all(1e-4 <= c.recipe["lr"] <= 1e-1 for c in drawn)
+    assert all(c.recipe["batch_size"] in (16, 32) and 1 <= c.recipe["epochs"] <= 3 for c in drawn)
+    assert len({c.recipe["lr"] for c in drawn}) == 3
+    assert [c.run_id for c in load_spec(spec.path).configs()] == [c.run_id for c in configs]
+    # a setting's stream does not depend on the other ranges
+    assert Range("recipe.lr", 1e-4, 1e-1, log=True).draw(2) == repr(configs[2].recipe["lr"])
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"methods": ["ermm"], "datasets": ["digits-lt"]}, "Did you mean 'erm'"),
+        ({"methods": ["erm"], "datasets": ["digit-lt"]}, "Did you mean 'digits-lt'"),
+        ({"methods": ["erm"], "datasets": ["digits-lt"], "seed": [1]}, "Did you mean 'seeds'"),
+        (
+            {"methods": ["erm"], "datasets": ["digits-lt"], "set": ["recipe.epoch=2"]},
+            "Did you mean 'epochs'",
+        ),
+        (
+            {
+                "methods": ["erm"],
+                "datasets": ["digits-lt"],
+                "search": {"trials": 2, "ranges": {"recipe.lr": {"low": 0.1, "high": 0.01}}},
+            },
+            "low 0.1 is above high 0.01",
+        ),
+        (
+            {
+                "methods": ["erm"],
+                "datasets": ["digits-lt"],
+                "search": {"trials": 2, "ranges": {"recipe.lr": {"low": 0, "hi": 1}}},
+            },
+            "Did you mean 'high'",
+        ),
+        ({"methods": [], "datasets": ["digits-lt"]}, "`methods:` is missing or empty"),
+    ],
+)
+def test_bad_specs_fail_before_anything_runs(tmp_path, spec, message):
+    path = write_spec(tmp_path, **spec)
+    with pytest.raises(BenchError, match=message) as info:
+        load_spec(path).configs()
+    assert str(path) in str(info.value)
+
+
+# Planner ----------------------------------------------------------------------------------------
+
+
+def test_planner_runs_a_unit_shared_by_several_runs_once(tmp_path):
+    config = resolve("erm", "digits-lt", 0)
+    the_plan = plan([config, config, resolve("erm", "digits-lt", 1)])
+    assert len(the_plan.units) == 2
+    assert [stage for stage, _ in the_plan.stages()] == ["classifier"]
+
+
+def test_planner_orders_dependencies_into_earlier_stages():
+    units: dict[str, Unit] = {}
+    add_unit(units, Unit("run", "feedback-erm", "dependency", None))
+    add_unit(units, Unit("run", "fg-run", "classifier", None, ("feedback-erm",)))
+    add_unit(units, Unit("run", "fg-run", "classifier", None, ("feedback-erm",)))  # shared
+    the_plan = units_mod.Plan(units)
+    assert [s for s, _ in the_plan.stages()] == ["dependency", "classifier"]
+    assert the_plan.dependents({"feedback-erm"}) == {"fg-run"}
+    with pytest.raises(BenchError, match="earlier stage"):
+        add_unit(units, Unit("run", "bad", "dependency", None, ("fg-run",)))
+    with pytest.raises(BenchError, match="not planned before it"):
+        add_unit(units, Unit("run", "orphan", "classifier", None, ("missing",)))
+
+
+# Profiles ---------------------------------------------------------------------------------------
+
+
+def test_local_profile_and_overrides_per_stage():
+    profile = load_profile("local", ["slurm.timeout_min=5", "slurm.classifier.mem_gb=3"])
+    assert profile.stages["generator"].timeout_min == 5
+    assert profile.stages["classifier"].mem_gb == 3.0
+    assert profile.stages["generator"].mem_gb == 2.0
+    params = profile.stages["classifier"].executor_parameters()
+    assert params["slurm_partition"] == "debug" and params["slurm_array_parallelism"] == 2
+    assert "--partition=debug" in profile.stages["classifier"].sbatch_options()
+
+
+@pytest.mark.parametrize(
+    ("name", "sets", "message"),
+    [
+        ("locl", [], "Did you mean 'local'"),
+        ("local", ["slurm.timeout=5"], "Did you mean 'timeout_min'"),
+        ("local", ["slurm.classifer.mem_gb=3"], "Did you mean 'classifier'"),
+        ("local", ["slurm.mem_gb=-1"], "greater than 0"),
+        ("local", ["slurm.partition=debug\nrm -rf /"], "characters SLURM names never use"),
+        ("local", ["partition=debug"], "slurm.KEY=VALUE"),
+    ],
+)
+def test_bad_profiles_and_slurm_keys(name, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile(name, sets)
+
+
+def test_missing_sbatch_is_a_clear_error_before_submitting(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    sweep = open_sweep(tiny_spec(tmp_path), "slurm", {}, (), Env(tmp_path / "results"))
+    with pytest.raises(BenchError, match="sbatch is not on PATH"):
+        launch(sweep)
+    assert not (tmp_path / "results" / "sweeps" / "sweep" / "state.json").exists()
+
+
+def test_a_partition_slurm_rejects_shows_slurms_message(tmp_path, monkeypatch):
+    fake = tmp_path / "bin" / "sbatch"
+    fake.parent.mkdir()
+    fake.write_text(
+        "#!/bin/sh\necho 'sbatch: error: invalid partition specified: gpux' >&2\nexit 1\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    options = {"sets": ["slurm.partition=gpux"]}
+    sweep = open_sweep(tiny_spec(tmp_path), "slurm", options, (), Env(tmp_path / "results"))
+    with pytest.raises(ConfigError, match="invalid partition specified: gpux") as info:
+        launch(sweep)
+    assert "nothing was submitted" in str(info.value)
+    assert not sweep.state.path.exists()
+
+
+# Launching in-process ---------------------------------------------------------------------------
+
+
+def test_debug_sweep_runs_everything_and_a_relaunch_submits_nothing(tmp_path):
+    spec, results = tiny_spec(tmp_path, seeds=[0]), tmp_path / "results"
+    code, out, err = cli("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    assert code == 0, err
+    assert "submitted 2 classifier" in out
+    assert len(list((results / "runs").glob("*/done"))) == 2
+    state = read_json(results / "sweeps" / "sweep" / "state.json")
+    assert len(state["units"]) == 2
+    code, out, _ = cli("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    assert code == 0 and "submitted nothing (left alone: 2 done)" in out
+    code, out, _ = cli("leaderboard", "--results", str(results))
+    assert "| erm " in out and "| balanced-softmax " in out
+
+
+def test_a_failed_task_is_reported_and_retried_after_the_cause_is_removed(tmp_path):
+    spec, results = tiny_spec(tmp_path, methods=["erm"]), tmp_path / "results"
+    bad = resolve("erm", "digits-lt", 1, None, TINY_RECIPE)
+    run_dir = results / "runs" / bad.run_name
+    run_dir.mkdir(parents=True)  # the cause: a config.json of another run in its directory
+    (run_dir / "config.json").write_text(json.dumps(resolve("erm", "digits-lt", 0).to_json()))
+    args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    code, out, _ = cli(*args)
+    assert code == 1
+    assert "failed (rerun with --retry-failed" in out and bad.run_name in out
+    failure = read_json(run_dir / "failure.json")
+    assert "holds a run of another config" in failure["error"] and failure["log"]
+    code, out, _ = cli(*args, "--status")
+    assert code == 0 and f"{bad.run_name}  job debug-classifier-1  log " in out
+    code, out, _ = cli(*args)  # a plain relaunch leaves the failed unit alone
+    assert "submitted nothing (left alone: 1 done, 1 failed)" in out
+    (run_dir / "config.json").unlink()
+    code, out, _ = cli(*args, "--retry-failed")
+    assert code == 0 and "submitted 1 classifier" in out
+    assert (run_dir / "done").exists() and not (run_dir / "failure.json").exists()
+
+
+def test_local_launcher_runs_tasks_in_processes(tmp_path):
+    spec, results = tiny_spec(tmp_path, methods=["erm"]), tmp_path / "results"
+    args = ("sweep", str(spec), "--launcher", "local", "--concurrency", "2")
+    code, out, err = cli(*args, "--results", str(results))
+    assert code == 0, (out, err)
+    assert len(list((results / "runs").glob("*/done"))) == 2
+    logs = sorted((results / "sweeps" / "sweep" / "logs").glob("local-*.log"))
+    assert len(logs) == 2 and all("done:" in p.read_text() for p in logs)
+
+
+def test_dry_run_and_launcher_options(tmp_path):
+    spec = tiny_spec(tmp_path)
+    code, out, _ = cli("sweep", str(spec), "--launcher", "debug", "--dry-run", "--results", "r")
+    assert code == 0 and "would submit 4 classifier" in out
+    code, _, err = cli("sweep", str(spec), "--launcher", "local", "--profile", "local")
+    assert code == 2 and "apply to --launcher slurm only" in err
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("PENDING", "pending"),
+        ("REQUEUED", "pending"),
+        ("UNKNOWN", "pending"),  # sacct has not seen a new job yet
+        ("RUNNING", "running"),
+        ("CANCELLED by 0", "cancelled"),
+        ("FAILED", "failed"),
+        ("TIMEOUT", "failed"),
+        ("OUT_OF_MEMORY", "failed"),
+        ("COMPLETED", "failed"),  # ended without the unit's done marker
+    ],
+)
+def test_scheduler_states_of_units_not_done(state, expected):
+    assert classify(state) == expected
