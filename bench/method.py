@@ -4,7 +4,10 @@ A method is one file in methods/ plus one registry line. It declares:
 - `Hparams`: a frozen dataclass of `hp(...)` fields, each default with its paper source;
 - `DATASET_DEFAULTS`: per-dataset paper values, {dataset: {name: (value, source)}};
 - `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)}
-  (e.g. Balanced Softmax, 50/50 real:synthetic batches);
+  (e.g. Balanced Softmax, 50/50 real:synthetic batches), including `then`, the names of its
+  later training stages;
+- `STAGES`: the settings of those later stages, {stage: {name: (value, source)}} (e.g. cRT's
+  classifier re-training);
 and, if it uses synthetic data, implements the hooks `fit_generator`, `load_generator` and
 `synthesise`. Budgets (how many images per class), sharding, caching, resuming, classifier
 training and evaluation belong to the harness, so methods stay comparable.
@@ -64,6 +67,7 @@ class Method:
     Hparams: ClassVar[type] = NoHparams
     DATASET_DEFAULTS: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     RECIPE: ClassVar[dict[str, tuple[Any, str]]] = {}
+    STAGES: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     VERSION: ClassVar[int] = 1
     paper: ClassVar[str] = ""
     uses_synthetic_data: ClassVar[bool] = False

@@ -96,6 +96,7 @@ def execute(
             record.dir / "train_state.pt",
             record.write_epochs,
             progress,
+            stages=config.stage_list(),
         )
     with record.stage("evaluate"):
         from bench.runs.evaluate import evaluate
