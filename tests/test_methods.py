@@ -12,24 +12,36 @@ from bench.io import read_json
 from bench.methods import METHODS
 
 
-def run_tiny(method: str, results: Path, *extra: str, seed: int = 0) -> Path:
-    return run_digits(method, results, [*tiny_sets(method), *extra], "--seed", str(seed))
+def run_tiny(
+    method: str, results: Path, *extra: str, seed: int = 0, dataset: str = "digits-lt"
+) -> Path:
+    return run_digits(
+        method, results, [*tiny_sets(method), *extra], "--seed", str(seed), dataset=dataset
+    )
 
 
 def run_info(run_dir: Path) -> dict:
     return read_json(run_dir / "result.json")["info"]
 
 
+@pytest.mark.parametrize("dataset", ["digits-lt", "colored-digits"])
 @pytest.mark.parametrize("method", list(METHODS))
-def test_method_runs_end_to_end(method: str, results: Path) -> None:
-    run_dir = run_tiny(method, results)
+def test_method_runs_end_to_end(method: str, dataset: str, results: Path) -> None:
+    run_dir = run_tiny(method, results, dataset=dataset)
     result = read_json(run_dir / "result.json")
     test = result["metrics"]["test"]
     assert 0.0 <= test["overall"] <= 1.0 and len(test["per_class"]) == 10
     assert set(result["metrics"]["shot_buckets"]) == {"many", "medium", "few"}
-    stages = set(result["timings"])
+    stages = result["metrics"]["stages"]
+    assert [s["name"] for s in stages] == ["main", *METHODS[method].STAGES]
+    assert all(s["epochs_done"] == s["epochs"] for s in stages)
+    rule = "val_worst_group" if dataset == "colored-digits" else "val_balanced"
+    assert result["metrics"]["selection_metric"] == rule
+    if dataset == "colored-digits":
+        assert "worst" in test["group"]
+    timed = set(result["timings"])
     if METHODS[method].uses_synthetic_data:
-        assert {"fit-generator", "synthesise"} <= stages
+        assert {"fit-generator", "synthesise"} <= timed
         real = np.array(result["metrics"]["train_counts"])
         synthetic = np.array(result["metrics"]["synthetic_counts"])
         assert (real + synthetic == real.max()).all()  # filled up to the head class

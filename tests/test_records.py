@@ -53,18 +53,32 @@ def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
     assert snapshot(run_dir) == before
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+# Two stages: killed in the second one (cRT's head-only stage), after its first epoch.
+TWO_STAGES = [
+    "recipe.epochs=2",
+    "recipe.steps_per_epoch=20",
+    "recipe.batch_size=32",
+    "stage.crt.epochs=4",
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "sets", "kill_after"), [("erm", KILLABLE, 2), ("crt", TWO_STAGES, 3)]
+)
+def test_killed_run_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, method: str, sets: list[str], kill_after: int
+) -> None:
     args = [
         "run",
         "--method",
-        "erm",
+        method,
         "--dataset",
         "digits-lt",
         "--quiet",
-        *[f"--set={s}" for s in KILLABLE],
+        *[f"--set={s}" for s in sets],
     ]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    run_dir = run_dir_for(killed, resolve("erm", "digits-lt", sets=KILLABLE))
+    run_dir = run_dir_for(killed, resolve(method, "digits-lt", sets=sets))
 
     proc = subprocess.Popen(
         bench_command(*args, "--results", str(killed)),
@@ -75,7 +89,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
         metrics = run_dir / "metrics.jsonl"
-        if metrics.exists() and len(read_jsonl(metrics)) >= 2:
+        if metrics.exists() and len(read_jsonl(metrics)) >= kill_after:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
@@ -84,20 +98,29 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert not (run_dir / "done").exists()
     assert (run_dir / "train_state.pt").exists()
     epochs_at_kill = len(read_jsonl(run_dir / "metrics.jsonl"))
-    assert 2 <= epochs_at_kill < 6
+    assert kill_after <= epochs_at_kill < 6
 
-    config = resolve("erm", "digits-lt", sets=KILLABLE)
+    config = resolve(method, "digits-lt", sets=sets)
     assert run(config, killed, progress=False) == run_dir  # the relaunch
     run(config, straight, progress=False)
     resumed = load_run(run_dir)
-    uninterrupted = load_run(run_dir_for(straight, resolve("erm", "digits-lt", sets=KILLABLE)))
+    uninterrupted = load_run(run_dir_for(straight, resolve(method, "digits-lt", sets=sets)))
     assert resumed["done"] and "resuming classifier training" in (run_dir / "log.txt").read_text()
     assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
 
     def without_time(rows: list[dict]) -> list[dict]:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
 
     assert without_time(resumed["epochs"]) == without_time(uninterrupted["epochs"])
+    if method == "crt":  # it was killed in the second stage and resumed there
+        assert [r["stage"] for r in resumed["epochs"]] == ["main"] * 2 + ["crt"] * 4
+        assert "resuming classifier training in stage 1" in (run_dir / "log.txt").read_text()
+    for name in ("model_best.pt", "model_last.pt"):
+        import torch
+
+        a = torch.load(run_dir / name, weights_only=True)
+        b = torch.load(run_dir_for(straight, config) / name, weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise identical weights
 
 
 def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:

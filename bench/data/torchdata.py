@@ -55,8 +55,12 @@ class ArrayImages(Dataset):
         x = self.images[i].float() / 255.0
         if self.augment in ("shift", "standard"):
             x = random_shift(x, self.pad)
-        if self.augment == "standard" and torch.rand(()) < 0.5:
+        if self.augment in ("standard", "flip-rotate") and torch.rand(()) < 0.5:
             x = x.flip(-1)
+        if self.augment == "flip-rotate":
+            from torchvision.transforms.v2 import functional as TF
+
+            x = TF.rotate(x, float(torch.empty(()).uniform_(-15.0, 15.0)))
         return (x - self.mean) / self.std, self.targets[i]
 
 
@@ -69,38 +73,61 @@ def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 class FileImages(Dataset):
-    """Images read from files on demand; unreadable files fail with their path."""
+    """Images read from files on demand; unreadable files fail with their path.
 
-    def __init__(self, files: list[str], targets: np.ndarray, transform: Any, channels: int):
+    `draft` (a side in pixels): JPEGs are decoded at the smallest power-of-two reduction that
+    still has both sides >= draft (PIL's draft mode, DCT scaling), which the transform then
+    resizes down anyway; None decodes at full size (transforms that crop before resizing).
+    """
+
+    def __init__(
+        self,
+        files: list[str],
+        targets: np.ndarray,
+        transform: Any,
+        channels: int,
+        draft: int | None = None,
+    ):
         self.files = files
         self.targets = torch.as_tensor(targets, dtype=torch.long)
         self.transform = transform
         self.mode = "L" if channels == 1 else "RGB"
+        self.draft = draft
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(open_image(self.files[i], self.mode)), self.targets[i]
+        image = open_image(self.files[i], self.mode, self.draft)
+        return self.transform(image), self.targets[i]
 
 
-def open_image(path: str, mode: str) -> Any:
+def open_image(path: str, mode: str, draft: int | None = None) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            if draft is not None and im.format == "JPEG":
+                im.draft(mode, (draft, draft))
             return im.convert(mode)
     except (OSError, UnidentifiedImageError) as exc:
         raise DataError(f"cannot read image {path}: {exc}. Re-download or remove it.") from exc
 
 
-def file_transform(image_size: int, augment: str, normalize: str, channels: int) -> Any:
+def file_transform(
+    image_size: int, augment: str, normalize: str, channels: int, resize: str = "crop"
+) -> Any:
     """classifier-balancing's transforms: RandomResizedCrop + flip + ColorJitter(0.4, 0.4, 0.4)
-    for training, Resize(size * 256 / 224) + CenterCrop for evaluation."""
+    for training, Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square")
+    DA-Fusion's Resize((size, size)) with, for training, flip + RandomRotation(15)."""
     from torchvision import transforms as T
 
     mean, std = (t.flatten().tolist() for t in mean_std(normalize, channels))
-    if augment == "standard":
+    if resize == "square":
+        steps = [T.Resize((image_size, image_size))]
+        if augment != "none":
+            steps += [T.RandomHorizontalFlip(), T.RandomRotation(15)]
+    elif augment in ("standard", "flip-rotate"):
         steps = [
             T.RandomResizedCrop(image_size),
             T.RandomHorizontalFlip(),
@@ -117,14 +144,32 @@ def file_transform(image_size: int, augment: str, normalize: str, channels: int)
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
+def draft_size(image_size: int, augment: str, resize: str) -> int | None:
+    """The decode size a transform allows: the side it first resizes to, or None where it crops
+    a random region at full resolution first (RandomResizedCrop)."""
+    if resize == "square":
+        return image_size
+    if augment == "none":
+        return round(image_size * 256 / 224)
+    if augment == "shift":
+        return image_size
+    return None
+
+
 def torch_dataset(
-    split: ImageSplit, image_size: int, channels: int, normalize: str, augment: str = "none"
+    split: Any,
+    image_size: int,
+    channels: int,
+    normalize: str,
+    augment: str = "none",
+    resize: str = "crop",
 ) -> Dataset:
     """A torch Dataset of (image, label) for one split; `augment` only for training."""
-    if split.images is not None:
+    if getattr(split, "images", None) is not None:
         return ArrayImages(split.images, split.targets, image_size, normalize, augment)
-    transform = file_transform(image_size, augment, normalize, channels)
-    return FileImages(split.files, split.targets, transform, channels)
+    transform = file_transform(image_size, augment, normalize, channels, resize)
+    draft = draft_size(image_size, augment, resize)
+    return FileImages(split.files, split.targets, transform, channels, draft)
 
 
 def split_to_uint8(split: ImageSplit, image_size: int, channels: int) -> np.ndarray:

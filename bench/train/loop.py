@@ -296,7 +296,7 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
     )
     dataset = parts[0] if len(parts) == 1 else ConcatDataset(parts)
     return TrainData(
-        dataset=Indexed(dataset, seed),
+        dataset=Indexed(dataset, st.augment != "none"),
         plan=plan,
         n_real=n_real,
         classes=classes,
@@ -340,15 +340,16 @@ class Indexed(Dataset):
     """(image, label, index) for keys (index, sample seed): each sample's augmentation is seeded
     by its own seed, so it is the same in the main process and in any loader worker."""
 
-    def __init__(self, base: Dataset, seed: int):
-        self.base = base
+    def __init__(self, base: Dataset, augments: bool):
+        self.base, self.augments = base, augments
 
     def __len__(self) -> int:
         return len(self.base)
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
         index, sample_seed = key
-        torch.manual_seed(sample_seed)
+        if self.augments:  # seeding costs ~0.3 ms: only where the transform draws numbers
+            torch.manual_seed(sample_seed)
         x, y = self.base[index]
         return x, y, index
 
@@ -396,7 +397,9 @@ def make_loader(train: TrainData, recipe: Recipe, device: str) -> DataLoader:
 def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -> Dataset:
     from bench.data.torchdata import torch_dataset
 
-    return torch_dataset(split, data.image_size, data.channels, recipe.normalize, augment)
+    return torch_dataset(
+        split, data.image_size, data.channels, recipe.normalize, augment, recipe.resize
+    )
 
 
 def eval_dataset(recipe: Recipe, data: LoadedDataset, split: ImageSplit) -> Dataset:

@@ -53,6 +53,7 @@ TRAINS = ("all", "head", "lws")
 DATA = ("real+synthetic", "real", "class-balanced-subsample", "group-balanced-subsample")
 SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
 SCHEDULES = ("cosine", "constant", "step")
+AUGMENTS = ("none", "shift", "standard", "flip-rotate")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
@@ -154,10 +155,11 @@ class StageFields:
     warmup_epochs: int = hp(0, low=0, source=CB)
     augment: str = hp(
         "standard",
-        choices=("none", "shift", "standard"),
+        choices=AUGMENTS,
         source=CB,
         help="standard = random-resized crop + flip + colour jitter (files) or "
-        "pad-crop + flip (arrays); shift = small translations only",
+        "pad-crop + flip (arrays); shift = small translations only; flip-rotate = flip + "
+        "RandomRotation(15) (DA-Fusion)",
     )
 
     def __post_init__(self) -> None:
@@ -204,6 +206,12 @@ class Recipe(StageFields):
         source="the dataset's groups",
         help="what group-balanced data / sampling and Group DRO use: the dataset's groups "
         "(an error where it has none), or auto = its groups, else the classes (SubpopBench)",
+    )
+    resize: str = hp(
+        "crop",
+        choices=("crop", "square"),
+        source=CB + ": resize the short side, crop the centre (random-resized crop in training)",
+        help="crop, or square = Resize((size, size)) of the whole image (DA-Fusion)",
     )
     normalize: str = hp(
         "imagenet",
@@ -275,9 +283,7 @@ class Stage(StageFields):
     batch_size: int | None = hp(None, low=1, source="the first stage's")
     steps_per_epoch: int | None = hp(None, low=1, source="the first stage's")
     schedule: str | None = hp(None, choices=SCHEDULES, source="the first stage's")
-    augment: str | None = hp(
-        None, choices=("none", "shift", "standard"), source="the first stage's"
-    )
+    augment: str | None = hp(None, choices=AUGMENTS, source="the first stage's")
 
 
 FIRST_STAGE = "main"
