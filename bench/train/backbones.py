@@ -1,4 +1,6 @@
-"""Classifier backbones by name: a small CNN for tiny images, or any timm model."""
+"""Classifier backbones by name: a small CNN for tiny images, LDAM-DRW's CIFAR ResNet-32,
+torchvision's ResNet / ResNeXt (with IMAGENET1K_V1 weights from a local file or the torch hub
+cache, never downloaded), or any timm model."""
 
 from __future__ import annotations
 
@@ -12,6 +14,18 @@ from bench.registry import suggest
 
 log = logging.getLogger(__name__)
 SMALL_CNN = "small-cnn"
+RESNET32 = "resnet32"
+# torchvision models whose IMAGENET1K_V1 weights classifier-balancing, DA-Fusion and SubpopBench
+# load; "tv-" keeps them apart from timm's same-named models (differently trained weights).
+TORCHVISION = {
+    "tv-resnet18": ("resnet18", "ResNet18_Weights"),
+    "tv-resnet50": ("resnet50", "ResNet50_Weights"),
+    "tv-resnet152": ("resnet152", "ResNet152_Weights"),
+    "tv-resnext50_32x4d": ("resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
+}
+TORCH_HUB = "torch-hub"
+# Last-layer keys a pretrained file may hold that the feature extractor does not have.
+HEAD_KEYS = ("fc.", "head.", "classifier.", "scales")
 
 
 class SmallCNN(nn.Module):
@@ -35,6 +49,86 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+
+class CifarBlock(nn.Module):
+    """LDAM-DRW's BasicBlock (models/resnet_cifar.py): two 3x3 convs, option-A shortcut
+    (stride-2 subsampling and zero-padded channels)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.pad = (c_out - c_in) // 2 if stride != 1 or c_in != c_out else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        short = x
+        if self.pad is not None:
+            short = nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        return torch.relu(out + short)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32x32 images: 16-32-64 channels, n blocks per stage (n=5: ResNet-32),
+    Kaiming-normal convolutions, as LDAM-DRW's resnet32 (the backbone CBDM and SYNAuG train on
+    CIFAR-LT)."""
+
+    def __init__(self, in_chans: int, blocks: int = 5):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+        ]
+        c = 16
+        for width, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(blocks):
+                layers.append(CifarBlock(c, width, stride if i == 0 else 1))
+                c = width
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.num_features = c
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def torchvision_body(name: str) -> tuple[nn.Module, int]:
+    """A torchvision model without its fc layer (fc = Identity), randomly initialised."""
+    import torchvision
+
+    model = getattr(torchvision.models, TORCHVISION[name][0])(weights=None)
+    num_features = model.fc.in_features
+    model.fc = nn.Identity()
+    return model, num_features
+
+
+def torch_hub_file(name: str) -> str:
+    """The IMAGENET1K_V1 file of a torchvision backbone in the torch hub cache, or an error
+    saying where to put it (nothing is downloaded)."""
+    from pathlib import Path
+
+    import torchvision
+
+    if name not in TORCHVISION:
+        raise ConfigError(
+            f"recipe: pretrained='torch-hub' is for torchvision backbones "
+            f"({', '.join(TORCHVISION)}), not {name!r}; give a local state_dict path instead."
+        )
+    weights = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not path.is_file():
+        raise ConfigError(
+            f"recipe: {name}'s IMAGENET1K_V1 weights are not in the torch hub cache ({path}). "
+            f"Copy {weights.url} there, or pass its local path as recipe.pretrained."
+        )
+    return str(path)
 
 
 class NormedLinear(nn.Module):
@@ -123,17 +217,17 @@ def reset_head(model: Classifier) -> None:
 
 def check_backbone(name: str) -> None:
     """Fail early, with close matches, on a backbone name neither we nor timm know."""
-    if name == SMALL_CNN:
+    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION:
         return
     import timm
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, *known])
+        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *known])
         hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
         raise ConfigError(
-            f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn' or a name from "
-            "timm.list_models()."
+            f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
+            f"{', '.join(repr(t) for t in TORCHVISION)} or a name from timm.list_models()."
         )
 
 
@@ -147,6 +241,11 @@ def build_classifier(
     if backbone == SMALL_CNN:
         body: nn.Module = SmallCNN(channels)
         num_features = body.num_features
+    elif backbone == RESNET32:
+        body = CifarResNet(channels)
+        num_features = body.num_features
+    elif backbone in TORCHVISION:
+        body, num_features = torchvision_body(backbone)
     else:
         import timm
 
@@ -154,18 +253,44 @@ def build_classifier(
             backbone, pretrained=pretrained == "hf-cache", num_classes=0, in_chans=channels
         )
         num_features = body.num_features
-    if pretrained and pretrained != "hf-cache":
+    if pretrained == TORCH_HUB:
+        load_local_weights(body, torch_hub_file(backbone))
+    elif pretrained and pretrained != "hf-cache":
         load_local_weights(body, pretrained)
     return Classifier(body, num_features, num_classes, normed_head)
 
 
 def load_local_weights(body: nn.Module, path: str) -> None:
-    """Load a local state_dict into the feature extractor; head weights in it are ignored."""
+    """Load a local state_dict into the feature extractor; last-layer weights in it (fc.*,
+    head.*, classifier.*) are ignored. Any other mismatch (a file of another architecture) is
+    an error listing the missing and unexpected keys."""
     from pathlib import Path
 
     if not Path(path).is_file():
         raise ConfigError(f"recipe: pretrained weights {path} do not exist.")
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("state_dict", state) if isinstance(state, dict) else state
-    missing, unexpected = body.load_state_dict(state, strict=False)
-    log.info("loaded %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
+    state = {k.removeprefix("features."): v for k, v in state.items()}  # a bench Classifier
+    body_keys = set(body.state_dict())
+    missing = sorted(body_keys - set(state))
+    unexpected = sorted(k for k in set(state) - body_keys if not k.startswith(HEAD_KEYS))
+    shapes = sorted(
+        k
+        for k in body_keys & set(state)
+        if tuple(state[k].shape) != tuple(body.state_dict()[k].shape)
+    )
+    if missing or unexpected or shapes:
+
+        def show(keys: list[str]) -> str:
+            more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+            return (", ".join(keys[:5]) + more) if keys else "none"
+
+        raise ConfigError(
+            f"recipe: pretrained weights {path} do not fit backbone {type(body).__name__}: "
+            f"{len(missing)} missing keys [{show(missing)}], {len(unexpected)} unexpected keys "
+            f"[{show(unexpected)}], {len(shapes)} keys of another shape [{show(shapes)}]. Use a "
+            "state_dict saved from the same architecture."
+        )
+    body.load_state_dict({k: v for k, v in state.items() if k in body_keys})
+    log.info("loaded pretrained weights %s (%d tensors)", path, len(body_keys))
