@@ -143,3 +143,21 @@ def test_smoke_run_of_a_file_backed_dataset_is_recorded_as_smoke(tmp_path: Path)
     assert read_json(run_dir / "config.json")["smoke"] is True
     result = read_json(run_dir / "result.json")
     assert result["metrics"]["epochs"] == 2
+
+
+def test_synaug_stages_domain_mixup_then_last_layer_on_balanced_real(results: Path) -> None:
+    run_dir = run_tiny(
+        "ddpm-fill",
+        results,
+        "recipe.batch_aug=mixup",
+        "recipe.mix_pairs=real-synthetic",
+        "recipe.then=ft",
+        "stage.ft.epochs=1",
+        "stage.ft.reset_head=false",
+        "stage.ft.data=class-balanced-subsample",
+    )
+    metrics = read_json(run_dir / "result.json")["metrics"]
+    main, ft = metrics["stages"]
+    real, synthetic = sum(metrics["train_counts"]), sum(metrics["synthetic_counts"])
+    assert main["train_samples"] == real + synthetic and main["batch_aug"] == "mixup"
+    assert ft["train_samples"] == 10 * min(metrics["train_counts"]) and ft["trains"] == "head"

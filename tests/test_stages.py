@@ -152,3 +152,28 @@ def test_group_balanced_subsample_balances_groups(tmp_path: Path) -> None:
     assert (counts == counts.min()).all() and counts.min() == np.bincount(data.train.groups).min()
     classes = real_subset("class-balanced-subsample", config.recipe_settings, data, 0)
     assert len(set(np.bincount(classes.targets).tolist())) == 1
+
+
+def test_the_papers_stage_recipes_resolve(tmp_path: Path) -> None:
+    """docs/recipe.md's Fill-Up Stage II YAML and SYNAuG's stages are valid settings."""
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "recipe.md").read_text()
+    path = tmp_path / "fillup.yaml"
+    path.write_text(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    ft = resolve(config_file=path).stage_settings["ft"]
+    assert (ft.trains, ft.data, ft.lr, ft.schedule, ft.warmup_epochs, ft.epochs) == (
+        "all", "real", 0.001, "step", 5, 30,
+    )  # fmt: skip
+    synaug = resolve(
+        "ddpm-fill",
+        "digits-lt",
+        sets=[
+            "recipe.batch_aug=mixup",
+            "recipe.mix_pairs=real-synthetic",
+            "recipe.then=ft",
+            "stage.ft.reset_head=false",
+            "stage.ft.data=class-balanced-subsample",
+        ],
+    )
+    assert synaug.stage_settings["ft"].trains == "head"
