@@ -298,6 +298,7 @@ def describe_config(config) -> str:
         ("method", config.hparams),
         ("dataset", config.data),
         ("recipe", config.recipe),
+        *((f"stage.{name}", config.stages[name]) for name in config.recipe["then"]),
     ):
         lines.append(f"{section}:")
         for key, value in values.items():

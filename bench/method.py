@@ -5,7 +5,10 @@ A method is one file in methods/ plus one registry line. It declares:
   method that synthesises derives it from `SynthesisHparams` and from its generator backend's
   `Settings` (declared once in bench/generators/, not copied field by field);
 - `DATASET_DEFAULTS`: per-dataset paper values, {dataset: {name: (value, source)}};
-- `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)};
+- `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)},
+  including `then`, the names of its later training stages;
+- `STAGES`: the settings of those later stages, {stage: {name: (value, source)}} (e.g. cRT's
+  classifier re-training, Fill-Up's Stage II);
 - `generator`: the backend it synthesises with (bench.generators.GENERATORS), or None;
 - `DEPENDENCIES`: runs it needs first (e.g. FG's feedback classifier, an `erm` run on the same
   data), {name: Dependency}; the harness resolves, runs and loads them.
@@ -97,6 +100,7 @@ class Method:
     DATASET_DEFAULTS: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     RECIPE: ClassVar[dict[str, tuple[Any, str]]] = {}
     DEPENDENCIES: ClassVar[dict[str, Dependency]] = {}
+    STAGES: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     VERSION: ClassVar[int] = 1
     paper: ClassVar[str] = ""
     generator: ClassVar[str | None] = None

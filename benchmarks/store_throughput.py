@@ -1,8 +1,11 @@
 """Training-batch throughput: the synthetic store vs a PNG ImageFolder of the same images.
 
-Both go through torch's DataLoader with the same batch size, the same transforms the harness
-applies to synthetic images of an in-memory ("array") dataset and the same number of workers,
-in one process, one after the other (so the ratio is measured on the same machine state).
+Both go through torch's DataLoader with the same batch size and number of workers, one after the
+other in one process (so the ratio is measured on the same machine state). The store goes
+through exactly the training path: `bench.train.loop.Indexed` over the store's dataset, keys
+(index, sample seed), whole batches read at once, the shift / flip augmentation of an in-memory
+("array") dataset; the PNG folder through torchvision's ImageFolder with the equivalent
+RandomCrop(padding) + RandomHorizontalFlip, decoded per image.
 
     python benchmarks/store_throughput.py [--images 20000] [--size 64] [--batch 256] [--workers 0]
 
@@ -20,10 +23,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from bench.data.torchdata import StreamImages, collate
+from bench.data.torchdata import StreamImages
 from bench.generators.base import SampleBatch, SynthesisRequest
 from bench.synthesis.export import export_png
 from bench.synthesis.store import StoreWriter, SyntheticSet
+from bench.train.loop import Indexed
 
 
 def make_store(root: Path, n: int, size: int) -> SyntheticSet:
@@ -54,7 +58,7 @@ def rate(loader: DataLoader, batches: int) -> float:
     next(it)  # warm-up: workers started, first maps opened
     start, seen = time.perf_counter(), 0
     for _ in range(batches):
-        x, _ = next(it)
+        x = next(it)[0]
         seen += len(x)
     return seen / (time.perf_counter() - start)
 
@@ -75,7 +79,7 @@ def main() -> None:
         root = Path(tmp)
         store = make_store(root, args.images, args.size)
         export_png(store, root / "png", progress=False)
-        stream = StreamImages(store, args.size, 3, "half", "standard", "array")
+        stream = Indexed(StreamImages(store, args.size, 3, "half", "standard", "array"), True)
         mean, std = [0.5] * 3, [0.5] * 3
         folder = ImageFolder(
             str(root / "png"),
@@ -89,17 +93,28 @@ def main() -> None:
             ),
         )
         results = {}
+        rng = np.random.default_rng(0)
+        keys = [
+            [
+                (int(i), int(s))
+                for i, s in zip(
+                    rng.integers(0, args.images, args.batch),
+                    rng.integers(0, 2**40, args.batch),
+                    strict=True,
+                )
+            ]
+            for _ in range(args.batches + 1)
+        ]
         for name, dataset in (("store", stream), ("png", folder)):
-            sampler = RandomSampler(
-                dataset, replacement=True, num_samples=args.batch * (args.batches + 1)
-            )
-            loader = DataLoader(
-                dataset,
-                batch_size=args.batch,
-                sampler=sampler,
-                num_workers=args.workers,
-                collate_fn=collate,
-            )
+            if name == "store":
+                loader = DataLoader(dataset, batch_sampler=keys, num_workers=args.workers)
+            else:
+                sampler = RandomSampler(
+                    dataset, replacement=True, num_samples=args.batch * (args.batches + 1)
+                )
+                loader = DataLoader(
+                    dataset, batch_size=args.batch, sampler=sampler, num_workers=args.workers
+                )
             results[name] = rate(loader, args.batches)
         print(
             f"images {args.images} at {args.size} px, batch {args.batch}, "

@@ -66,7 +66,13 @@ class ColoredDigits(DatasetAdapter):
     name = "colored-digits"
     Options = Options
     VERSION = 1
-    RECIPE = {**DigitsLT.RECIPE}
+    RECIPE = {
+        **DigitsLT.RECIPE,
+        "selection_metric": (
+            "val_worst_group",
+            "worst-group validation accuracy, as for Waterbirds (SubpopBench; DFR)",
+        ),
+    }
 
     @classmethod
     def expected(cls, options: Any) -> dict[str, Any]:

@@ -121,7 +121,32 @@ class ImageNetLT(DatasetAdapter):
                 f"labels must run 0..{num_classes - 1} with every class present"
             )
         lemmas = wordnet_lemmas()
-        return [lemmas.get(wnid_of.get(c, ""), wnid_of.get(c, str(c))) for c in range(num_classes)]
+        wnids = [wnid_of.get(c, str(c)) for c in range(num_classes)]
+        return unique_names(wnids, [lemmas.get(w, w) for w in wnids])
+
+
+# ImageNet-1k's two first-lemma clashes, named as CLIP's curated ImageNet class names do
+# (openai/CLIP notebooks/Prompt_Engineering_for_ImageNet.ipynb): the names become prompts.
+CLASHES = {
+    "n02012849": "crane bird",
+    "n03126707": "construction crane",
+    "n03710637": "maillot",
+    "n03710721": "tank suit",
+}
+
+
+def unique_names(wnids: list[str], names: list[str]) -> list[str]:
+    """Class names with no two alike: a clashing class takes CLIP's name where CLASHES has one,
+    else its WordNet id in brackets."""
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    out = []
+    for wnid, name in zip(wnids, names, strict=True):
+        if counts[name] > 1:
+            name = CLASHES.get(wnid, f"{name} ({wnid})")
+        out.append(name)
+    return out
 
 
 def wordnet_lemmas() -> dict[str, str]:

@@ -69,6 +69,10 @@ class NICOpp(DatasetAdapter):
         "schedule": ("constant", SUBPOP),
         "augment": ("none", FG + ": resize + center crop only"),
         "normalize": ("imagenet", FG + ": ImageNet normalization"),
+        "selection_metric": (
+            "val_acc",
+            FG + " (App F.3): model selection and early stopping on average validation accuracy",
+        ),
     }
     # FG Sec 4.3: 62,657 / 8,726 / 17,483 images, 60 classes, 6 contexts (360 groups). Split
     # sizes depend only on the group sizes, so sorting the files does not change them.

@@ -12,6 +12,13 @@ names in natural order, `random.seed(1)` then `random.shuffle`, and scanning the
 from the end, the first 100 images of each (race, class) cell form the test set. The next
 `val_per_cell` images of each cell, scanning on, form the validation set (CGL has none; the
 harness selects checkpoints on it); the rest is the training set.
+
+Why CGL's split: SYNAuG (Sec 4, L70/L84) names gender as the class and race (without Others) as
+the sensitive attribute and cites Jung et al. 2022 (CGL) for its metrics, but states no split;
+CGL's data handler is the public UTKFace fairness split of that line of work, so it is used with
+the class switched from CGL's age bins to gender, as SYNAuG states. Each split's `extra["age"]`
+holds the age from the file name (SYNAuG's prompts: "Portrait face photo of {race} {gender},
+{age} year old").
 """
 
 from __future__ import annotations
@@ -172,4 +179,6 @@ def make_split(name: str, folder: Path, faces: list[Face], problems: Problems) -
     gender = np.array([f.gender for f in faces], dtype=np.int64)
     race = np.array([f.race for f in faces], dtype=np.int64)
     files = existing_files([folder / f.name for f in faces], problems)
-    return ImageSplit(name, gender, files=files, groups=len(RACES) * gender + race, attributes=race)
+    age = np.array([f.age for f in faces], dtype=np.int64)
+    groups = len(RACES) * gender + race
+    return ImageSplit(name, gender, files=files, groups=groups, attributes=race, extra={"age": age})

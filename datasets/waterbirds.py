@@ -52,6 +52,10 @@ class Waterbirds(DatasetAdapter):
         "schedule": ("constant", SUBPOP),
         "augment": ("none", SUBPOP + ": Resize + CenterCrop 224, no training augmentation"),
         "normalize": ("imagenet", SUBPOP),
+        "selection_metric": (
+            "val_worst_group",
+            "worst-group validation accuracy (SubpopBench; Kirichenko et al. 2023, DFR)",
+        ),
     }
     # Official sizes (the CUB-200-2011 images, 11,788) and training group sizes (y, place):
     # (0,0) 3,498, (0,1) 184, (1,0) 56, (1,1) 1,057, as wilds' waterbirds_dataset.py states.

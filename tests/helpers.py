@@ -26,7 +26,8 @@ def tiny_sets(method: str) -> list[str]:
         text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         coerce(types[key].type, text)  # TINY values must survive the CLI round trip
         items.append(f"method.{key}={text}")
-    return items + TINY_RECIPE
+    stages = [f"stage.{name}.epochs=1" for name in cls.STAGES]
+    return items + TINY_RECIPE + stages
 
 
 def bench_env() -> dict[str, str]:
@@ -49,14 +50,17 @@ def cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def run_digits(method: str, results: Path, sets: list[str], *options: str) -> Path:
-    """`bench run` of `method` on digits-lt with --set items; returns the run directory."""
+def run_digits(
+    method: str, results: Path, sets: list[str], *options: str, dataset: str = "digits-lt"
+) -> Path:
+    """`bench run` of `method` on digits-lt (or `dataset`) with --set items; returns the run
+    directory."""
     code, out, err = cli(
         "run",
         "--method",
         method,
         "--dataset",
-        "digits-lt",
+        dataset,
         "--quiet",
         "--results",
         str(results),

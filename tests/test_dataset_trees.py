@@ -131,3 +131,15 @@ def test_fixture_trains_end_to_end(written, tmp_path: Path, capsys) -> None:
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
     result = json.loads((run_dir / "result.json").read_text())
     assert result["metrics"]["train_counts"] == load(name, tree).train_counts().tolist()
+
+
+def test_imagenet_class_names_are_unique() -> None:
+    from bench.datasets.imagenet_lt import unique_names, wordnet_lemmas
+
+    lemmas = wordnet_lemmas()
+    names = [lemmas[w] for w in ("n02012849", "n03126707", "n03710637", "n03710721")]
+    assert names == ["crane", "crane", "maillot", "maillot"]  # what the lemma table gives
+    wnids = ["n02012849", "n03126707", "n03710637", "n03710721", "n01440764", "x1", "x2"]
+    got = unique_names(wnids, [*names, "tench", "dup", "dup"])
+    assert got == ["crane bird", "construction crane", "maillot", "tank suit", "tench",
+                   "dup (x1)", "dup (x2)"]  # fmt: skip

@@ -228,6 +228,10 @@ def test_utkface_follows_cgl_split_with_gender_class_and_race_groups(tmp_path: P
         for path, y, race in zip(split.files, split.targets, split.attributes, strict=True):
             _, gender, r, _ = Path(path).name.split("_")
             assert (int(gender), int(r)) == (y, race) and race != 4
+        ages = [int(Path(f).name.split("_")[0]) for f in split.files]
+        assert split.extra["age"].tolist() == ages  # for SYNAuG's "{age} year old" prompts
+    sub = data.train.subset(np.array([1, 0]))
+    assert sub.extra["age"].tolist() == data.train.extra["age"][[1, 0]].tolist()
 
 
 def test_utkface_malformed_names_are_listed_not_guessed(tmp_path: Path) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from bench.train.losses import balanced_softmax_loss, make_loss, prior_counts
+from bench.train.losses import LossContext, balanced_softmax_loss, make_loss, prior_counts
+from bench.train.recipe import Stage
 
 
 def test_balanced_softmax_matches_formula() -> None:
@@ -42,20 +42,86 @@ def test_prior_counts_real_or_real_plus_synthetic() -> None:
     assert prior_counts("real+synthetic", real, None).tolist() == [100, 10, 1]
 
 
-def test_make_loss_uses_the_counts_it_is_given() -> None:
-    logits = torch.zeros(2, 2)
-    loss = make_loss("balanced-softmax", np.array([3.0, 1.0]))
-    # logits 0: softmax over log counts -> p(0) = 3/4, p(1) = 1/4. Each class on its own, so a
-    # sign error (logits - log n) or reversed counts give another value (a mean over both would
-    # not notice: it is symmetric).
-    assert np.isclose(float(loss(logits, torch.tensor([0, 0]))), -np.log(0.75))
-    assert np.isclose(float(loss(logits, torch.tensor([1, 1]))), -np.log(0.25))
-    targets = torch.tensor([0, 1])
-    assert make_loss("ce")(logits, targets) == torch.nn.functional.cross_entropy(logits, targets)
+def context(real, synthetic=None, batch=None, groups=1, epochs=10) -> LossContext:
+    real = np.asarray(real, dtype=float)
+    return LossContext(len(real), real, synthetic, real / real.sum() if batch is None else batch,
+                       groups, epochs)  # fmt: skip
+
+
+def batch_loss(loss, logits, targets, groups=None) -> float:
+    values, weights = loss.per_sample(logits, targets)
+    groups = torch.zeros_like(targets) if groups is None else groups
+    return float(loss.reduce(values, weights, groups))
+
+
+def test_make_loss_uses_the_prior_it_names() -> None:
+    logits, targets = torch.zeros(2, 2), torch.tensor([0, 1])
+    ctx = context([3.0, 1.0], synthetic=np.array([0.0, 2.0]), batch=np.array([0.5, 0.5]))
+    bs = make_loss(Stage(loss="balanced-softmax", prior="real"), ctx)
+    # logits 0: softmax over log counts -> p(0) = 3/4, p(1) = 1/4.
+    assert np.isclose(batch_loss(bs, logits, targets), -(np.log(0.75) + np.log(0.25)) / 2)
+    balanced = -np.log(0.5)  # real+synthetic counts 3, 3 and the batch prior 1/2, 1/2: plain CE
+    for prior in ("real+synthetic", "batch"):
+        loss = make_loss(Stage(loss="balanced-softmax", prior=prior), ctx)
+        assert np.isclose(batch_loss(loss, logits, targets), balanced)
+    ce = make_loss(Stage(loss="ce"), ctx)
+    assert np.isclose(batch_loss(ce, logits, targets), float(F.cross_entropy(logits, targets)))
+
+
+def test_logit_adjusted_loss_scales_the_prior_by_tau() -> None:
+    logits, targets = torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])
+    ctx = context([100.0, 10.0, 1.0])
+    tau = 0.5
+    got = batch_loss(make_loss(Stage(loss="logit-adjusted", la_tau=tau), ctx), logits, targets)
+    prior = torch.log(torch.tensor([100.0, 10.0, 1.0]))
+    assert np.isclose(got, float(F.cross_entropy(logits + tau * prior, targets)), rtol=1e-6)
+    one = batch_loss(make_loss(Stage(loss="logit-adjusted", la_tau=1.0), ctx), logits, targets)
+    bs = batch_loss(make_loss(Stage(loss="balanced-softmax"), ctx), logits, targets)
+    assert np.isclose(one, bs)
+
+
+def test_ldam_margins_and_deferred_reweighting() -> None:
+    counts = [400.0, 25.0, 1.0]
+    loss = make_loss(Stage(loss="ldam-drw", epochs=10, drw_start=0.8), context(counts))
+    margins = loss.margins.numpy()
+    assert np.isclose(margins[2], 0.5) and np.allclose(
+        margins, 0.5 * (1 / np.array(counts)) ** 0.25
+    )
+    logits, targets = torch.randn(4, 3), torch.tensor([0, 1, 2, 2])
+    loss.set_epoch(7)
+    shifted = logits.clone()
+    shifted[torch.arange(4), targets] -= loss.margins.float()[targets]
+    assert np.isclose(
+        batch_loss(loss, logits, targets), float(F.cross_entropy(30 * shifted, targets)), rtol=1e-5
+    )
+    loss.set_epoch(8)  # DRW from epoch 8 of 10: weighted as F.cross_entropy(weight=...)
+    w = loss.drw.float()
+    assert np.isclose(w.sum(), 3.0) and w[2] > w[1] > w[0]
+    expected = F.cross_entropy(30 * shifted, targets, weight=w)
+    assert np.isclose(batch_loss(loss, logits, targets), float(expected), rtol=1e-5)
+
+
+def test_group_dro_upweights_the_worst_group() -> None:
+    loss = make_loss(Stage(loss="group-dro", dro_eta=1.0), context([1.0, 1.0], groups=2))
+    logits = torch.tensor([[5.0, 0.0], [5.0, 0.0], [5.0, 0.0], [5.0, 0.0]])
+    targets = torch.tensor([0, 0, 1, 1])  # group 1 is misclassified: large loss
+    groups = torch.tensor([0, 0, 1, 1])
+    value = batch_loss(loss, logits, targets, groups)
+    per_group = [
+        float(F.cross_entropy(logits[:2], targets[:2])),
+        float(F.cross_entropy(logits[2:], targets[2:])),
+    ]
+    q = np.exp(per_group) / np.exp(per_group).sum()  # from uniform q, eta = 1
+    assert np.allclose(loss.q.numpy(), q, rtol=1e-5) and q[1] > 0.99
+    assert np.isclose(value, float(np.dot(q, per_group)), rtol=1e-5)
+    state = loss.state_dict()
+    fresh = make_loss(Stage(loss="group-dro", dro_eta=1.0), context([1.0, 1.0], groups=2))
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.q, loss.q)
 
 
 def test_training_uses_the_real_class_counts_as_the_balanced_softmax_prior(
-    tmp_path: Path, monkeypatch
+    tmp_path, monkeypatch
 ) -> None:
     """Through `bench run`: the prior the training loop hands the loss is the train split's
     counts, class by class (a long tail, so ones or a reversed order would show)."""
@@ -66,13 +132,13 @@ def test_training_uses_the_real_class_counts_as_the_balanced_softmax_prior(
     from bench.train import losses
 
     seen = []
-    original = losses.balanced_softmax_loss
+    original = losses.BalancedSoftmax.adjust
 
-    def spy(logits, targets, class_counts):
-        seen.append(class_counts.tolist())
-        return original(logits, targets, class_counts)
+    def spy(self, logits, targets):
+        seen.append(self.log_prior.exp().round().tolist())
+        return original(self, logits, targets)
 
-    monkeypatch.setattr(losses, "balanced_softmax_loss", spy)
+    monkeypatch.setattr(losses.BalancedSoftmax, "adjust", spy)
     run_digits("balanced-softmax", tmp_path / "results", TINY_RECIPE)
     cls = DATASETS["digits-lt"]
     counts = load_dataset(cls(cls.Options(), None)).train_counts().tolist()

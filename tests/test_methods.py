@@ -12,28 +12,40 @@ from bench.io import read_json
 from bench.methods import METHODS
 
 
-def run_tiny(method: str, results: Path, *extra: str, seed: int = 0) -> Path:
-    return run_digits(method, results, [*tiny_sets(method), *extra], "--seed", str(seed))
+def run_tiny(
+    method: str, results: Path, *extra: str, seed: int = 0, dataset: str = "digits-lt"
+) -> Path:
+    return run_digits(
+        method, results, [*tiny_sets(method), *extra], "--seed", str(seed), dataset=dataset
+    )
 
 
 def run_info(run_dir: Path) -> dict:
     return read_json(run_dir / "result.json")["info"]
 
 
+@pytest.mark.parametrize("dataset", ["digits-lt", "colored-digits"])
 @pytest.mark.parametrize("method", list(METHODS))
-def test_method_runs_end_to_end(method: str, results: Path) -> None:
-    run_dir = run_tiny(method, results)
+def test_method_runs_end_to_end(method: str, dataset: str, results: Path) -> None:
+    run_dir = run_tiny(method, results, dataset=dataset)
     result = read_json(run_dir / "result.json")
     test = result["metrics"]["test"]
     assert 0.0 <= test["overall"] <= 1.0 and len(test["per_class"]) == 10
     assert set(result["metrics"]["shot_buckets"]) == {"many", "medium", "few"}
-    stages = set(result["timings"])
-    if METHODS[method].uses_synthetic_data():
-        assert {"fit-generator", "synthesise"} <= stages
+    stages = result["metrics"]["stages"]
+    assert [s["name"] for s in stages] == ["main", *METHODS[method].STAGES]
+    assert all(s["epochs_done"] == s["epochs"] for s in stages)
+    rule = "val_worst_group" if dataset == "colored-digits" else "val_balanced"
+    assert result["metrics"]["selection_metric"] == rule
+    if dataset == "colored-digits":
+        assert "worst" in test["group"]
+    timed = set(result["timings"])
+    if METHODS[method].uses_synthetic_data() and dataset == "digits-lt":
+        assert {"fit-generator", "synthesise"} <= timed
         real = np.array(result["metrics"]["train_counts"])
         synthetic = np.array(result["metrics"]["synthetic_counts"])
         assert (real + synthetic == real.max()).all()  # filled up to the head class
-    else:
+    else:  # colored-digits is class-balanced: a fill-up method has nothing to fill
         assert result["metrics"]["synthetic_counts"] is None
     code, table, _ = cli("leaderboard", "--results", str(results))
     assert code == 0 and f"| {method} " in table
@@ -190,3 +202,21 @@ def test_every_method_smokes_on_a_file_backed_dataset(method: str, tmp_path: Pat
     assert code == 0, err
     config = read_json(Path(out.strip()) / "config.json")
     assert config["smoke"] is True and config["data"]["image_size"] == 32
+
+
+def test_synaug_stages_domain_mixup_then_last_layer_on_balanced_real(results: Path) -> None:
+    run_dir = run_tiny(
+        "ddpm-fill",
+        results,
+        "recipe.batch_aug=mixup",
+        "recipe.mix_pairs=real-synthetic",
+        "recipe.then=ft",
+        "stage.ft.epochs=1",
+        "stage.ft.reset_head=false",
+        "stage.ft.data=class-balanced-subsample",
+    )
+    metrics = read_json(run_dir / "result.json")["metrics"]
+    main, ft = metrics["stages"]
+    real, synthetic = sum(metrics["train_counts"]), sum(metrics["synthetic_counts"])
+    assert main["train_samples"] == real + synthetic and main["batch_aug"] == "mixup"
+    assert ft["train_samples"] == 10 * min(metrics["train_counts"]) and ft["trains"] == "head"

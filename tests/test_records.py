@@ -72,18 +72,32 @@ def test_relaunching_a_finished_run_does_no_work(results: Path) -> None:
     assert snapshot(run_dir) == before
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
+# Two stages: killed in the second one (cRT's head-only stage), after its first epoch.
+TWO_STAGES = [
+    "recipe.epochs=2",
+    "recipe.steps_per_epoch=20",
+    "recipe.batch_size=32",
+    "stage.crt.epochs=4",
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "sets", "kill_after"), [("erm", KILLABLE, 2), ("crt", TWO_STAGES, 3)]
+)
+def test_killed_run_resumes_to_the_uninterrupted_result(
+    tmp_path: Path, method: str, sets: list[str], kill_after: int
+) -> None:
     args = [
         "run",
         "--method",
-        "erm",
+        method,
         "--dataset",
         "digits-lt",
         "--quiet",
-        *[f"--set={s}" for s in KILLABLE],
+        *[f"--set={s}" for s in sets],
     ]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    run_dir = run_dir_for(killed, bind_data(resolve("erm", "digits-lt", sets=KILLABLE)))
+    run_dir = run_dir_for(killed, bind_data(resolve(method, "digits-lt", sets=sets)))
 
     proc = subprocess.Popen(
         bench_command(*args, "--results", str(killed)),
@@ -94,7 +108,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
         metrics = run_dir / "metrics.jsonl"
-        if metrics.exists() and len(read_jsonl(metrics)) >= 2:
+        if metrics.exists() and len(read_jsonl(metrics)) >= kill_after:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
@@ -103,9 +117,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     assert not (run_dir / "done").exists()
     assert (run_dir / "train_state.pt").exists()
     epochs_at_kill = len(read_jsonl(run_dir / "metrics.jsonl"))
-    assert 2 <= epochs_at_kill < 6
+    assert kill_after <= epochs_at_kill < 6
 
-    config = resolve("erm", "digits-lt", sets=KILLABLE)
+    config = resolve(method, "digits-lt", sets=sets)
     assert run(config, killed, progress=False) == run_dir  # the relaunch
     run(config, straight, progress=False)
     resumed = load_run(run_dir)
@@ -114,16 +128,26 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path: Path) -> None:
     # the relaunch trained only the epochs left (training from scratch would end with the same
     # numbers too, so the count of epochs trained after the relaunch is what shows resuming)
     log = (run_dir / "log.txt").read_text()
-    after = log.split("resuming classifier training after epoch ")[1]
-    resumed_at = int(after.split()[0])
-    assert resumed_at >= epochs_at_kill
-    assert after.count("/6  loss") == 6 - resumed_at
+    after = log.split("resuming classifier training in stage ")[1]
+    stage, _, _, epoch = after.split()[:4]
+    done = int(epoch) + (2 if stage == "1" else 0)  # crt: 2 main epochs, then 4 of its own
+    assert done >= epochs_at_kill
+    assert after.count("  loss ") == 6 - done
     assert resumed["result"]["metrics"] == uninterrupted["result"]["metrics"]
 
     def without_time(rows: list[dict]) -> list[dict]:
-        return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+        return [{k: v for k, v in r.items() if k not in ("seconds", "images_per_s")} for r in rows]
 
     assert without_time(resumed["epochs"]) == without_time(uninterrupted["epochs"])
+    if method == "crt":  # it was killed in the second stage and resumed there
+        assert [r["stage"] for r in resumed["epochs"]] == ["main"] * 2 + ["crt"] * 4
+        assert "resuming classifier training in stage 1" in (run_dir / "log.txt").read_text()
+    for name in ("model_best.pt", "model_last.pt"):
+        import torch
+
+        a = torch.load(run_dir / name, weights_only=True)
+        b = torch.load(run_dir_for(straight, bind_data(config)) / name, weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)  # bitwise identical weights
 
 
 def test_a_run_directory_of_another_config_is_left_alone(results: Path) -> None:

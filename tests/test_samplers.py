@@ -49,3 +49,33 @@ def test_batches_are_deterministic_per_epoch_and_differ_across_epochs() -> None:
     assert batches(a, 2) == batches(b, 2)
     assert batches(a, 2) != batches(a, 3)
     assert batches(a, 2) != batches(BatchPlan(REAL, SYNTH, 8, 5, "instance", 0.5, seed=2), 2)
+
+
+def test_sqrt_sampling_draws_classes_in_proportion_to_the_root_of_their_size() -> None:
+    plan = BatchPlan(REAL, None, batch_size=200, steps=50, mode="sqrt", real_fraction=None, seed=0)
+    freq = np.bincount(REAL[np.concatenate(batches(plan))], minlength=4) / 10_000
+    expected = np.sqrt([80, 15, 4, 1]) / np.sqrt([80, 15, 4, 1]).sum()
+    assert np.allclose(freq, expected, atol=0.015)
+    assert np.allclose(plan.class_frequencies(REAL, 4), expected)
+
+
+def test_group_balanced_sampling_balances_the_strata_it_is_given() -> None:
+    groups = np.arange(len(REAL)) % 5  # 5 groups cutting across the classes
+    groups[:60] = 0  # group 0 is most of the data
+    plan = BatchPlan(REAL, None, 100, 50, "group-balanced", None, 1, strata=(groups, None))
+    drawn = groups[np.concatenate(batches(plan))]
+    assert np.allclose(np.bincount(drawn) / len(drawn), 0.2, atol=0.02)
+
+
+def test_batch_class_frequencies_follow_the_real_synthetic_mix() -> None:
+    # 50/50 real:synthetic batches: half the batch has the real (long-tailed) class shares,
+    # half the synthetic ones; that is the prior Balanced Softmax "batch" uses.
+    plan = BatchPlan(REAL, SYNTH, 10, 4, "instance", 0.5, seed=0)
+    classes = np.concatenate([REAL, SYNTH])
+    real = np.bincount(REAL, minlength=4) / len(REAL)
+    synth = np.bincount(SYNTH, minlength=4) / len(SYNTH)
+    assert np.allclose(plan.class_frequencies(classes, 4), 0.5 * real + 0.5 * synth)
+    pooled = BatchPlan(REAL, SYNTH, 10, 4, "instance", None, seed=0)
+    assert np.allclose(pooled.class_frequencies(classes, 4), np.bincount(classes) / len(classes))
+    drawn = classes[np.concatenate(batches(BatchPlan(REAL, SYNTH, 100, 200, "instance", 0.5, 2)))]
+    assert np.allclose(np.bincount(drawn) / len(drawn), 0.5 * real + 0.5 * synth, atol=0.01)

@@ -30,6 +30,8 @@ class ImageSplit:
     files: list[str] | None = None  # or absolute paths of image files, read on demand
     groups: np.ndarray | None = None  # group index per sample, where the dataset has groups
     attributes: np.ndarray | None = None  # sensitive / spurious attribute per sample
+    # Other per-sample labels a dataset exposes (e.g. UTKFace's age, for SYNAuG's prompts).
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.targets = np.asarray(self.targets, dtype=np.int64)
@@ -39,6 +41,9 @@ class ImageSplit:
         for what in ("images", "files", "groups", "attributes"):
             value = getattr(self, what)
             if value is not None and len(value) != n:
+                raise ValueError(f"split {self.name!r}: {len(value)} {what} for {n} labels")
+        for what, value in self.extra.items():
+            if len(value) != n:
                 raise ValueError(f"split {self.name!r}: {len(value)} {what} for {n} labels")
 
     def __len__(self) -> int:
@@ -62,6 +67,7 @@ class ImageSplit:
             files=pick(self.files),
             groups=pick(self.groups),
             attributes=pick(self.attributes),
+            extra={k: pick(v) for k, v in self.extra.items()},
         )
 
 

@@ -54,9 +54,13 @@ RECIPE: dict[str, tuple[Any, str]] = {
     "epochs": (50, DA_FUSION + ": 50 epochs; " + AUGCOND),
     "steps_per_epoch": (200, DA_FUSION + ": 200 iterations per epoch"),
     "schedule": ("constant", DA_FUSION + ": constant learning rate"),
-    # DA-Fusion: Resize + flip + RandomRotation(15); the recipe has no rotation, and 'shift'
-    # (resize, small random crop) is the mildest augmentation it has for one-shot classes.
-    "augment": ("shift", DA_FUSION + ": flip + 15-degree rotation; nearest recipe option"),
+    "augment": ("flip-rotate", DA_FUSION + ": RandomHorizontalFlip + RandomRotation(15)"),
+    "resize": ("square", DA_FUSION + ": Resize((256, 256)), no crop"),
+    "trains": ("head", "augcond L127: fine-tune the last layer of an ImageNet-pretrained ResNet50"),
+    "selection_metric": (
+        "val_balanced",
+        "mean per-class accuracy, the few-shot headline; highest across epochs (DA-Fusion)",
+    ),
     "normalize": ("half", DA_FUSION + ": Normalize(0.5, 0.5), i.e. [-1, 1]"),
 }
 

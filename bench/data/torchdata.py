@@ -55,8 +55,12 @@ class ArrayImages(Dataset):
         x = self.images[i].float() / 255.0
         if self.augment in ("shift", "standard"):
             x = random_shift(x, self.pad)
-        if self.augment == "standard" and torch.rand(()) < 0.5:
+        if self.augment in ("standard", "flip-rotate") and torch.rand(()) < 0.5:
             x = x.flip(-1)
+        if self.augment == "flip-rotate":
+            from torchvision.transforms.v2 import functional as TF
+
+            x = TF.rotate(x, float(torch.empty(()).uniform_(-15.0, 15.0)))
         return (x - self.mean) / self.std, self.targets[i]
 
 
@@ -77,6 +81,7 @@ class StreamImages(Dataset):
         normalize: str,
         augment: str,
         like: str,
+        resize: str = "crop",
     ):
         self.source = source
         self.targets = torch.as_tensor(source.targets, dtype=torch.long)
@@ -86,7 +91,9 @@ class StreamImages(Dataset):
         self.scale, self.shift = 1.0 / (255.0 * self.std), self.mean / self.std
         self.pad = max(1, image_size // 8)
         self.transform = (
-            file_transform(image_size, augment, normalize, channels) if like == "file" else None
+            file_transform(image_size, augment, normalize, channels, resize)
+            if like == "file"
+            else None
         )
 
     def __len__(self) -> int:
@@ -109,53 +116,55 @@ class StreamImages(Dataset):
             x = x.flip(-1)
         return (x - self.mean) / self.std, self.targets[i]
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """A whole batch at once (the DataLoader calls this): one read per shard, and the
-        array transforms applied to the batch (random draws from torch's seeded generator)."""
+    def getitems_seeded(
+        self, keys: list[tuple[int, int]], augments: bool = True
+    ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        """A whole batch at once for keys (index, sample seed): one read per shard, and the
+        array transforms applied to the batch, each sample's shift and flip drawn from its own
+        seed (so they do not depend on the batch or the loader worker). File-like transforms
+        run per sample, under torch's generator seeded with the sample seed."""
+        indices = [int(i) for i, _ in keys]
         if self.transform is not None or not hasattr(self.source, "read"):
-            return [self[i] for i in indices]
+            out = []
+            for index, seed in keys:
+                if augments:
+                    torch.default_generator.manual_seed(seed)
+                x, y = self[index]
+                out.append((x, y, index))
+            return out
         images = self.source.read(np.asarray(indices, dtype=np.int64))
         if images.shape[-1] != self.channels or images.shape[1] != self.image_size:
             images = resize_uint8(images, self.image_size, self.channels)
         x = torch.from_numpy(images).permute(0, 3, 1, 2)  # still uint8: cheap to move
-        if self.augment in ("shift", "standard"):
-            flip = torch.rand(len(x)) < 0.5 if self.augment == "standard" else None
-            x = random_shift_batch(x, self.pad, flip)
+        if augments and self.augment in ("shift", "standard"):
+            span = 2 * self.pad + 1
+            mixed = [mix64(seed) for _, seed in keys]
+            dy = torch.tensor([m % span for m in mixed]) - self.pad
+            dx = torch.tensor([(m >> 16) % span for m in mixed]) - self.pad
+            flip = (
+                torch.tensor([(m >> 32) & 1 for m in mixed], dtype=torch.bool)
+                if self.augment == "standard"
+                else None
+            )
+            x = shift_batch(x, dy, dx, flip)
         # (x / 255 - mean) / std in one pass
         x = x.float().mul_(self.scale).sub_(self.shift)
-        return Batch(x, self.targets[torch.as_tensor(indices)])
+        y = self.targets[torch.as_tensor(indices)]
+        return list(zip(x, y, indices, strict=True))
 
 
-class Batch(list):
-    """A batch read at once: behaves as the list of (image, label) pairs a DataLoader expects,
-    but `collate` takes its stacked tensors as they are instead of stacking them again."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        super().__init__()
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: Any) -> Any:
-        return self.x[i], self.y[i]
-
-    def __iter__(self) -> Any:
-        return zip(self.x, self.y, strict=True)
-
-
-def collate(items: Any) -> Any:
-    """The DataLoader's collate: a `Batch` is already collated; anything else as torch does."""
-    if isinstance(items, Batch):
-        return items.x, items.y
-    from torch.utils.data import default_collate
-
-    return default_collate(items)
+def mix64(seed: int) -> int:
+    """A well-mixed 64-bit value of a sample seed (splitmix64's finaliser): its augmentation."""
+    z = (seed + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
 
 
 class Concat(Dataset):
-    """Datasets one after the other (real, then synthetic), passing whole batches to parts that
-    read batches at once (`__getitems__`), e.g. the synthetic store."""
+    """Datasets one after the other (real, then synthetic); keys are (index, sample seed). Parts
+    that read whole batches (`getitems_seeded`, e.g. the synthetic store) get them at once;
+    the others are read sample by sample under torch's generator seeded per sample."""
 
     def __init__(self, parts: list[Dataset]):
         self.parts = parts
@@ -168,36 +177,40 @@ class Concat(Dataset):
         k = int(np.searchsorted(self.starts, i, side="right") - 1)
         return self.parts[k][i - int(self.starts[k])]
 
-    def __getitems__(self, indices: list[int]) -> Batch:
-        """The batch in index order, each part read its own way (whole batches where it can)."""
-        idx = np.asarray(indices, dtype=np.int64)
+    def getitems_seeded(
+        self, keys: list[tuple[int, int]], augments: bool = True
+    ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
+        idx = np.asarray([i for i, _ in keys], dtype=np.int64)
         part_of = np.searchsorted(self.starts, idx, side="right") - 1
-        xs, ys, where = [], [], []
+        out: list[Any] = [None] * len(keys)
         for k, part in enumerate(self.parts):
             rows = np.flatnonzero(part_of == k)
             if not len(rows):
                 continue
-            local = (idx[rows] - self.starts[k]).tolist()
-            getter = getattr(part, "__getitems__", None)
-            items = getter(local) if getter else [part[j] for j in local]
-            if isinstance(items, Batch):
-                xs.append(items.x)
-                ys.append(items.y)
+            local = [(int(idx[r] - self.starts[k]), keys[r][1]) for r in rows]
+            getter = getattr(part, "getitems_seeded", None)
+            if getter is not None:
+                items = getter(local, augments)
             else:
-                xs.append(torch.stack([x for x, _ in items]))
-                ys.append(torch.stack([torch.as_tensor(y) for _, y in items]))
-            where.append(rows)
-        order = torch.as_tensor(np.argsort(np.concatenate(where), kind="stable"))
-        return Batch(torch.cat(xs)[order], torch.cat(ys)[order])
+                items = []
+                for index, seed in local:
+                    if augments:
+                        torch.default_generator.manual_seed(seed)
+                    x, y = part[index]
+                    items.append((x, y, index))
+            for r, (x, y, _) in zip(rows, items, strict=True):
+                out[r] = (x, y, int(idx[r]))
+        return out
 
 
-def random_shift_batch(x: torch.Tensor, pad: int, flip: torch.Tensor | None = None) -> torch.Tensor:
-    """`random_shift` for a batch (N x C x H x W, any dtype): each image moved by its own
-    offset in -pad..pad, zeros shifted in (the CIFAR pad-crop, without building the padding),
-    and mirrored where `flip` says, in one copy."""
+def shift_batch(
+    x: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, flip: torch.Tensor | None = None
+) -> torch.Tensor:
+    """A batch (N x C x H x W, any dtype) with image i moved by (dy[i], dx[i]) pixels, zeros
+    shifted in (the CIFAR pad-crop, without building the padding), and mirrored where `flip`
+    says, in one copy."""
     n, _, h, w = x.shape
     out = torch.zeros_like(x)
-    dy, dx = torch.randint(0, 2 * pad + 1, (2, n)) - pad
     flips = [False] * n if flip is None else flip.tolist()
     for i, (oy, ox) in enumerate(zip(dy.tolist(), dx.tolist(), strict=True)):
         source = x[i].flip(-1) if flips[i] else x[i]
@@ -216,26 +229,42 @@ def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
 
 
 class FileImages(Dataset):
-    """Images read from files on demand; unreadable files fail with their path."""
+    """Images read from files on demand; unreadable files fail with their path.
 
-    def __init__(self, files: list[str], targets: np.ndarray, transform: Any, channels: int):
+    `draft` (a side in pixels): JPEGs are decoded at the smallest power-of-two reduction that
+    still has both sides >= draft (PIL's draft mode, DCT scaling), which the transform then
+    resizes down anyway; None decodes at full size (transforms that crop before resizing).
+    """
+
+    def __init__(
+        self,
+        files: list[str],
+        targets: np.ndarray,
+        transform: Any,
+        channels: int,
+        draft: int | None = None,
+    ):
         self.files = files
         self.targets = torch.as_tensor(targets, dtype=torch.long)
         self.transform = transform
         self.mode = "L" if channels == 1 else "RGB"
+        self.draft = draft
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.transform(open_image(self.files[i], self.mode)), self.targets[i]
+        image = open_image(self.files[i], self.mode, self.draft)
+        return self.transform(image), self.targets[i]
 
 
-def open_image(path: str, mode: str) -> Any:
+def open_image(path: str, mode: str, draft: int | None = None) -> Any:
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            if draft is not None and im.format == "JPEG":
+                im.draft(mode, (draft, draft))
             return im.convert(mode)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
@@ -244,13 +273,20 @@ def open_image(path: str, mode: str) -> Any:
         ) from None
 
 
-def file_transform(image_size: int, augment: str, normalize: str, channels: int) -> Any:
+def file_transform(
+    image_size: int, augment: str, normalize: str, channels: int, resize: str = "crop"
+) -> Any:
     """classifier-balancing's transforms: RandomResizedCrop + flip + ColorJitter(0.4, 0.4, 0.4)
-    for training, Resize(size * 256 / 224) + CenterCrop for evaluation."""
+    for training, Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square")
+    DA-Fusion's Resize((size, size)) with, for training, flip + RandomRotation(15)."""
     from torchvision import transforms as T
 
     mean, std = (t.flatten().tolist() for t in mean_std(normalize, channels))
-    if augment == "standard":
+    if resize == "square":
+        steps = [T.Resize((image_size, image_size))]
+        if augment != "none":
+            steps += [T.RandomHorizontalFlip(), T.RandomRotation(15)]
+    elif augment in ("standard", "flip-rotate"):
         steps = [
             T.RandomResizedCrop(image_size),
             T.RandomHorizontalFlip(),
@@ -267,6 +303,18 @@ def file_transform(image_size: int, augment: str, normalize: str, channels: int)
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
 
 
+def draft_size(image_size: int, augment: str, resize: str) -> int | None:
+    """The decode size a transform allows: the side it first resizes to, or None where it crops
+    a random region at full resolution first (RandomResizedCrop)."""
+    if resize == "square":
+        return image_size
+    if augment == "none":
+        return round(image_size * 256 / 224)
+    if augment == "shift":
+        return image_size
+    return None
+
+
 def torch_dataset(
     split: Any,
     image_size: int,
@@ -274,6 +322,7 @@ def torch_dataset(
     normalize: str,
     augment: str = "none",
     like: str = "array",
+    resize: str = "crop",
 ) -> Dataset:
     """A torch Dataset of (image, label) for one split; `augment` only for training.
 
@@ -281,11 +330,12 @@ def torch_dataset(
     `image(i)` and `targets`), transformed `like` the real data ("array" or "file").
     """
     if not isinstance(split, ImageSplit):
-        return StreamImages(split, image_size, channels, normalize, augment, like)
+        return StreamImages(split, image_size, channels, normalize, augment, like, resize)
     if split.images is not None:
         return ArrayImages(split.images, split.targets, image_size, normalize, augment)
-    transform = file_transform(image_size, augment, normalize, channels)
-    return FileImages(split.files, split.targets, transform, channels)
+    transform = file_transform(image_size, augment, normalize, channels, resize)
+    draft = draft_size(image_size, augment, resize)
+    return FileImages(split.files, split.targets, transform, channels, draft)
 
 
 class SplitImages:

@@ -4,8 +4,10 @@ A run has three settings sections, each a dataclass of `hp` fields:
 - `method`: the method's hyperparameters (its own file; per-dataset paper values in
   `Method.DATASET_DEFAULTS`);
 - `dataset`: the adapter's options (imbalance factor, image size, shot thresholds, ...);
-- `recipe`: the harness's classifier recipe, with defaults from the dataset's protocol and then
-  the method's declared training tweaks.
+- `recipe`: the harness's classifier recipe (its first stage and the run-wide settings), with
+  defaults from the dataset's protocol and then the method's declared training tweaks;
+- `stage.<name>`: each later stage named in `recipe.then` (a `Stage`; `--set stage.crt.lr=0.1`,
+  or `stages: {crt: {lr: 0.1}}` in a config file), with the method's declared `STAGES` defaults.
 Every value is checked (unknown key, type, range) before any work starts, and the source of
 each one is kept so a run record says where every number came from.
 """
@@ -23,10 +25,11 @@ import yaml
 from bench import hparams
 from bench.errors import ConfigError
 from bench.io import decode_utf8, stable_hash
-from bench.train.recipe import Recipe
+from bench.train.recipe import Recipe, Stage
 
 SECTIONS = ("method", "dataset", "recipe")
-TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "seed", "data_root")
+TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "stages", "seed", "data_root")
+STAGE_PREFIX = "stage."
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class RunConfig:
     recipe: dict[str, Any]
     method_version: int = 1
     dataset_version: int = 1
+    # The later stages (recipe.then), each its resolved Stage values.
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
     # A `bench run --smoke` run: tiny settings, its own identity, left out of leaderboards.
     smoke: bool = False
     # The digest of the data the run reads (bench.data.fingerprint), set by the runner once the
@@ -60,6 +65,7 @@ class RunConfig:
     method_settings: Any = field(default=None, compare=False, repr=False)
     dataset_settings: Any = field(default=None, compare=False, repr=False)
     recipe_settings: Any = field(default=None, compare=False, repr=False)
+    stage_settings: Any = field(default=None, compare=False, repr=False)
 
     IDENTITY = (
         "method",
@@ -68,6 +74,7 @@ class RunConfig:
         "hparams",
         "data",
         "recipe",
+        "stages",
         "method_version",
         "dataset_version",
     )
@@ -92,6 +99,19 @@ class RunConfig:
         for name, (schema, values, where) in built.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, hparams.build(schema, values, where))
+        if self.stage_settings is None:
+            object.__setattr__(
+                self,
+                "stage_settings",
+                {
+                    name: hparams.build(Stage, self.stages[name], f"{STAGE_PREFIX}{name}")
+                    for name in self.recipe_settings.then
+                },
+            )
+
+    def stage_list(self) -> list[tuple[str, Any]]:
+        """The stages after the first, in order: [(name, Stage)]."""
+        return [(name, self.stage_settings[name]) for name in self.recipe_settings.then]
 
     def identity(self) -> dict[str, Any]:
         """Everything that defines the experiment (sources and data_root are not identity)."""
@@ -145,13 +165,15 @@ class Layer:
 
     label: str
     values: dict[str, dict[str, Any]] = field(default_factory=lambda: {s: {} for s in SECTIONS})
+    # Built-in layers may declare stages a later layer drops from recipe.then; user layers may not.
+    builtin: bool = False
     lines: dict[str, int] = field(default_factory=dict)  # "section.key" -> line in a file
     notes: dict[str, str] = field(default_factory=dict)  # "section.key" -> why (paper source)
 
     def declare(self, section: str, declared: dict[str, tuple[Any, str]]) -> None:
         """Add built-in (value, source) pairs, e.g. a method's RECIPE."""
         for key, (value, note) in declared.items():
-            self.values[section][key] = value
+            self.values.setdefault(section, {})[key] = value
             self.notes[f"{section}.{key}"] = note
 
     def source(self, section: str, key: str) -> str:
@@ -195,6 +217,9 @@ def resolve(
     ]
     layers = [layer for layer in layers if layer is not None]
     resolved, built, sources = merge_layers(layers, schemas, method, dataset)
+    stage_schemas = stage_sections(layers, built["recipe"].then)
+    stage_values, stage_built, stage_sources = merge_layers(layers, stage_schemas, method, dataset)
+    sources.update(stage_sources)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
     dependencies = {
@@ -214,6 +239,7 @@ def resolve(
         hparams=resolved["method"],
         data=resolved["dataset"],
         recipe=resolved["recipe"],
+        stages={s[len(STAGE_PREFIX) :]: v for s, v in stage_values.items()},
         method_version=method_cls.VERSION,
         dataset_version=dataset_cls.VERSION,
         smoke=smoke,
@@ -223,7 +249,24 @@ def resolve(
         method_settings=built["method"],
         dataset_settings=built["dataset"],
         recipe_settings=built["recipe"],
+        stage_settings={s[len(STAGE_PREFIX) :]: v for s, v in stage_built.items()},
     )
+
+
+def stage_sections(layers: list[Layer], then: tuple[str, ...]) -> dict[str, type]:
+    """The schema of every stage in `then`; settings of a stage not there fail (user layers)."""
+    for layer in layers:
+        for section, values in layer.values.items():
+            if not section.startswith(STAGE_PREFIX) or not values or layer.builtin:
+                continue
+            name = section[len(STAGE_PREFIX) :]
+            if name not in then:
+                listed = ", ".join(then) if then else "none"
+                raise ConfigError(
+                    f"{layer.label}: settings for stage {name!r}, which recipe.then does not list "
+                    f"(its stages: {listed}). Add it there, e.g. --set recipe.then={name}."
+                )
+    return {f"{STAGE_PREFIX}{name}": Stage for name in then}
 
 
 # The smallest classifier recipe that still runs train -> validate -> checkpoint -> resume ->
@@ -239,10 +282,12 @@ def smoke_settings(method_cls: Any, dataset_cls: Any) -> Layer:
     datasets whose image size is free, 32 px images. The harness also caps synthesis and the
     evaluation splits of a smoke run (bench.runs.runner); the run is recorded as a smoke run.
     """
-    layer = Layer("smoke")
+    layer = Layer("smoke", builtin=True)
     note = "bench run --smoke"
     layer.declare("method", {k: (v, note) for k, v in method_cls.TINY.items()})
     layer.declare("recipe", {k: (v, note) for k, v in SMOKE_RECIPE.items()})
+    for name in method_cls.STAGES:
+        layer.declare(f"{STAGE_PREFIX}{name}", {"epochs": (1, note)})
     size = hparams.specs(dataset_cls.Options).get("image_size")
     if size is not None and size.choices is None and size.default > SMOKE_IMAGE_SIZE:
         layer.declare("dataset", {"image_size": (SMOKE_IMAGE_SIZE, note)})
@@ -255,11 +300,13 @@ def first_not_none(*values: Any) -> Any:
 
 def default_layers(method: str, dataset: str, method_cls: Any, dataset_cls: Any) -> list[Layer]:
     """The built-in layers, lowest precedence first."""
-    dataset_recipe = Layer(f"{dataset} default")
+    dataset_recipe = Layer(f"{dataset} default", builtin=True)
     dataset_recipe.declare("recipe", dataset_cls.RECIPE)
-    method_tweaks = Layer(f"{method} default")
+    method_tweaks = Layer(f"{method} default", builtin=True)
     method_tweaks.declare("recipe", method_cls.RECIPE)
     method_tweaks.declare("method", method_cls.DATASET_DEFAULTS.get(dataset, {}))
+    for name, declared in method_cls.STAGES.items():
+        method_tweaks.declare(f"{STAGE_PREFIX}{name}", declared)
     return [dataset_recipe, method_tweaks]
 
 
@@ -272,6 +319,7 @@ def merge_layers(
     of every value.
     """
     where = {"method": f"method {method}", "dataset": f"dataset {dataset}", "recipe": "recipe"}
+    where.update({s: s for s in schemas if s.startswith(STAGE_PREFIX)})
     resolved: dict[str, dict[str, Any]] = {}
     objects: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -280,7 +328,7 @@ def merge_layers(
         values = {name: spec.default for name, spec in specs.items()}
         sources.update({f"{section}.{n}": f"default: {s.source}" for n, s in specs.items()})
         for layer in layers:
-            for key, raw in layer.values[section].items():
+            for key, raw in layer.values.get(section, {}).items():
                 place = layer_place(layer, section, key, where[section])
                 if key not in specs:
                     raise ConfigError(hparams.unknown_key_message(place, key, list(specs)))
@@ -322,8 +370,11 @@ def parse_sets(
                 )
             dep_sets.setdefault(name, []).append(f"{rest}={value}")
             continue
-        section, name = locate_key(key, names)
-        layer.values[section][name] = value
+        if key.startswith(("stage.", "stages.")):
+            section, name = stage_key(key)
+        else:
+            section, name = locate_key(key, names)
+        layer.values.setdefault(section, {})[name] = value
     return layer, seed, dep_sets
 
 
@@ -339,6 +390,22 @@ def as_sets(section: str, values: dict[str, Any]) -> list[str]:
             text = str(value)
         out.append(f"{section}.{key}={text}")
     return out
+
+
+def stage_key(key: str) -> tuple[str, str]:
+    """("stage.crt", "lr") for "stage.crt.lr" (or "stages.crt.lr"); fields are checked later."""
+    parts = key.split(".")
+    valid = hparams.specs(Stage)
+    if len(parts) != 3 or not parts[1]:
+        raise ConfigError(
+            f"--set {key}: a stage setting is stage.<name>.<field>, e.g. stage.crt.lr=0.1 "
+            f"(fields: {', '.join(valid)})."
+        )
+    if parts[2] not in valid:
+        raise ConfigError(
+            hparams.unknown_key_message(f"--set stage.{parts[1]}", parts[2], list(valid))
+        )
+    return f"{STAGE_PREFIX}{parts[1]}", parts[2]
 
 
 def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
@@ -387,6 +454,8 @@ def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
             raise ConfigError(hparams.unknown_key_message(place, str(key), list(TOP_LEVEL_KEYS)))
         if key == "seed":
             top["seed"] = value
+        elif key == "stages":
+            read_stages(path, value, lines, layer)
         elif isinstance(value, str) and key != "recipe":
             top[key] = value
         elif isinstance(value, dict):
@@ -400,6 +469,21 @@ def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
                 f"mapping of settings, got {value!r}."
             )
     return layer, top
+
+
+def read_stages(path: Path, value: Any, lines: dict[str, int], layer: Layer) -> None:
+    """`stages: {name: {field: value}}` of a config file into the layer's stage sections."""
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigError(
+            f"config file {path}, line {lines.get('stages', '?')}: stages must map each stage "
+            f"name to its settings, e.g. stages: {{crt: {{lr: 0.1}}}}; got {value!r}."
+        )
+    for name, settings in value.items():
+        layer.values[f"{STAGE_PREFIX}{name}"] = dict(settings)
+        for key in settings:
+            line = lines.get(f"stages.{name}.{key}")
+            if line:
+                layer.lines[f"{STAGE_PREFIX}{name}.{key}"] = line
 
 
 def key_lines(text: str) -> dict[str, int]:
@@ -421,6 +505,9 @@ def key_lines(text: str) -> dict[str, int]:
     for key_node, value_node in root.value:
         add(str(key_node.value), key_node)
         if isinstance(value_node, yaml.MappingNode):
-            for sub_key, _ in value_node.value:
+            for sub_key, sub_value in value_node.value:
                 add(f"{key_node.value}.{sub_key.value}", sub_key)
+                if isinstance(sub_value, yaml.MappingNode):  # stages: {name: {field: ...}}
+                    for leaf, _ in sub_value.value:
+                        add(f"{key_node.value}.{sub_key.value}.{leaf.value}", leaf)
     return out

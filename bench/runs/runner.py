@@ -90,7 +90,7 @@ def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
 
     recipe = config.recipe_settings
     check_backbone(recipe.backbone)
-    if recipe.pretrained and recipe.pretrained != "hf-cache":
+    if recipe.pretrained and recipe.pretrained not in ("hf-cache", "torch-hub"):
         read_weights(recipe.pretrained)  # a non-checkpoint fails here, before any work
     return pick_device(device)
 
@@ -145,6 +145,7 @@ def execute(
             record.dir / "train_state.pt",
             record.write_epochs,
             progress,
+            stages=config.stage_list(),
         )
     with record.stage("evaluate"):
         from bench.runs.evaluate import evaluate

@@ -1,4 +1,6 @@
-"""Classifier backbones by name: a small CNN for tiny images, or any timm model."""
+"""Classifier backbones by name: a small CNN for tiny images, LDAM-DRW's CIFAR ResNet-32,
+torchvision's ResNet / ResNeXt (with IMAGENET1K_V1 weights from a local file or the torch hub
+cache, never downloaded), or any timm model."""
 
 from __future__ import annotations
 
@@ -13,6 +15,18 @@ from bench.registry import suggest
 
 log = logging.getLogger(__name__)
 SMALL_CNN = "small-cnn"
+RESNET32 = "resnet32"
+# torchvision models whose IMAGENET1K_V1 weights classifier-balancing, DA-Fusion and SubpopBench
+# load; "tv-" keeps them apart from timm's same-named models (differently trained weights).
+TORCHVISION = {
+    "tv-resnet18": ("resnet18", "ResNet18_Weights"),
+    "tv-resnet50": ("resnet50", "ResNet50_Weights"),
+    "tv-resnet152": ("resnet152", "ResNet152_Weights"),
+    "tv-resnext50_32x4d": ("resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
+}
+TORCH_HUB = "torch-hub"
+# Last-layer keys a pretrained file may hold that the feature extractor does not have.
+HEAD_KEYS = ("fc.", "head.", "classifier.", "scales")
 
 
 class SmallCNN(nn.Module):
@@ -38,40 +52,201 @@ class SmallCNN(nn.Module):
         return self.body(x)
 
 
-class Classifier(nn.Module):
-    """A feature extractor plus a linear head; `features(x)` gives the penultimate features."""
+class CifarBlock(nn.Module):
+    """LDAM-DRW's BasicBlock (models/resnet_cifar.py): two 3x3 convs, option-A shortcut
+    (stride-2 subsampling and zero-padded channels)."""
 
-    def __init__(self, features: nn.Module, num_features: int, num_classes: int):
+    def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
-        self.features = features
-        self.head = nn.Linear(num_features, num_classes)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.pad = (c_out - c_in) // 2 if stride != 1 or c_in != c_out else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        short = x
+        if self.pad is not None:
+            short = nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
+        return torch.relu(out + short)
+
+
+class CifarResNet(nn.Module):
+    """ResNet-(6n+2) for 32x32 images: 16-32-64 channels, n blocks per stage (n=5: ResNet-32),
+    Kaiming-normal convolutions, as LDAM-DRW's resnet32 (the backbone CBDM and SYNAuG train on
+    CIFAR-LT)."""
+
+    def __init__(self, in_chans: int, blocks: int = 5):
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_chans, 16, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(16),
+            nn.ReLU(inplace=True),
+        ]
+        c = 16
+        for width, stride in ((16, 1), (32, 2), (64, 2)):
+            for i in range(blocks):
+                layers.append(CifarBlock(c, width, stride if i == 0 else 1))
+                c = width
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.num_features = c
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def torchvision_body(name: str) -> tuple[nn.Module, int]:
+    """A torchvision model without its fc layer (fc = Identity), randomly initialised."""
+    import torchvision
+
+    model = getattr(torchvision.models, TORCHVISION[name][0])(weights=None)
+    num_features = model.fc.in_features
+    model.fc = nn.Identity()
+    return model, num_features
+
+
+def torch_hub_file(name: str) -> str:
+    """The IMAGENET1K_V1 file of a torchvision backbone in the torch hub cache, or an error
+    saying where to put it (nothing is downloaded)."""
+    from pathlib import Path
+
+    import torchvision
+
+    if name not in TORCHVISION:
+        raise ConfigError(
+            f"recipe: pretrained='torch-hub' is for torchvision backbones "
+            f"({', '.join(TORCHVISION)}), not {name!r}; give a local state_dict path instead."
+        )
+    weights = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not path.is_file():
+        raise ConfigError(
+            f"recipe: {name}'s IMAGENET1K_V1 weights are not in the torch hub cache ({path}). "
+            f"Copy {weights.url} there, or pass its local path as recipe.pretrained."
+        )
+    return str(path)
+
+
+class NormedLinear(nn.Module):
+    """Cosine classifier: normalised features times normalised weight columns (LDAM-DRW's
+    official models/resnet_cifar.py NormedLinear, weights uniform(-1, 1) renormed)."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = nn.Parameter(torch.empty(in_features, out_features))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.weight.data.uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(x, dim=1) @ nn.functional.normalize(self.weight, dim=0)
+
+
+class Classifier(nn.Module):
+    """A feature extractor plus a linear head; `features(x)` gives the penultimate features.
+
+    `scales` are LWS's per-class logit scales (Kang et al. 2020): ones, trained only by a stage
+    that `trains: lws` (multiplying by 1.0 leaves the logits bitwise unchanged otherwise).
+    """
+
+    def __init__(
+        self, features: nn.Module, num_features: int, num_classes: int, normed: bool = False
+    ):
+        super().__init__()
+        self.features = features
+        self.head = (NormedLinear if normed else nn.Linear)(num_features, num_classes)
+        self.scales = nn.Parameter(torch.ones(num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x)) * self.scales
+
+
+TRAINABLE = {
+    "all": lambda name: not name.startswith("scales"),
+    "head": lambda name: name.startswith("head."),
+    "lws": lambda name: name.startswith("scales"),
+}
+
+
+def check_separable(model: nn.Module, trains: str, where: str) -> None:
+    """A head-only or LWS stage needs a feature extractor and a separate last layer."""
+    if trains == "all":
+        return
+    head = getattr(model, "head", None)
+    if not (
+        isinstance(model, Classifier)
+        and hasattr(model, "features")
+        and isinstance(head, (nn.Linear, NormedLinear))
+    ):
+        raise ConfigError(
+            f"{where}: trains={trains!r} needs a backbone with a separable last layer "
+            f"(features + linear head); {type(model).__name__} has none. Use trains='all', or "
+            f"a backbone built by bench (valid trains: {', '.join(TRAINABLE)})."
+        )
+
+
+def set_trainable(model: nn.Module, trains: str, where: str = "recipe") -> list[nn.Parameter]:
+    """Freeze everything but what `trains` names; returns the parameters left trainable."""
+    check_separable(model, trains, where)
+    keep = TRAINABLE[trains]
+    out = []
+    for name, param in model.named_parameters():
+        param.requires_grad_(keep(name))
+        if param.requires_grad:
+            out.append(param)
+    return out
+
+
+def train_mode(model: nn.Module, trains: str) -> None:
+    """model.train(), but a frozen backbone stays in eval mode (its BN statistics unchanged)."""
+    model.train()
+    if trains != "all":
+        model.features.eval()
+
+
+def reset_head(model: Classifier) -> None:
+    """Re-initialise the last layer as a new one would be (cRT, DFR), from torch's RNG."""
+    model.head.reset_parameters()
 
 
 def check_backbone(name: str) -> None:
     """Fail early, with close matches, on a backbone name neither we nor timm know."""
-    if name == SMALL_CNN:
+    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION:
         return
     import timm
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, *known])
+        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *known])
         hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
         raise ConfigError(
-            f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn' or a name from "
-            "timm.list_models()."
+            f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
+            f"{', '.join(repr(t) for t in TORCHVISION)} or a name from timm.list_models()."
         )
 
 
 def build_classifier(
-    backbone: str, num_classes: int, channels: int, pretrained: str | None = None
+    backbone: str,
+    num_classes: int,
+    channels: int,
+    pretrained: str | None = None,
+    normed_head: bool = False,
 ) -> Classifier:
     if backbone == SMALL_CNN:
         body: nn.Module = SmallCNN(channels)
         num_features = body.num_features
+    elif backbone == RESNET32:
+        body = CifarResNet(channels)
+        num_features = body.num_features
+    elif backbone in TORCHVISION:
+        body, num_features = torchvision_body(backbone)
     else:
         import timm
 
@@ -79,16 +254,42 @@ def build_classifier(
             backbone, pretrained=pretrained == "hf-cache", num_classes=0, in_chans=channels
         )
         num_features = body.num_features
-    if pretrained and pretrained != "hf-cache":
+    if pretrained == TORCH_HUB:
+        load_local_weights(body, torch_hub_file(backbone))
+    elif pretrained and pretrained != "hf-cache":
         load_local_weights(body, pretrained)
-    return Classifier(body, num_features, num_classes)
+    return Classifier(body, num_features, num_classes, normed_head)
 
 
 def load_local_weights(body: nn.Module, path: str) -> None:
-    """Load a local state_dict into the feature extractor; head weights in it are ignored."""
+    """Load a local state_dict into the feature extractor; last-layer weights in it (fc.*,
+    head.*, classifier.*) are ignored. Any other mismatch (a file of another architecture) is
+    an error listing the missing and unexpected keys."""
     state = read_weights(path)
-    missing, unexpected = body.load_state_dict(state, strict=False)
-    log.info("loaded %s: %d missing, %d unexpected keys", path, len(missing), len(unexpected))
+    state = {k.removeprefix("module."): v for k, v in state.items()}  # DataParallel saves
+    state = {k.removeprefix("features."): v for k, v in state.items()}  # a bench Classifier
+    body_keys = set(body.state_dict())
+    missing = sorted(body_keys - set(state))
+    unexpected = sorted(k for k in set(state) - body_keys if not k.startswith(HEAD_KEYS))
+    shapes = sorted(
+        k
+        for k in body_keys & set(state)
+        if tuple(state[k].shape) != tuple(body.state_dict()[k].shape)
+    )
+    if missing or unexpected or shapes:
+
+        def show(keys: list[str]) -> str:
+            more = f" (+{len(keys) - 5} more)" if len(keys) > 5 else ""
+            return (", ".join(keys[:5]) + more) if keys else "none"
+
+        raise ConfigError(
+            f"recipe: pretrained weights {path} do not fit backbone {type(body).__name__}: "
+            f"{len(missing)} missing keys [{show(missing)}], {len(unexpected)} unexpected keys "
+            f"[{show(unexpected)}], {len(shapes)} keys of another shape [{show(shapes)}]. Use a "
+            "state_dict saved from the same architecture."
+        )
+    body.load_state_dict({k: v for k, v in state.items() if k in body_keys})
+    log.info("loaded pretrained weights %s (%d tensors)", path, len(body_keys))
 
 
 def read_weights(path: str) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""The harness's classifier training loop: one recipe for every method.
+"""The harness's classifier training loop: one recipe of stages for every method.
 
-Training is seeded per epoch (model init, batch draws, augmentation), and its full state is
-checkpointed after every epoch, so a run killed midway resumes and ends with exactly the
-numbers an uninterrupted run gives.
+Stages run in order, each from the previous stage's weights. Training is seeded per stage,
+epoch, step and sample (model init, batch draws, augmentation, Mixup), and its full state
+(stage, epoch, model, optimiser, schedule, loss state) is checkpointed after every epoch, so a run
+killed midway resumes in the right stage and epoch and ends with exactly the numbers an
+uninterrupted run gives, whatever the number of loader processes.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import copy
 import dataclasses
 import logging
 import math
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,27 +25,38 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
+from bench.data.torchdata import Concat
 from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
-from bench.train.backbones import Classifier, build_classifier
-from bench.train.losses import make_loss, prior_counts
-from bench.train.recipe import Recipe
+from bench.train.backbones import (
+    Classifier,
+    build_classifier,
+    check_separable,
+    reset_head,
+    set_trainable,
+    train_mode,
+)
+from bench.train.losses import LossContext, make_loss
+from bench.train.recipe import BATCH_AUGS, FIRST_STAGE, Recipe, StageFields, stage_fields
 from bench.train.samplers import BatchPlan
 
 log = logging.getLogger(__name__)
+GROUPED = ("group-balanced-subsample",)
 
 
 @dataclass
 class TrainState:
     """Everything needed to continue training after the last finished epoch."""
 
-    epoch: int = 0
+    stage: int = 0  # the stage in progress (index into the plan)
+    epoch: int = 0  # finished epochs of that stage
     best_epoch: int = -1
     best_score: float = -math.inf
     best_weights: dict[str, Any] | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)  # per-stage summaries
 
 
 @dataclass
@@ -52,6 +66,21 @@ class TrainResult:
     best_epoch: int
     history: list[dict[str, Any]]
     steps_per_epoch: int
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class TrainData:
+    """One stage's training data: the torch dataset, its batch plan and per-index facts."""
+
+    dataset: Dataset
+    plan: BatchPlan
+    n_real: int
+    classes: np.ndarray  # class of every index
+    groups: np.ndarray  # group of every index (synthetic samples: an extra group)
+    num_groups: int
+    real_counts: np.ndarray
+    synthetic_counts: np.ndarray | None
 
 
 def pick_device(requested: str | None = None) -> str:
@@ -77,90 +106,317 @@ def pick_device(requested: str | None = None) -> str:
     return requested
 
 
-def steps_per_epoch(recipe: Recipe, n_train: int) -> int:
-    return recipe.steps_per_epoch or max(1, math.ceil(n_train / recipe.batch_size))
+def steps_per_epoch(stage: StageFields, n_train: int) -> int:
+    return stage.steps_per_epoch or max(1, math.ceil(n_train / stage.batch_size))
+
+
+def stage_plan(recipe: Recipe, stages: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """[(name, effective StageFields)]: the first stage, then the named later ones."""
+    return [(FIRST_STAGE, stage_fields(recipe))] + [
+        (name, stage_fields(recipe, stage)) for name, stage in stages
+    ]
+
+
+def check_stages(
+    plan: list[tuple[str, StageFields]],
+    recipe: Recipe,
+    model: torch.nn.Module,
+    data: LoadedDataset,
+    has_synthetic: bool,
+) -> None:
+    """Bad stage lists fail here, before any training, naming the value and the choices."""
+    if not any(st.epochs > 0 for _, st in plan):
+        raise ConfigError(
+            "recipe: the stage list trains nothing: every stage has epochs=0 "
+            f"({', '.join(f'{n}: 0' for n, _ in plan)}). Give at least one stage epochs >= 1."
+        )
+    for name, st in plan:
+        where = stage_where(name)
+        check_separable(model, st.trains, where)
+        needs_groups = (
+            st.data in GROUPED or st.sampler == "group-balanced" or st.loss == "group-dro"
+        )
+        if needs_groups and recipe.groups == "dataset" and data.train.groups is None:
+            what = (
+                f"data={st.data!r}"
+                if st.data in GROUPED
+                else f"sampler={st.sampler!r}"
+                if st.sampler == "group-balanced"
+                else f"loss={st.loss!r}"
+            )
+            raise ConfigError(
+                f"{where}: {what} needs groups, but dataset {data.name} has none. Use groups=auto "
+                "(the classes stand in for groups), a class-level choice (data: real / "
+                "class-balanced-subsample; sampler: instance / class-balanced / sqrt), or a "
+                "dataset with groups (colored-digits, waterbirds, nicopp, utkface)."
+            )
+        if st.mix_pairs == "real-synthetic" and not has_synthetic:
+            log.warning(
+                "%s: mix_pairs='real-synthetic' without synthetic data mixes nothing", where
+            )
+
+
+def stage_where(name: str) -> str:
+    return "recipe" if name == FIRST_STAGE else f"stage.{name}"
 
 
 def train_classifier(
     recipe: Recipe,
     data: LoadedDataset,
-    synthetic: Any | None,
+    synthetic: Any,
     seed: int,
     device: str,
     state_path: Path,
     on_epoch: Callable[[list[dict[str, Any]]], None] = lambda rows: None,
     progress: bool = True,
+    stages: Sequence[tuple[str, Any]] = (),
 ) -> TrainResult:
-    """Train on the real train split (+ synthetic data), validating after every epoch.
+    """Train the stages in order on the real train split (+ synthetic data), validating after
+    every epoch. `stages` are the (name, Stage) pairs after the first.
 
     `on_epoch` receives the whole history after each epoch's checkpoint is saved.
     """
     torch.manual_seed(seed_hash(seed, "init"))
-    model = build_classifier(recipe.backbone, data.num_classes, data.channels, recipe.pretrained)
+    model = build_classifier(
+        recipe.backbone, data.num_classes, data.channels, recipe.pretrained, recipe.normed_head
+    )
+    plan = stage_plan(recipe, stages)
+    check_stages(plan, recipe, model, data, synthetic is not None)
+    fast = use_fast_path(recipe, device)
     model.to(device)
-    train_set, plan = training_data(recipe, data, synthetic, seed)
-    from bench.data.torchdata import collate
-
-    loader = DataLoader(
-        train_set,
-        batch_sampler=plan,
-        collate_fn=collate,
-        num_workers=recipe.num_workers,
-        pin_memory=device.startswith("cuda"),
-    )
+    if fast:
+        model.to(memory_format=torch.channels_last)
     val_set = eval_dataset(recipe, data, data.splits["val"])
-    opt = make_optimizer(recipe, model)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(recipe, plan.steps))
-    counts = prior_counts(
-        recipe.prior,
-        data.train_counts(),
-        None if synthetic is None else synthetic.class_counts(data.num_classes),
-    )
-    loss_fn = make_loss(recipe.loss, counts)
-    state = load_state(state_path, model, opt, sched, device)
-    for epoch in range(state.epoch, recipe.epochs):
-        row = run_epoch(model, loader, plan, opt, sched, loss_fn, epoch, seed, device, progress)
-        row.update(validate(model, val_set, data.num_classes, recipe, device))
-        keep_best(state, model, row)
-        state.epoch = epoch + 1
-        state.history.append(row)
-        save_state(state_path, state, model, opt, sched)
-        on_epoch(state.history)
-        log.info(
-            "epoch %d/%d  loss %.4f  val %.4f",
-            epoch + 1,
-            recipe.epochs,
-            row["train_loss"],
-            row["val_balanced"],
-        )
+    state, blob = load_state(state_path, model, device)
+    steps = 0
+    for index, (name, st) in enumerate(plan):
+        if index < state.stage or st.epochs == 0:
+            continue
+        resuming = blob is not None and state.stage == index and state.epoch > 0
+        stage_seed = seed if index == 0 else seed_hash(seed, "stage", index)
+        if not resuming:
+            if st.reset_head:
+                torch.manual_seed(seed_hash(stage_seed, "reset-head"))
+                reset_head(model)
+            state.stage, state.epoch = index, 0
+            state.best_epoch, state.best_score, state.best_weights = -1, -math.inf, None
+        params = set_trainable(model, st.trains, stage_where(name))
+        train = training_data(st, recipe, data, synthetic, stage_seed)
+        loader = make_loader(train, recipe, device)
+        opt = make_optimizer(st, params)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(st, train.plan.steps))
+        loss_fn = make_loss(st, loss_context(st, train, data))
+        if resuming:
+            opt.load_state_dict(blob["opt"])
+            sched.load_state_dict(blob["sched"])
+            loss_fn.load_state_dict(blob["loss"])
+        steps = train.plan.steps
+        summary = stage_summary(name, st, model, params, train)
+        for epoch in range(state.epoch, st.epochs):
+            loss_fn.set_epoch(epoch)
+            row = run_epoch(
+                model, loader, st, train, opt, sched, loss_fn, epoch, stage_seed, device, fast,
+                progress,
+            )  # fmt: skip
+            row.update(validate(model, val_set, data, recipe, device))
+            row.update(stage=name, stage_epoch=epoch + 1, epoch=len(state.history) + 1)
+            keep_best(state, model, row, recipe.selection_metric)
+            state.epoch = epoch + 1
+            state.history.append(row)
+            state.stages = [s for s in state.stages if s["name"] != name] + [
+                {**summary, "epochs_done": state.epoch, "best_epoch": state.best_epoch}
+            ]
+            save_state(state_path, state, model, opt, sched, loss_fn)
+            on_epoch(state.history)
+            log.info(
+                "stage %s epoch %d/%d  loss %.4f  %s %.4f  %.0f images/s",
+                name,
+                epoch + 1,
+                st.epochs,
+                row["train_loss"],
+                recipe.selection_metric,
+                row[recipe.selection_metric],
+                row["images_per_s"],
+            )
+        blob = None
     best = copy.deepcopy(model)
     best.load_state_dict(state.best_weights)
-    return TrainResult(model, best, state.best_epoch, state.history, plan.steps)
+    return TrainResult(model, best, state.best_epoch, state.history, steps, state.stages)
 
 
-def training_data(
-    recipe: Recipe, data: LoadedDataset, synthetic: ImageSplit | None, seed: int
-) -> tuple[Dataset, BatchPlan]:
-    """The (real + synthetic) torch dataset and the batch plan that draws from it."""
-    real = torch_split(recipe, data, data.train, recipe.augment)
-    parts = (
-        [real]
-        if synthetic is None
-        else [real, torch_split(recipe, data, synthetic, recipe.augment)]
+def stage_summary(
+    name: str, st: StageFields, model: torch.nn.Module, params: list, train: TrainData
+) -> dict[str, Any]:
+    """What a stage trained and on what, for the run record."""
+    return {
+        "name": name,
+        "trains": st.trains,
+        "trainable_parameters": int(sum(p.numel() for p in params)),
+        "total_parameters": int(sum(p.numel() for p in model.parameters())),
+        "data": st.data,
+        "train_samples": len(train.dataset),
+        "sampler": st.sampler,
+        "loss": st.loss,
+        "batch_aug": st.batch_aug,
+        "epochs": st.epochs,
+        "steps_per_epoch": train.plan.steps,
+    }
+
+
+def use_fast_path(recipe: Recipe, device: str) -> bool:
+    """bf16 autocast + channels_last: on GPU by default, never on the CPU."""
+    if recipe.precision == "fp32":
+        return False
+    return device.startswith("cuda") or recipe.precision == "bf16"
+
+
+def loss_context(st: StageFields, train: TrainData, data: LoadedDataset) -> LossContext:
+    return LossContext(
+        num_classes=data.num_classes,
+        real_counts=train.real_counts,
+        synthetic_counts=train.synthetic_counts,
+        batch_frequencies=train.plan.class_frequencies(train.classes, data.num_classes),
+        num_groups=train.num_groups,
+        epochs=st.epochs,
     )
+
+
+def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, synthetic: Any, seed: int):
+    """The one place where the real split and the synthetic set become a torch Dataset for
+    training, with the batch plan that draws from it (per the stage's data and sampler)."""
+    real_split = real_subset(st.data, recipe, data, seed)
+    use_synthetic = st.data == "real+synthetic" and synthetic is not None and len(synthetic) > 0
+    parts = [torch_split(recipe, data, real_split, st.augment)]
+    if use_synthetic:
+        parts.append(torch_split(recipe, data, synthetic, st.augment))
+    n_real = len(real_split)
+    classes = real_split.targets
+    real_groups, num_groups = group_labels(real_split, recipe, data)
+    groups = real_groups
+    if use_synthetic:
+        synth_targets = np.asarray(synthetic.targets, dtype=np.int64)
+        classes = np.concatenate([classes, synth_targets])
+        groups = np.concatenate([real_groups, np.full(len(synth_targets), num_groups)])
+        num_groups += 1  # synthetic samples have no group label: one group of their own
     n_total = sum(len(p) for p in parts)
+    strata = None
+    if st.sampler == "group-balanced":
+        strata = (groups[:n_real], groups[n_real:] if use_synthetic else None)
     plan = BatchPlan(
-        data.train.targets,
-        None if synthetic is None else synthetic.targets,
-        recipe.batch_size,
-        steps_per_epoch(recipe, n_total),
-        recipe.sampler,
-        recipe.real_fraction,
+        real_split.targets,
+        classes[n_real:] if use_synthetic else None,
+        st.batch_size,
+        steps_per_epoch(st, n_total),
+        "group-balanced" if st.sampler == "group-balanced" else st.sampler,
+        st.real_fraction,
         seed,
+        strata=strata,
     )
-    from bench.data.torchdata import Concat
+    dataset = parts[0] if len(parts) == 1 else Concat(parts)
+    return TrainData(
+        dataset=Indexed(dataset, st.augment != "none"),
+        plan=plan,
+        n_real=n_real,
+        classes=classes,
+        groups=groups,
+        num_groups=num_groups,
+        real_counts=real_split.class_counts(data.num_classes),
+        synthetic_counts=synthetic.class_counts(data.num_classes) if use_synthetic else None,
+    )
 
-    return (parts[0] if len(parts) == 1 else Concat(parts)), plan
+
+def group_labels(split: ImageSplit, recipe: Recipe, data: LoadedDataset) -> tuple[np.ndarray, int]:
+    """Group per sample: the dataset's groups, or (groups=auto, none there) the classes."""
+    if split.groups is not None:
+        n = len(data.group_names) if data.group_names else int(split.groups.max()) + 1
+        return np.asarray(split.groups, dtype=np.int64), n
+    return np.asarray(split.targets, dtype=np.int64), data.num_classes
+
+
+def real_subset(kind: str, recipe: Recipe, data: LoadedDataset, seed: int) -> ImageSplit:
+    """The real training split, or a class- / group-balanced random subsample of it: every
+    class (group) present keeps as many samples as the smallest one has (SYNAuG Alg. 1 step 3;
+    DFR's balanced retraining set)."""
+    train = data.train
+    if kind not in ("class-balanced-subsample", "group-balanced-subsample"):
+        return train
+    strata = (
+        train.targets
+        if kind == "class-balanced-subsample"
+        else group_labels(train, recipe, data)[0]
+    )
+    present, counts = np.unique(strata, return_counts=True)
+    n = int(counts.min())
+    rng = np.random.default_rng(seed_hash(seed, "subsample", kind))
+    keep = np.concatenate(
+        [rng.choice(np.flatnonzero(strata == s), n, replace=False) for s in present]
+    )
+    return train.subset(np.sort(keep))
+
+
+class Indexed(Dataset):
+    """(image, label, index) for keys (index, sample seed): each sample's augmentation is seeded
+    by its own seed, so it is the same in the main process and in any loader worker."""
+
+    def __init__(self, base: Dataset, augments: bool):
+        self.base, self.augments = base, augments
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list[Any]:
+        """A batch of keys: whole-batch reads where the data offers them (the store)."""
+        getter = getattr(self.base, "getitems_seeded", None)
+        if getter is None:
+            return [self[key] for key in keys]
+        return getter(keys, self.augments)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        index, sample_seed = key
+        if self.augments:  # the CPU generator only: torch.manual_seed costs ~1000x more
+            torch.default_generator.manual_seed(sample_seed)
+        x, y = self.base[index]
+        return x, y, index
+
+
+class SeededBatches:
+    """The batch plan's index lists, each index paired with its sample seed."""
+
+    def __init__(self, plan: BatchPlan):
+        self.plan = plan
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+    def __iter__(self):
+        base = seed_hash(self.plan.seed, "augment", self.plan.epoch) * 2**20
+        for step, batch in enumerate(self.plan):
+            start = base + step * len(batch)
+            yield [(i, start + j) for j, i in enumerate(batch)]
+
+
+def default_workers(dataset: Dataset) -> int:
+    """0 for in-memory arrays (decoding costs nothing); else one per core up to 8, one core
+    left to the training process."""
+    from bench.data.torchdata import FileImages
+
+    bases = dataset.parts if isinstance(dataset, Concat) else [dataset]
+    if not any(isinstance(b, FileImages) for b in bases):
+        return 0
+    return max(1, min(8, (os.cpu_count() or 1) - 1))
+
+
+def make_loader(train: TrainData, recipe: Recipe, device: str) -> DataLoader:
+    workers = recipe.num_workers
+    if workers is None:
+        workers = default_workers(train.dataset.base)
+    return DataLoader(
+        train.dataset,
+        batch_sampler=SeededBatches(train.plan),
+        num_workers=workers,
+        pin_memory=device.startswith("cuda"),
+        persistent_workers=workers > 0,
+    )
 
 
 def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -> Dataset:
@@ -169,33 +425,33 @@ def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -
     from bench.data.torchdata import torch_dataset
 
     like = "array" if data.train.images is not None else "file"
-    return torch_dataset(split, data.image_size, data.channels, recipe.normalize, augment, like)
+    return torch_dataset(
+        split, data.image_size, data.channels, recipe.normalize, augment, like, recipe.resize
+    )
 
 
 def eval_dataset(recipe: Recipe, data: LoadedDataset, split: ImageSplit) -> Dataset:
     return torch_split(recipe, data, split, "none")
 
 
-def make_optimizer(recipe: Recipe, model: torch.nn.Module) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=recipe.lr,
-            momentum=recipe.momentum,
-            weight_decay=recipe.weight_decay,
-        )
-    return torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+def make_optimizer(st: StageFields, params: list) -> torch.optim.Optimizer:
+    if st.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=st.lr, momentum=st.momentum, weight_decay=st.weight_decay)
+    return torch.optim.Adam(params, lr=st.lr, weight_decay=st.weight_decay)
 
 
-def lr_factor(recipe: Recipe, steps: int) -> Callable[[int], float]:
-    """Per-step LR multiplier: linear warm-up, then cosine decay to zero (or constant)."""
-    total, warmup = recipe.epochs * steps, recipe.warmup_epochs * steps
+def lr_factor(st: StageFields, steps: int) -> Callable[[int], float]:
+    """Per-step LR multiplier: linear warm-up, then cosine decay to zero, x gamma every
+    step_epochs epochs, or constant."""
+    total, warmup = st.epochs * steps, st.warmup_epochs * steps
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if recipe.schedule == "constant":
+        if st.schedule == "constant":
             return 1.0
+        if st.schedule == "step":
+            return st.step_gamma ** ((step - warmup) // (st.step_epochs * steps))
         return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
     return factor
@@ -204,37 +460,63 @@ def lr_factor(recipe: Recipe, steps: int) -> Callable[[int], float]:
 def run_epoch(
     model: Classifier,
     loader: DataLoader,
-    plan: BatchPlan,
+    st: StageFields,
+    train: TrainData,
     opt: torch.optim.Optimizer,
     sched: Any,
-    loss_fn: Callable,
+    loss_fn: Any,
     epoch: int,
     seed: int,
     device: str,
+    fast: bool,
     progress: bool,
 ) -> dict[str, Any]:
-    """One epoch of training; returns its loss, accuracy and timing."""
-    torch.manual_seed(seed_hash(seed, "epoch", epoch))  # augmentation and dropout stream
-    plan.set_epoch(epoch)
-    model.train()
+    """One epoch of training; returns its loss, accuracy, timing and throughput."""
+    from bench.train.batchaug import partners
+
+    torch.manual_seed(seed_hash(seed, "epoch", epoch))  # dropout stream
+    train.plan.set_epoch(epoch)
+    train_mode(model, st.trains)
+    mix = BATCH_AUGS[st.batch_aug]
+    groups_of = torch.as_tensor(train.groups)
+    autocast = torch.autocast(
+        device_type="cuda" if device.startswith("cuda") else "cpu",
+        dtype=torch.bfloat16,
+        enabled=fast,
+    )
     start, losses, correct, seen = time.time(), [], 0, 0
-    for x, y in progress_bar(loader, progress, desc=f"epoch {epoch + 1}"):
+    for step, (x, y, idx) in enumerate(progress_bar(loader, progress, desc=f"epoch {epoch + 1}")):
+        groups = groups_of[idx]
+        partner = None
+        if st.batch_aug != "none":
+            torch.default_generator.manual_seed(seed_hash(seed, "mix", epoch, step))
+            partner = partners(idx < train.n_real, st.mix_pairs)
+            x, lam = mix(x, partner, st.mix_alpha)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)
-        loss = loss_fn(logits, y)
+        if fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast:
+            logits = model(x)
+        logits = logits.float()
+        values, weights = loss_fn.per_sample(logits, y)
+        if partner is not None and lam < 1.0:
+            other, other_w = loss_fn.per_sample(logits, y[partner.to(device)])
+            values, weights = lam * values + (1 - lam) * other, lam * weights + (1 - lam) * other_w
+        loss = loss_fn.reduce(values, weights, groups.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(loss.detach()))
+        losses.append(loss.detach())
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
+    seconds = time.time() - start
     return {
-        "epoch": epoch + 1,
-        "train_loss": float(np.mean(losses)),
+        "train_loss": float(torch.stack(losses).mean()),
         "train_acc": correct / seen,
         "lr": opt.param_groups[0]["lr"],
-        "seconds": round(time.time() - start, 3),
+        "seconds": round(seconds, 3),
+        "images_per_s": round(seen / max(seconds, 1e-9), 1),
     }
 
 
@@ -249,49 +531,66 @@ def predict(
     return torch.cat(preds).numpy()
 
 
+def eval_workers(recipe: Recipe, dataset: Dataset) -> int:
+    return default_workers(dataset) if recipe.num_workers is None else recipe.num_workers
+
+
 def validate(
-    model: Classifier, val_set: Dataset, num_classes: int, recipe: Recipe, device: str
+    model: Classifier, val_set: Dataset, data: LoadedDataset, recipe: Recipe, device: str
 ) -> dict[str, float]:
-    preds = predict(model, val_set, recipe.eval_batch_size, device, recipe.num_workers)
+    """Validation accuracy, balanced accuracy and (where val has groups) worst-group accuracy."""
+    preds = predict(model, val_set, recipe.eval_batch_size, device, eval_workers(recipe, val_set))
     targets = val_set.targets.numpy()
-    return {
+    out = {
         "val_acc": float(np.mean(preds == targets)),
-        "val_balanced": mean_of(per_class_accuracy(targets, preds, num_classes)),
+        "val_balanced": mean_of(per_class_accuracy(targets, preds, data.num_classes)),
     }
+    groups = data.splits["val"].groups
+    if groups is not None:
+        out["val_worst_group"] = min(
+            float(np.mean(preds[groups == g] == targets[groups == g])) for g in np.unique(groups)
+        )
+    elif recipe.selection_metric == "val_worst_group":
+        raise ConfigError(
+            f"selection_metric='val_worst_group' needs groups in the val split of {data.name}; "
+            "use val_balanced or val_acc."
+        )
+    return out
 
 
-def keep_best(state: TrainState, model: Classifier, row: dict[str, Any]) -> None:
-    """Remember the weights of the epoch with the best balanced validation accuracy."""
-    if row["val_balanced"] > state.best_score:
-        state.best_score, state.best_epoch = row["val_balanced"], row["epoch"]
+def keep_best(state: TrainState, model: Classifier, row: dict[str, Any], metric: str) -> None:
+    """Remember the weights of the stage's epoch with the best validation score."""
+    if row[metric] > state.best_score:
+        state.best_score, state.best_epoch = row[metric], row["epoch"]
         state.best_weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
-def save_state(path: Path, state: TrainState, model: Classifier, opt: Any, sched: Any) -> None:
+def save_state(
+    path: Path, state: TrainState, model: Classifier, opt: Any, sched: Any, loss_fn: Any
+) -> None:
     blob = {  # plain containers and tensors only: read back with torch.load(weights_only=True)
         "state": dataclasses.asdict(state),
         "model": model.state_dict(),
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
+        "loss": loss_fn.state_dict(),
     }
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
-def load_state(path: Path, model: Classifier, opt: Any, sched: Any, device: str) -> TrainState:
+def load_state(path: Path, model: Classifier, device: str) -> tuple[TrainState, dict | None]:
     """Resume from a checkpoint after the last finished epoch, or start fresh."""
     if not path.exists():
-        return TrainState()
+        return TrainState(), None
     try:
         blob = torch.load(path, map_location=device, weights_only=True)
-        state = TrainState(**blob["state"])
+        state = TrainState(**blob["state"])  # a checkpoint of an older layout fails here
         model.load_state_dict(blob["model"])
-        opt.load_state_dict(blob["opt"])
-        sched.load_state_dict(blob["sched"])
     except Exception as exc:  # a torn or incompatible checkpoint: keep it, start afresh
         keep = path.parent / "attempts" / f"{path.stem}-{int(time.time())}{path.suffix}"
         keep.parent.mkdir(exist_ok=True)
         path.rename(keep)
         log.warning("checkpoint %s cannot be resumed (%s); moved to %s", path, exc, keep)
-        return TrainState()
-    log.info("resuming classifier training after epoch %d", state.epoch)
-    return state
+        return TrainState(), None
+    log.info("resuming classifier training in stage %d after epoch %d", state.stage, state.epoch)
+    return state, blob

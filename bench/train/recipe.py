@@ -1,81 +1,217 @@
-"""The classifier recipe the harness owns: one settings class shared by every method.
+"""The classifier recipe the harness owns: training stages, losses and batch augmentations.
+
+A recipe is a list of stages. The first stage is `Recipe` itself (its per-stage fields plus the
+settings that hold for the whole run: backbone, normalisation, model selection); the stages after
+it are named in `Recipe.then` and each is a `Stage` (section `stage.<name>` of a run config, e.g.
+`--set stage.crt.lr=0.01`). Each stage starts from the previous stage's weights. A `Stage` field
+left at None takes the first stage's value (optimiser, LR, batch size, ...).
 
 Methods differ only where their papers differ, and they say so by declaring recipe defaults
-(`Method.RECIPE`, e.g. Balanced Softmax and 50/50 real:synthetic batches for FG); datasets set
-the benchmark's own protocol (`DatasetAdapter.RECIPE`, e.g. a small CNN for 16x16 digits).
-The values here are the fallbacks when neither says anything.
+(`Method.RECIPE`, `Method.STAGES`); datasets set the benchmark's own protocol
+(`DatasetAdapter.RECIPE`, e.g. a small CNN for 16x16 digits, the model-selection rule). The values
+here are the fallbacks when neither says anything.
+
+Losses and batch augmentations are registries (`LOSSES`, `BATCH_AUGS`): a new one is a class or a
+function in bench/train/losses.py or bench/train/batchaug.py plus one line here. This module stays
+torch-free: config checks import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from bench.errors import ConfigError
 from bench.hparams import hp
+from bench.registry import Registry
 
 CB = "classifier-balancing ImageNet-LT config (Kang et al. 2020), the codebase FG used"
+KANG = "Kang et al. 2020 (classifier-balancing), Sec 4 / configs stage_2"
+MIXUP = "Zhang et al. 2018 (mixup), official mixup-cifar10 code: alpha = 1"
+LDAM = "Cao et al. 2019 (LDAM-DRW), official cifar_train.py"
+DRO = "Sagawa et al. 2020 (Group DRO), official run_expt.py"
+
+LOSSES = Registry(
+    "loss",
+    {
+        "ce": "bench.train.losses:CrossEntropy",
+        "balanced-softmax": "bench.train.losses:BalancedSoftmax",
+        "logit-adjusted": "bench.train.losses:LogitAdjusted",
+        "ldam-drw": "bench.train.losses:LDAMDRW",
+        "group-dro": "bench.train.losses:GroupDRO",
+    },
+)
+BATCH_AUGS = Registry(
+    "batch augmentation",
+    {
+        "none": "bench.train.batchaug:no_mix",
+        "mixup": "bench.train.batchaug:mixup",
+        "cutmix": "bench.train.batchaug:cutmix",
+    },
+)
+TRAINS = ("all", "head", "lws")
+DATA = ("real+synthetic", "real", "class-balanced-subsample", "group-balanced-subsample")
+SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
+SCHEDULES = ("cosine", "constant", "step")
+AUGMENTS = ("none", "shift", "standard", "flip-rotate")
+SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
 @dataclass(frozen=True)
-class Recipe:
-    backbone: str = hp(
-        "resnext50_32x4d",
-        source=CB + "; FG Sec 4.1 (ResNeXt50)",
-        help="'small-cnn' or any timm model name",
+class StageFields:
+    """What one training stage does: what trains, on which data, with which loss and schedule."""
+
+    trains: str = hp(
+        "all",
+        choices=TRAINS,
+        source="end-to-end training (ERM)",
+        help="all = the whole model; head = the last layer only (backbone frozen, in eval "
+        "mode); lws = only LWS's per-class logit scales (Kang et al. 2020)",
     )
-    pretrained: str | None = hp(
-        None,
-        source="from scratch, as the ImageNet-LT protocol",
-        help="path to a local state_dict, or 'hf-cache' for timm "
-        "weights already in the Hugging Face cache (never downloaded)",
+    reset_head: bool = hp(
+        False,
+        source="continue from the previous weights",
+        help="re-initialise the last layer before this stage (cRT, DFR)",
     )
-    optimizer: str = hp("sgd", choices=("sgd", "adam"), source=CB)
-    lr: float = hp(0.2, gt=0.0, high=10.0, source=CB + "; augcond Table 4 (LR 0.2)")
-    momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
-    weight_decay: float = hp(5e-4, low=0.0, high=1.0, source=CB)
-    batch_size: int = hp(512, low=1, high=65_536, source=CB + "; FG Sec 4.1 (batch 512)")
-    epochs: int = hp(90, low=1, high=10_000, source=CB)
-    steps_per_epoch: int | None = hp(
-        None,
-        low=1,
-        high=10_000_000,
-        source="one pass over real + synthetic data",
-        help="optimisation steps per epoch; none = one pass",
-    )
-    schedule: str = hp("cosine", choices=("cosine", "constant"), source=CB)
-    warmup_epochs: int = hp(0, low=0, high=10_000, source=CB)
-    loss: str = hp(
-        "ce",
-        choices=("ce", "balanced-softmax"),
-        source="ERM",
-        help="balanced-softmax = CE(logits + log(prior counts)), plain logits at test",
-    )
-    prior: str = hp(
-        "real",
-        choices=("real", "real+synthetic"),
-        source="Fill-Up Sec 3.2: only real samples are counted in n_i",
-        help="which per-class counts Balanced Softmax adds to the logits",
+    data: str = hp(
+        "real+synthetic",
+        choices=DATA,
+        source="all the training data the method has",
+        help="real+synthetic (synthetic only where the method makes it), real, or a class- / "
+        "group-balanced random subsample of the real training split (SYNAuG Alg. 1, DFR)",
     )
     sampler: str = hp(
         "instance",
-        choices=("instance", "class-balanced"),
+        choices=SAMPLERS,
         source="ERM",
-        help="how samples are drawn within the real and the synthetic pools",
+        help="how samples are drawn: per instance, class-balanced, class ~ sqrt(count) "
+        "(CBDM's RS-SQRT) or group-balanced",
     )
     real_fraction: float | None = hp(
         None,
         gt=0.0,
         high=1.0,
         source="none: real and synthetic data pooled",
-        help="share of real images in each mini-batch when "
-        "synthetic data is present (FG and augcond use 0.5)",
+        help="share of real images in each mini-batch when synthetic data is present "
+        "(FG and augcond use 0.5)",
     )
+    loss: str = hp("ce", choices=tuple(LOSSES), source="ERM", help="a name from the loss registry")
+    prior: str = hp(
+        "real",
+        choices=("real", "real+synthetic", "batch"),
+        source="Fill-Up Sec 3.2: only real samples are counted in n_i",
+        help="class frequencies Balanced Softmax / logit adjustment add: real counts, real + "
+        "synthetic counts, or what the sampler actually puts in a batch",
+    )
+    la_tau: float = hp(
+        1.0, gt=0.0, source="Menon et al. 2021 Sec 5: tau = 1", help="logit-adjusted loss scale"
+    )
+    ldam_max_m: float = hp(0.5, gt=0.0, source=LDAM + ": max_m = 0.5")
+    ldam_s: float = hp(30.0, gt=0.0, source=LDAM + ": s = 30")
+    drw_start: float = hp(
+        0.8,
+        low=0.0,
+        high=1.0,
+        source=LDAM + ": re-weighting from epoch 160 of 200",
+        help="fraction of the stage's epochs after which DRW re-weights classes",
+    )
+    drw_beta: float = hp(0.9999, low=0.0, high=1.0, source=LDAM + ": beta = 0.9999")
+    dro_eta: float = hp(0.01, gt=0.0, source=DRO + ": robust_step_size = 0.01")
+    batch_aug: str = hp(
+        "none",
+        choices=tuple(BATCH_AUGS),
+        source="ERM",
+        help="a name from the batch-augmentation registry",
+    )
+    mix_alpha: float = hp(1.0, gt=0.0, source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1")
+    mix_pairs: str = hp(
+        "batch",
+        choices=("batch", "real", "real-synthetic"),
+        source="Mixup: any two samples of the batch",
+        help="batch = any two samples; real = real samples among themselves (synthetic ones "
+        "untouched); real-synthetic = each real sample with a synthetic one (SYNAuG's domain "
+        "Mixup)",
+    )
+    optimizer: str = hp("sgd", choices=("sgd", "adam"), source=CB)
+    lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)")
+    momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
+    weight_decay: float = hp(5e-4, low=0.0, source=CB)
+    batch_size: int = hp(512, low=1, source=CB + "; FG Sec 4.1 (batch 512)")
+    epochs: int = hp(90, low=0, source=CB, help="0 skips the stage")
+    steps_per_epoch: int | None = hp(
+        None,
+        low=1,
+        source="one pass over the stage's data",
+        help="optimisation steps per epoch; none = one pass",
+    )
+    schedule: str = hp(
+        "cosine",
+        choices=SCHEDULES,
+        source=CB,
+        help="step = x step_gamma every step_epochs epochs (after warm-up)",
+    )
+    step_epochs: int = hp(30, low=1, source="Fill-Up App B.4 Stage I: x0.1 every 30 epochs")
+    step_gamma: float = hp(0.1, gt=0.0, high=1.0, source="Fill-Up App B.4: x0.1")
+    warmup_epochs: int = hp(0, low=0, source=CB)
     augment: str = hp(
         "standard",
-        choices=("none", "shift", "standard"),
+        choices=AUGMENTS,
         source=CB,
         help="standard = random-resized crop + flip + colour jitter (files) or "
-        "pad-crop + flip (arrays); shift = small translations only",
+        "pad-crop + flip (arrays); shift = small translations only; flip-rotate = flip + "
+        "RandomRotation(15) (DA-Fusion)",
+    )
+
+    def __post_init__(self) -> None:
+        epochs, warmup = getattr(self, "epochs", None), getattr(self, "warmup_epochs", None)
+        if epochs and warmup is not None and warmup >= epochs:
+            raise ConfigError(f"warmup_epochs={warmup} must be smaller than epochs={epochs}.")
+        if self.batch_aug == "none" and self.mix_pairs != "batch":
+            raise ConfigError(
+                f"mix_pairs={self.mix_pairs!r} needs a batch_aug; choose one of "
+                f"{', '.join(a for a in BATCH_AUGS if a != 'none')}."
+            )
+
+
+@dataclass(frozen=True)
+class Recipe(StageFields):
+    """The first stage plus the settings of the whole run."""
+
+    backbone: str = hp(
+        "resnext50_32x4d",
+        source=CB + "; FG Sec 4.1 (ResNeXt50)",
+        help="'small-cnn', 'resnet32' (CIFAR, LDAM-DRW), a torchvision ResNet/ResNeXt "
+        "('tv-resnet50', ...) or any timm model name",
+    )
+    pretrained: str | None = hp(
+        None,
+        source="from scratch, as the ImageNet-LT protocol",
+        help="path to a local state_dict, 'torch-hub' for torchvision's IMAGENET1K_V1 file in the "
+        "torch hub cache, or 'hf-cache' for timm weights in the Hugging Face cache (never "
+        "downloaded)",
+    )
+    normed_head: bool = hp(
+        False,
+        source="a plain linear classifier",
+        help="cosine classifier (NormedLinear), as LDAM-DRW's official code uses with LDAM",
+    )
+    then: tuple[str, ...] = hp(
+        (),
+        source="one stage",
+        help="names of the stages after the first, in order; each is configured as stage.<name>",
+    )
+    groups: str = hp(
+        "dataset",
+        choices=("dataset", "auto"),
+        source="the dataset's groups",
+        help="what group-balanced data / sampling and Group DRO use: the dataset's groups "
+        "(an error where it has none), or auto = its groups, else the classes (SubpopBench)",
+    )
+    resize: str = hp(
+        "crop",
+        choices=("crop", "square"),
+        source=CB + ": resize the short side, crop the centre (random-resized crop in training)",
+        help="crop, or square = Resize((size, size)) of the whole image (DA-Fusion)",
     )
     normalize: str = hp(
         "imagenet",
@@ -87,13 +223,80 @@ class Recipe:
         "best-val",
         choices=("best-val", "last"),
         source="TDE / KaihuaTang #15: test at the best-validation epoch",
-        help="which checkpoint the headline test numbers come from (both are recorded)",
+        help="which checkpoint of the last stage the headline test numbers come from (both are "
+        "recorded)",
     )
-    eval_batch_size: int = hp(256, low=1, high=65_536, source="harness")
-    num_workers: int = hp(0, low=0, high=256, source="harness; in-memory data needs no workers")
+    selection_metric: str = hp(
+        "val_balanced",
+        choices=SELECTION_METRICS,
+        source="long-tail convention: best balanced validation accuracy",
+        help="the validation score best-val maximises (datasets declare their papers' rule)",
+    )
+    precision: str = hp(
+        "auto",
+        choices=("auto", "fp32", "bf16"),
+        source="harness: bf16 autocast + channels_last on GPU, fp32 on CPU",
+    )
+    eval_batch_size: int = hp(256, low=1, source="harness")
+    num_workers: int | None = hp(
+        None,
+        low=0,
+        source="harness: none = 0 for in-memory data, else one loader process per core "
+        "(at most 8), leaving one core to the training process",
+    )
 
     def __post_init__(self) -> None:
-        if self.warmup_epochs >= self.epochs:
-            raise ConfigError(
-                f"warmup_epochs={self.warmup_epochs} must be smaller than epochs={self.epochs}."
-            )
+        super().__post_init__()
+        if len(set(self.then)) != len(self.then):
+            raise ConfigError(f"then={list(self.then)}: every stage name must appear once.")
+        for name in self.then:
+            if not name.replace("-", "").replace("_", "").isalnum():
+                raise ConfigError(f"then: stage name {name!r} must be letters, digits, - or _.")
+
+
+# Stage fields a later stage takes from the first stage when it leaves them at None.
+INHERITED = (
+    "optimizer",
+    "lr",
+    "momentum",
+    "weight_decay",
+    "batch_size",
+    "steps_per_epoch",
+    "schedule",
+    "augment",
+)
+
+
+@dataclass(frozen=True)
+class Stage(StageFields):
+    """A stage after the first; defaults are cRT's classifier re-training (Kang et al. 2020)."""
+
+    trains: str = hp("head", choices=TRAINS, source=KANG + ": only the classifier is re-trained")
+    reset_head: bool = hp(True, source=KANG + ": cRT re-initialises the classifier")
+    data: str = hp("real", choices=DATA, source=KANG + ": the real training set")
+    sampler: str = hp("class-balanced", choices=SAMPLERS, source=KANG + ": class-balanced sampling")
+    epochs: int = hp(10, low=0, source=KANG + ": 10 epochs")
+    optimizer: str | None = hp(None, choices=("sgd", "adam"), source="the first stage's")
+    lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")")
+    momentum: float | None = hp(None, low=0.0, high=1.0, source="the first stage's")
+    weight_decay: float | None = hp(None, low=0.0, source="the first stage's")
+    batch_size: int | None = hp(None, low=1, source="the first stage's")
+    steps_per_epoch: int | None = hp(None, low=1, source="the first stage's")
+    schedule: str | None = hp(None, choices=SCHEDULES, source="the first stage's")
+    augment: str | None = hp(None, choices=AUGMENTS, source="the first stage's")
+
+
+FIRST_STAGE = "main"
+
+
+def stage_fields(recipe: Recipe, stage: Stage | None = None) -> StageFields:
+    """The effective settings of one stage: the first (stage None) or a later one, with its
+    None fields taken from the first stage."""
+    names = [f.name for f in fields(StageFields)]
+    if stage is None:
+        return StageFields(**{n: getattr(recipe, n) for n in names})
+    values: dict[str, Any] = {n: getattr(stage, n) for n in names}
+    for name in INHERITED:
+        if values[name] is None:
+            values[name] = getattr(recipe, name)
+    return StageFields(**values)

@@ -1,4 +1,5 @@
-"""Mini-batch composition: instance or class-balanced draws, optionally a fixed real:synthetic mix.
+"""Mini-batch composition: per instance, class, sqrt(class size) or group, optionally with a fixed
+real:synthetic mix.
 
 Batches index a ConcatDataset(real, synthetic): real samples are 0..n_real-1, synthetic ones
 follow. Each epoch draws from its own seed, so a resumed run sees exactly the batches an
@@ -15,7 +16,12 @@ from bench.io import seed_hash
 
 
 class Pool:
-    """Dataset indices with labels, drawn either uniformly per instance or per class."""
+    """Dataset indices with strata (classes or groups), drawn per instance or per stratum.
+
+    Stratum modes: class-balanced / group-balanced draw a stratum uniformly, sqrt draws it with
+    probability proportional to the square root of its size (CBDM's RS-SQRT); then one of its
+    samples, with replacement.
+    """
 
     def __init__(self, indices: np.ndarray, labels: np.ndarray, mode: str):
         order = np.argsort(labels, kind="stable")
@@ -29,13 +35,27 @@ class Pool:
         return len(self.indices)
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.mode == "class-balanced":
-            # A class uniformly at random, then one of its samples (with replacement).
-            k = rng.integers(len(self.classes), size=n)
+        if self.mode != "instance":
+            if self.mode == "sqrt":
+                k = rng.choice(len(self.classes), size=n, p=self.stratum_probabilities())
+            else:  # a stratum uniformly at random
+                k = rng.integers(len(self.classes), size=n)
             return self.indices[self.starts[k] + rng.integers(self.sizes[k])]
         # Instance sampling: whole shuffled passes over the pool, as a shuffling DataLoader does.
         passes = -(-n // len(self.indices))
         return np.concatenate([rng.permutation(self.indices) for _ in range(passes)])[:n]
+
+    def stratum_probabilities(self) -> np.ndarray:
+        if self.mode == "sqrt":
+            w = np.sqrt(self.sizes.astype(np.float64))
+            return w / w.sum()
+        return np.full(len(self.classes), 1.0 / len(self.classes))
+
+    def sample_probabilities(self) -> np.ndarray:
+        """The probability of each of `self.indices` in one draw."""
+        if self.mode == "instance":
+            return np.full(len(self.indices), 1.0 / len(self.indices))
+        return np.repeat(self.stratum_probabilities() / self.sizes, self.sizes)
 
 
 class BatchPlan:
@@ -50,7 +70,11 @@ class BatchPlan:
         mode: str,
         real_fraction: float | None,
         seed: int,
+        strata: tuple[np.ndarray, np.ndarray | None] | None = None,
     ):
+        """`strata` (real, synthetic) replaces the labels as what stratum modes balance (groups)."""
+        if strata is not None:
+            real_labels, synthetic_labels = strata
         n_real = len(real_labels)
         self.batch_size, self.steps, self.seed, self.epoch = batch_size, steps, seed, 0
         has_synthetic = synthetic_labels is not None and len(synthetic_labels) > 0
@@ -70,6 +94,14 @@ class BatchPlan:
             )
             self.pools = [Pool(np.arange(len(labels)), labels, mode)]
             self.shares = [batch_size]
+
+    def class_frequencies(self, classes: np.ndarray, num_classes: int) -> np.ndarray:
+        """The expected share of each class in a mini-batch; `classes[i]` is index i's class."""
+        out = np.zeros(num_classes)
+        for pool, share in zip(self.pools, self.shares, strict=True):
+            p = pool.sample_probabilities() * share / self.batch_size
+            out += np.bincount(classes[pool.indices], weights=p, minlength=num_classes)
+        return out
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
