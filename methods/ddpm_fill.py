@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
-from bench.generators.ddpm import PROTO, DDPMSettings
+from bench.generators.ddpm_settings import PROTO, DDPMSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
 

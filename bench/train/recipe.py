@@ -104,10 +104,14 @@ class StageFields:
         "synthetic counts, or what the sampler actually puts in a batch",
     )
     la_tau: float = hp(
-        1.0, gt=0.0, source="Menon et al. 2021 Sec 5: tau = 1", help="logit-adjusted loss scale"
+        1.0,
+        gt=0.0,
+        high=10.0,
+        source="Menon et al. 2021 Sec 5: tau = 1",
+        help="logit-adjusted loss scale",
     )
-    ldam_max_m: float = hp(0.5, gt=0.0, source=LDAM + ": max_m = 0.5")
-    ldam_s: float = hp(30.0, gt=0.0, source=LDAM + ": s = 30")
+    ldam_max_m: float = hp(0.5, gt=0.0, source=LDAM + ": max_m = 0.5", high=10.0)
+    ldam_s: float = hp(30.0, gt=0.0, source=LDAM + ": s = 30", high=1000.0)
     drw_start: float = hp(
         0.8,
         low=0.0,
@@ -116,14 +120,16 @@ class StageFields:
         help="fraction of the stage's epochs after which DRW re-weights classes",
     )
     drw_beta: float = hp(0.9999, low=0.0, high=1.0, source=LDAM + ": beta = 0.9999")
-    dro_eta: float = hp(0.01, gt=0.0, source=DRO + ": robust_step_size = 0.01")
+    dro_eta: float = hp(0.01, gt=0.0, source=DRO + ": robust_step_size = 0.01", high=100.0)
     batch_aug: str = hp(
         "none",
         choices=tuple(BATCH_AUGS),
         source="ERM",
         help="a name from the batch-augmentation registry",
     )
-    mix_alpha: float = hp(1.0, gt=0.0, source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1")
+    mix_alpha: float = hp(
+        1.0, gt=0.0, source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1", high=100.0
+    )
     mix_pairs: str = hp(
         "batch",
         choices=("batch", "real", "real-synthetic"),
@@ -133,16 +139,17 @@ class StageFields:
         "Mixup)",
     )
     optimizer: str = hp("sgd", choices=("sgd", "adam"), source=CB)
-    lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)")
+    lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)", high=10.0)
     momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
-    weight_decay: float = hp(5e-4, low=0.0, source=CB)
-    batch_size: int = hp(512, low=1, source=CB + "; FG Sec 4.1 (batch 512)")
-    epochs: int = hp(90, low=0, source=CB, help="0 skips the stage")
+    weight_decay: float = hp(5e-4, low=0.0, source=CB, high=1.0)
+    batch_size: int = hp(512, low=1, source=CB + "; FG Sec 4.1 (batch 512)", high=65_536)
+    epochs: int = hp(90, low=0, source=CB, help="0 skips the stage", high=10_000)
     steps_per_epoch: int | None = hp(
         None,
         low=1,
         source="one pass over the stage's data",
         help="optimisation steps per epoch; none = one pass",
+        high=10_000_000,
     )
     schedule: str = hp(
         "cosine",
@@ -150,9 +157,11 @@ class StageFields:
         source=CB,
         help="step = x step_gamma every step_epochs epochs (after warm-up)",
     )
-    step_epochs: int = hp(30, low=1, source="Fill-Up App B.4 Stage I: x0.1 every 30 epochs")
+    step_epochs: int = hp(
+        30, low=1, source="Fill-Up App B.4 Stage I: x0.1 every 30 epochs", high=10_000
+    )
     step_gamma: float = hp(0.1, gt=0.0, high=1.0, source="Fill-Up App B.4: x0.1")
-    warmup_epochs: int = hp(0, low=0, source=CB)
+    warmup_epochs: int = hp(0, low=0, source=CB, high=10_000)
     augment: str = hp(
         "standard",
         choices=AUGMENTS,
@@ -237,12 +246,13 @@ class Recipe(StageFields):
         choices=("auto", "fp32", "bf16"),
         source="harness: bf16 autocast + channels_last on GPU, fp32 on CPU",
     )
-    eval_batch_size: int = hp(256, low=1, source="harness")
+    eval_batch_size: int = hp(256, low=1, source="harness", high=65_536)
     num_workers: int | None = hp(
         None,
         low=0,
         source="harness: none = 0 for in-memory data, else one loader process per core "
         "(at most 8), leaving one core to the training process",
+        high=256,
     )
 
     def __post_init__(self) -> None:
@@ -275,13 +285,13 @@ class Stage(StageFields):
     reset_head: bool = hp(True, source=KANG + ": cRT re-initialises the classifier")
     data: str = hp("real", choices=DATA, source=KANG + ": the real training set")
     sampler: str = hp("class-balanced", choices=SAMPLERS, source=KANG + ": class-balanced sampling")
-    epochs: int = hp(10, low=0, source=KANG + ": 10 epochs")
+    epochs: int = hp(10, low=0, source=KANG + ": 10 epochs", high=10_000)
     optimizer: str | None = hp(None, choices=("sgd", "adam"), source="the first stage's")
-    lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")")
+    lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")", high=10.0)
     momentum: float | None = hp(None, low=0.0, high=1.0, source="the first stage's")
-    weight_decay: float | None = hp(None, low=0.0, source="the first stage's")
-    batch_size: int | None = hp(None, low=1, source="the first stage's")
-    steps_per_epoch: int | None = hp(None, low=1, source="the first stage's")
+    weight_decay: float | None = hp(None, low=0.0, source="the first stage's", high=1.0)
+    batch_size: int | None = hp(None, low=1, source="the first stage's", high=65_536)
+    steps_per_epoch: int | None = hp(None, low=1, source="the first stage's", high=10_000_000)
     schedule: str | None = hp(None, choices=SCHEDULES, source="the first stage's")
     augment: str | None = hp(None, choices=AUGMENTS, source="the first stage's")
 
