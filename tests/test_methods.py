@@ -136,7 +136,7 @@ def test_smoke_run_of_a_file_backed_dataset_is_recorded_as_smoke(tmp_path: Path)
     assert result["metrics"]["epochs"] == 2
 
 
-@pytest.mark.parametrize("dataset", ["imagenet-lt", "places-lt", "cifar10-lt", "waterbirds"])
+@pytest.mark.parametrize("dataset", ["imagenet-lt", "imagenet100-lt", "cifar10-lt", "inat2018"])
 def test_ddpm_fill_runs_on_file_backed_datasets(dataset: str, tmp_path: Path) -> None:
     """The generator trains on the files (resized to its size) and fills the classes up."""
     from fixtures.dataset_trees import WRITERS
@@ -185,13 +185,13 @@ def test_every_method_smokes_on_a_file_backed_dataset(method: str, tmp_path: Pat
     """`bench run --smoke` of any method on a real-format dataset tree, in seconds."""
     from fixtures.dataset_trees import WRITERS
 
-    tree = WRITERS["places-lt"](tmp_path / "tree")
+    tree = WRITERS["imagenet-lt"](tmp_path / "tree")
     code, out, err = cli(
         "run",
         "--method",
         method,
         "--dataset",
-        "places-lt",
+        "imagenet-lt",
         "--smoke",
         "--quiet",
         "--data-root",

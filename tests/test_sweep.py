@@ -200,7 +200,9 @@ def test_debug_sweep_runs_everything_and_a_relaunch_submits_nothing(tmp_path):
 def test_a_failed_task_is_reported_and_retried_after_the_cause_is_removed(tmp_path):
     spec, results = tiny_spec(tmp_path, methods=["erm"]), tmp_path / "results"
     bad = resolve("erm", "digits-lt", 1, None, TINY_RECIPE)
-    run_dir = results / "runs" / bad.run_name
+    from bench.runs.runner import bind_data
+
+    run_dir = results / "runs" / bind_data(bad).run_name  # named with its data's fingerprint
     run_dir.mkdir(parents=True)  # the cause: a config.json of another run in its directory
     (run_dir / "config.json").write_text(json.dumps(resolve("erm", "digits-lt", 0).to_json()))
     args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))

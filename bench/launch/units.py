@@ -66,6 +66,10 @@ class UnitKind:
         raise NotImplementedError
 
 
+# unit key -> its run directory (binding a config to its data loads the dataset's files)
+BOUND: dict[tuple[str, str], Path] = {}
+
+
 class RunKind(UnitKind):
     """A whole `bench run`: resumes a killed run, skips a finished one by its `done` marker."""
 
@@ -91,9 +95,22 @@ class RunKind(UnitKind):
         run(config, env.results, data_root, env.device, progress=False)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
+        """The run's directory, whose name includes the fingerprint of the data it reads
+        (bench.runs.runner.bind_data; computed once per unit)."""
+        from bench.data import data_root_from_env
         from bench.runs.records import run_dir_for
+        from bench.runs.runner import bind_data
 
-        return run_dir_for(env.results, unit.payload)
+        key = (unit.key, str(env.results))
+        if key not in BOUND:
+            config = unit.payload
+            if config.data_fingerprint is None:
+                root = data_root_from_env(
+                    str(env.data_root) if env.data_root else None, config.data_root
+                )
+                config = bind_data(config, root)
+            BOUND[key] = run_dir_for(env.results, config)
+        return BOUND[key]
 
 
 def kind_of(unit: Unit) -> UnitKind:

@@ -250,9 +250,20 @@ def build_classifier(
     else:
         import timm
 
-        body = timm.create_model(
-            backbone, pretrained=pretrained == "hf-cache", num_classes=0, in_chans=channels
-        )
+        try:
+            body = timm.create_model(
+                backbone, pretrained=pretrained == "hf-cache", num_classes=0, in_chans=channels
+            )
+        except Exception as exc:  # offline and not in the cache: huggingface_hub's errors
+            if pretrained != "hf-cache":
+                raise
+            raise ConfigError(
+                f"recipe: pretrained=hf-cache, but timm's weights for {backbone} are not in the "
+                f"local Hugging Face cache ({type(exc).__name__}); nothing is downloaded. Put "
+                "them there on a machine with network, give a local state_dict file "
+                "(--set recipe.pretrained=PATH), or train from scratch (--set "
+                "recipe.pretrained=none)."
+            ) from None
         num_features = body.num_features
     if pretrained == TORCH_HUB:
         load_local_weights(body, torch_hub_file(backbone))
