@@ -8,5 +8,6 @@ METHODS = Registry(
         "erm": "bench.methods.erm:ERM",
         "balanced-softmax": "bench.methods.balanced_softmax:BalancedSoftmax",
         "ddpm-fill": "bench.methods.ddpm_fill:DDPMFill",
+        "cbdm": "bench.methods.cbdm:CBDM",
     },
 )

@@ -54,6 +54,8 @@ def test_totals_match_the_official_numbers(roots, name, setting, total) -> None:
     assert len(data.train) == total
     assert len(data.splits["test"]) == 10_000
     assert data.splits["val"] is data.splits["test"]  # LDAM protocol: test doubles as val
+    full = data.splits["train_full"]  # CBDM's balanced generation reference
+    assert len(full) == 50_000 and len(set(full.class_counts(data.num_classes).tolist())) == 1
 
 
 def test_per_class_counts_and_shot_buckets(roots) -> None:
