@@ -23,15 +23,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
+from bench.data import FULL_TRAIN, DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
 from bench.data.files import Problems, locate_or_fail, rgb_dataset, torchvision_download
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 
 LDAM = "LDAM-DRW imbalance_cifar.py (Cao et al. 2019), as CBDM's dataset.py"
 DEFAULT_IF = 100.0
-# The balanced training set, the generation metrics' reference (CBDM Sec 4.1; module docstring).
-FULL = "train_full"
+FULL = FULL_TRAIN  # the balanced training set: generation metrics' reference (docstring)
 
 
 @dataclass(frozen=True)
