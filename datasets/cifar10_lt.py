@@ -7,6 +7,11 @@ copied unchanged into CBDM's dataset.py): n_i = int(img_max * (1/IF) ** (i / (C 
 class i (class 0 is the head, img_max = 5000), chosen by `np.random.seed(0)` once and then, per
 class in `np.unique` order, `np.random.shuffle` of that class's indices and the first n_i. The
 balanced 10,000-image test set is also the validation set, as in the LDAM-DRW protocol.
+
+`train_full` is the whole balanced CIFAR training set (50,000 images): the real reference CBDM
+measures generation against (its FID statistics `stats/cifar*.train.npz` are of the full train
+set; CBDM Sec 4.1 'class-balanced reference'): `bench eval-gen --set split=train_full`. Nothing
+trains on it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
+from bench.data import FULL_TRAIN, DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
 from bench.data.files import Problems, locate_or_fail, rgb_dataset, torchvision_download
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 
 LDAM = "LDAM-DRW imbalance_cifar.py (Cao et al. 2019), as CBDM's dataset.py"
 DEFAULT_IF = 100.0
+FULL = FULL_TRAIN  # the balanced training set: generation metrics' reference (docstring)
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class CIFAR10LT(DatasetAdapter):
         }
         total = cls.TRAIN_TOTALS.get(options.imbalance_factor, int(counts.sum()))
         return {
-            "splits": {"train": total, "val": n_test, "test": n_test},
+            "splits": {"train": total, "val": n_test, "test": n_test, FULL: 50_000},
             "num_classes": cls.NUM_CLASSES,
             "shots": buckets,
         }
@@ -162,6 +168,7 @@ class CIFAR10LT(DatasetAdapter):
                 "train": ImageSplit("train", train_y[keep], images=train_x[keep]),
                 "val": test,
                 "test": test,
+                FULL: ImageSplit(FULL, train_y, images=train_x),
             },
             info={"imbalance_factor": self.options.imbalance_factor, "pool": len(train_y)},
         )

@@ -18,5 +18,6 @@ METHODS = Registry(
         "ldam-drw": "bench.methods.ldam_drw:LDAMDRW",
         "group-dro": "bench.methods.group_dro:GroupDRO",
         "dfr": "bench.methods.dfr:DFR",
+        "cbdm": "bench.methods.cbdm:CBDM",
     },
 )

@@ -54,6 +54,8 @@ def test_totals_match_the_official_numbers(roots, name, setting, total) -> None:
     assert len(data.train) == total
     assert len(data.splits["test"]) == 10_000
     assert data.splits["val"] is data.splits["test"]  # LDAM protocol: test doubles as val
+    full = data.splits["train_full"]  # CBDM's balanced generation reference
+    assert len(full) == 50_000 and len(set(full.class_counts(data.num_classes).tolist())) == 1
 
 
 def test_per_class_counts_and_shot_buckets(roots) -> None:
@@ -132,3 +134,25 @@ def test_bad_pickles_name_the_file_and_what_is_wrong(tmp_path: Path) -> None:
     assert f"{folder / 'data_batch_1'}: missing key labels" in message
     assert f"{folder / 'test_batch'}: label 10 at row 7 is out of range 0..9" in message
     assert "cs.toronto.edu" in message
+
+
+def test_eval_gen_measures_against_the_balanced_train_set(roots, tmp_path: Path) -> None:
+    from bench.runs.evalgen import eval_gen
+    from bench.synthesis.store import write_arrays
+
+    full = load("cifar10-lt", roots["cifar10-lt"], "image_size=8").splits["train_full"]
+    store = write_arrays(tmp_path / "syn", full.images[:300], full.targets[:300])
+    fast = ["extractor=small", "prd_runs=1", "prd_clusters_per_class=2", "n=300"]
+    out = {
+        split: eval_gen(
+            "cifar10-lt",
+            store,
+            sets=[*fast, f"split={split}", "dataset.image_size=8"],
+            results=tmp_path / "results",
+            data_root=roots["cifar10-lt"],
+            progress=False,
+        )
+        for split in ("train_full", "test")
+    }
+    assert out["train_full"]["n_real"] == out["test"]["n_real"] == 300  # n= subsamples both
+    assert out["train_full"]["fid"] != out["test"]["fid"]  # another reference set

@@ -7,6 +7,7 @@ turns a split into a torch Dataset.
 """
 
 from bench.data.base import (
+    FULL_TRAIN,
     SPLITS,
     DatasetAdapter,
     DatasetOptions,
@@ -17,6 +18,7 @@ from bench.data.base import (
 )
 
 __all__ = [
+    "FULL_TRAIN",
     "SPLITS",
     "DatasetAdapter",
     "DatasetOptions",

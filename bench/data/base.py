@@ -18,6 +18,9 @@ from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 
 SPLITS = ("train", "val", "test")
+# The full (class-balanced) training pool an LT adapter may also expose: a real reference for
+# generation metrics, never trained on (CBDM Sec 4.1 measures against the full CIFAR train set).
+FULL_TRAIN = "train_full"
 
 
 @dataclass

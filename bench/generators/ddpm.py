@@ -31,6 +31,12 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 
 from bench.errors import ConfigError, DataError
+from bench.generators.balancing import (
+    cbdm_regulariser,
+    cbdm_weight,
+    class_distribution,
+    image_weights,
+)
 from bench.generators.base import (
     CFG,
     Generator,
@@ -116,6 +122,8 @@ class DDPMGenerator(Generator):
         self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
+        self._image_weights: torch.Tensor | None = None  # set by fit (bench/generators/balancing)
+        self._other_labels: torch.Tensor | None = None
 
     @classmethod
     def for_data(cls, settings: DDPMSettings, data: Any, device: str = "cpu") -> DDPMGenerator:
@@ -145,7 +153,10 @@ class DDPMGenerator(Generator):
         opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(s.train_steps))
         rng = torch.Generator().manual_seed(seed)
+        self._set_balancing(labels)
         step, losses = self._resume(workdir, opt, sched, rng)
+        if step == 0 and s.init_from is not None:
+            self._start_from(Path(s.init_from))
         self.unet.train()
         bar = progress_bar(None, progress, total=s.train_steps, initial=step, desc="fit generator")
         while step < s.train_steps:
@@ -170,24 +181,31 @@ class DDPMGenerator(Generator):
         params: list[torch.nn.Parameter],
     ) -> float:
         s = self.settings
-        idx = torch.randint(len(labels), (s.batch_size,), generator=rng)
+        if self._image_weights is None:
+            idx = torch.randint(len(labels), (s.batch_size,), generator=rng)
+        else:  # CBDM Table 1's +RS / +SQRT-RS: classes drawn uniformly or by sqrt frequency
+            idx = torch.multinomial(self._image_weights, s.batch_size, True, generator=rng)
         x0 = unit(images.read(idx.numpy())).to(self.device)
         y = labels[idx].clone()
         # Classifier-free guidance training: each sample's label is dropped with this probability
-        # (Ho & Salimans 2022; "usually 10%", CBDM Sec 3.1).
-        drop = torch.rand(len(y), generator=rng) < s.label_dropout
+        # (Ho & Salimans 2022; "usually 10%", CBDM Sec 3.1), or the whole batch's (CBDM's code).
+        if s.label_dropout_unit == "batch":
+            drop = (torch.rand(1, generator=rng) < s.label_dropout).expand(len(y))
+        else:
+            drop = torch.rand(len(y), generator=rng) < s.label_dropout
         y[drop] = self.null_label
         t = torch.randint(s.num_train_timesteps, (len(x0),), generator=rng)
         noise = torch.randn(x0.shape, generator=rng)
+        other = None
+        if self._other_labels is not None:  # CBDM's y', one Monte-Carlo label per sample
+            other = torch.multinomial(self._other_labels, len(y), True, generator=rng)
         embeds = None
         if self.cond.encoder is not None:
             view = random_shift(x0, rng)
             keep = (torch.rand(len(y), generator=rng) >= s.embed_dropout).float()
             embeds = self.cond.encoder(view) * keep.to(self.device)[:, None]
         t, noise, y = t.to(self.device), noise.to(self.device), y.to(self.device)
-        noisy = self.noise_schedule.add_noise(x0, noise, t)
-        pred = self.unet(noisy, t, class_labels=self.cond(y, embeds)).sample
-        loss = F.mse_loss(pred, noise)
+        loss = self.training_loss(x0, y, t, noise, embeds, other, ~drop)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -195,6 +213,74 @@ class DDPMGenerator(Generator):
         sched.step()
         self._update_ema()
         return float(loss.detach())
+
+    def training_loss(
+        self,
+        x0: torch.Tensor,
+        y: torch.Tensor,
+        t: torch.Tensor,
+        noise: torch.Tensor,
+        embeds: torch.Tensor | None = None,
+        other: torch.Tensor | None = None,
+        keep: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The noise-prediction loss, plus CBDM's regulariser (bench/generators/balancing.py)
+        where `other` (y') is given; `keep` marks the samples whose label was not dropped (the
+        regulariser applies to those: Eq. 4 is defined for a label y)."""
+        s = self.settings
+        noisy = self.noise_schedule.add_noise(x0, noise, t)
+        if other is None:
+            pred = self.unet(noisy, t, class_labels=self.cond(y, embeds)).sample
+            return F.mse_loss(pred, noise)
+        # eps(x_t, y) and eps(x_t, y') in one forward pass (no batch statistics in the UNet).
+        labels = torch.cat([y, other.to(y.device)])
+        both_embeds = None if embeds is None else torch.cat([embeds, embeds])
+        both = self.unet(
+            torch.cat([noisy, noisy]),
+            torch.cat([t, t]),
+            class_labels=self.cond(labels, both_embeds),
+        ).sample
+        pred, pred_other = both.chunk(2)
+        weight = cbdm_weight(t, s.cbdm_tau, s.num_train_timesteps)
+        if keep is not None:
+            weight = weight * keep.to(weight.device).float()
+        reg = cbdm_regulariser(pred, pred_other, weight, s.cbdm_commitment)
+        return F.mse_loss(pred, noise) + reg
+
+    def _set_balancing(self, labels: torch.Tensor) -> None:
+        """The batch draw weights (RS) and the distribution of CBDM's y', from the train labels."""
+        s = self.settings
+        self._image_weights = self._other_labels = None
+        if s.label_sampling != "data":
+            w = image_weights(labels.numpy(), self.num_classes, s.label_sampling)
+            self._image_weights = torch.as_tensor(w, dtype=torch.float64)
+        if s.cbdm_tau > 0:
+            counts = np.bincount(labels.numpy(), minlength=self.num_classes)
+            p = class_distribution(counts, s.label_set())
+            self._other_labels = torch.as_tensor(p, dtype=torch.float64)
+
+    def _start_from(self, path: Path) -> None:
+        """Fine-tuning: the live and EMA weights start from a fitted generator's EMA weights."""
+        source = DDPMGenerator.load(path, str(self.device))
+        mine = (self.num_classes, self.image_size, self.channels)
+        theirs = (source.num_classes, source.image_size, source.channels)
+        if mine != theirs:
+            raise ConfigError(
+                f"init_from={path}: that generator has (classes, size, channels) {theirs}, this "
+                f"one {mine}: fine-tune a generator fitted on the same data."
+            )
+        try:
+            for live, ema, state in (
+                (self.unet, self.ema_unet, source.ema_unet.state_dict()),
+                (self.cond, self.ema_cond, source.ema_cond.state_dict()),
+            ):
+                live.load_state_dict(state)
+                ema.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ConfigError(
+                f"init_from={path}: its weights do not fit this architecture (set unet_channels, "
+                f"layers_per_block and image_conditioning as that generator's): {exc}"
+            ) from None
 
     @torch.no_grad()
     def _update_ema(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
+from bench.generators.balancing import BalancingSettings
 from bench.hparams import hp
 
 PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
@@ -13,8 +14,9 @@ MAX_SIZE = 64
 
 
 @dataclass(frozen=True)
-class DDPMSettings:
-    """The `ddpm` backend's settings (methods that train it derive their Hparams from this)."""
+class DDPMSettings(BalancingSettings):
+    """The `ddpm` backend's settings (methods that train it derive their Hparams from this);
+    the class-balancing ones (RS, CBDM) come from bench/generators/balancing.py."""
 
     unet_channels: tuple[int, ...] = hp(
         (32, 64, 64),

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import SPLITS
+from bench.data import FULL_TRAIN, SPLITS
 from bench.hparams import hp
 from bench.metrics.checks import check_enough, check_features, check_same_width
 from bench.metrics.imagesets import choose
@@ -35,7 +35,7 @@ class GenerationSettings:
     )
     split: str = hp(
         "test",
-        choices=SPLITS,
+        choices=(*SPLITS, FULL_TRAIN),
         source="harness: the held-out split (augcond Table 1 uses the evaluation set; FG Table "
         "4 the ImageNet-LT val set; CBDM the balanced training set: set split accordingly)",
     )
