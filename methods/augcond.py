@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.errors import ConfigError
 from bench.generators.ddpm import DDPMSettings
 from bench.generators.unclip import UnCLIPSettings
 from bench.hparams import hp
@@ -45,7 +46,7 @@ TINY_DDPM = {
     "unet_channels": (8, 16),
     "train_steps": 3,
     "batch_size": 8,
-    "sampling_steps": 2,
+    "sampling_steps": 4,  # PNDM's warm-up needs 4 (augcond samples with PNDM)
     "num_train_timesteps": 10,
 }
 
@@ -103,6 +104,15 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
     resolution: int = hp(
         768, low=8, high=2048, stage="generator", source="Stable unCLIP 2.1: 768 x 768"
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.generator == "unclip" and self.scheduler == "pndm" and self.sampling_steps < 4:
+            raise ConfigError(
+                f"sampling_steps={self.sampling_steps} with scheduler=pndm: diffusers' PNDM "
+                "needs at least 4 steps (its Runge-Kutta warm-up). Use more steps or "
+                "scheduler=ddim."
+            )
 
 
 class ImageConditioned(Method):

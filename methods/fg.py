@@ -127,7 +127,7 @@ class FeedbackGuided(ImageConditioned):
             "feedback_scale": (0.03, "FG Table 7: the best omega on NICO++"),
         },
     }
-    TINY = {**ImageConditioned.TINY, "guidance_every": 1}
+    TINY = {**ImageConditioned.TINY, "sampling_steps": 2, "guidance_every": 1}
 
     def sampling_hooks(self, generator: Any) -> Any:
         from bench.generators.base import X0Guidance

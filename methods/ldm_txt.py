@@ -58,6 +58,7 @@ class LDMTxtImg(ImageConditioned):
     """LDM (txt+img): class prompt plus the embedding of one random real image (FG Table 1)."""
 
     Hparams = TxtImgHparams
+    TINY = {**ImageConditioned.TINY, "sampling_steps": 2}  # DDIM: 2 steps exercise every path
     paper = "FG Table 1 / augcond Table 2 'LDM (txt+img)'"
 
 
@@ -65,6 +66,7 @@ class LDMTxt(ImageConditioned):
     """LDM (txt): the class prompt (ddpm: the label) only (FG Table 1, augcond Table 2)."""
 
     Hparams = TxtHparams
+    TINY = LDMTxtImg.TINY
     paper = "FG Table 1 / augcond Table 2 'LDM (txt)'"
 
     def conditioning(self) -> int:

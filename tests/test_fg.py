@@ -152,6 +152,7 @@ def test_hardness_is_the_mahalanobis_distance_to_the_class(ddpm) -> None:
         ({"cond_dropout": 1.5}, "cond_dropout"),
         ({"cond_dropout": -0.1}, "cond_dropout"),
         ({"generator": "sd"}, "generator"),
+        ({"generator": "unclip", "scheduler": "pndm", "sampling_steps": 3}, "at least 4 steps"),
     ],
 )
 def test_bad_fg_settings_fail_before_synthesis(sets: dict, message: str) -> None:
