@@ -1,0 +1,74 @@
+"""ldm-txt and ldm-txt-img: the LDM baselines of FG Table 1 and augcond Table 2, same pipeline.
+
+`ldm-txt` conditions on the class alone: the prompt "{class_name}" on Stable unCLIP with the image
+embedding dropped entirely (Dropout p = 1, unCLIP's zero image embedding), the class label on the
+embedded `ddpm` (trained without image conditioning, as ddpm-fill). `ldm-txt-img` adds the
+embedding of one random real training image of the class ("LDM (txt+img)", FG Sec 3.2 without
+Dropout and feedback). Both fill every class up to the head count and train with Balanced Softmax
+on 50/50 real:synthetic batches (FG Sec 4.1); sampling as FG (DDIM 30 steps, gamma 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.hparams import hp
+from bench.methods.augcond import ConditionedHparams, ImageConditioned
+
+FG_OURS = "ours: FG's Places-LT value (App F.4); the baselines' settings are not stated"
+
+
+@dataclass(frozen=True)
+class TxtImgHparams(ConditionedHparams):
+    cond_dropout: float = hp(
+        0.0,
+        low=0.0,
+        high=1.0,
+        stage="synthesis",
+        source="FG Table 1 'LDM (txt+img)': the real image's embedding as it is (no Dropout)",
+    )
+    guidance_scale: float = hp(
+        3.0, low=0.0, high=100.0, stage="synthesis", source=FG_OURS + ": gamma = 3"
+    )
+    sampling_steps: int = hp(
+        30, low=1, high=10_000, stage="synthesis", source="FG App F: 30 DDIM steps"
+    )
+    scheduler: str = hp(
+        "ddim", choices=("ddim", "pndm", "ddpm"), stage="synthesis", source="FG App F: DDIM"
+    )
+
+
+@dataclass(frozen=True)
+class TxtHparams(TxtImgHparams):
+    image_conditioning: bool = hp(
+        False,
+        stage="generator",
+        source="FG Table 1 'LDM (txt)': class conditioning only (ddpm: as ddpm-fill)",
+    )
+    cond_dropout: float = hp(
+        1.0,
+        low=0.0,
+        high=1.0,
+        stage="synthesis",
+        source="FG Table 1 'LDM (txt)': no image information (unclip: the zero image embedding)",
+    )
+
+
+class LDMTxtImg(ImageConditioned):
+    """LDM (txt+img): class prompt plus the embedding of one random real image (FG Table 1)."""
+
+    Hparams = TxtImgHparams
+    TINY = {**ImageConditioned.TINY, "sampling_steps": 2}  # DDIM: 2 steps exercise every path
+    paper = "FG Table 1 / augcond Table 2 'LDM (txt+img)'"
+
+
+class LDMTxt(ImageConditioned):
+    """LDM (txt): the class prompt (ddpm: the label) only (FG Table 1, augcond Table 2)."""
+
+    Hparams = TxtHparams
+    TINY = LDMTxtImg.TINY
+    paper = "FG Table 1 / augcond Table 2 'LDM (txt)'"
+
+    def conditioning(self) -> int:
+        # unCLIP needs an image embedding (zeroed by Dropout p = 1); the ddpm takes none.
+        return 1 if self.generator == "unclip" else 0
