@@ -198,6 +198,13 @@ def test_clip_missing_model_is_a_clear_error(tmp_path: Path) -> None:
 # classifier --------------------------------------------------------------------------------------
 
 
+def run_loader() -> ExtractorContext:
+    """The context bench eval-gen builds: bench.metrics gets the run loader from its caller."""
+    from bench.runs.models import load_classifier
+
+    return ExtractorContext("cpu", None, load_classifier)
+
+
 def test_classifier_extractor_gives_the_run_classifiers_features(tmp_path: Path) -> None:
     from bench.data.torchdata import ArrayImages
     from bench.io import atomic_write_json
@@ -212,7 +219,7 @@ def test_classifier_extractor_gives_the_run_classifiers_features(tmp_path: Path)
     torch.save(model.state_dict(), run_dir / "model_best.pt")
 
     gray = np.random.default_rng(6).integers(0, 256, (5, 16, 16, 1), dtype=np.uint8)
-    extractor = build_extractor(f"classifier:{run_dir}", ExtractorContext())
+    extractor = build_extractor(f"classifier:{run_dir}", run_loader())
     out = extractor(np.repeat(gray, 3, axis=-1))
     # The evaluation pre-processing the runner uses, then Classifier.features / head.
     x = torch.stack([ArrayImages(gray, np.zeros(5), 16, "half", "none")[i][0] for i in range(5)])
@@ -229,12 +236,14 @@ def test_classifier_extractor_needs_a_finished_run(tmp_path: Path) -> None:
     from bench.runs.config import resolve
 
     with pytest.raises(BenchError, match="not a bench run directory"):
-        build_extractor(f"classifier:{tmp_path}")
+        build_extractor(f"classifier:{tmp_path}", run_loader())
     atomic_write_json(tmp_path / "config.json", resolve("erm", "digits-lt").to_json())
     with pytest.raises(BenchError, match=r"model_best\.pt does not exist"):
-        build_extractor(f"classifier:{tmp_path}")
+        build_extractor(f"classifier:{tmp_path}", run_loader())
     with pytest.raises(BenchError, match="needs a run"):
-        build_extractor("classifier")
+        build_extractor("classifier", run_loader())
+    with pytest.raises(BenchError, match="needs a run loader"):
+        build_extractor(f"classifier:{tmp_path}")
 
 
 def test_unknown_extractor_suggests_close_names() -> None:

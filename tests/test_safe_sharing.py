@@ -16,6 +16,7 @@ from bench.runs.records import run_dir_for, run_lock
 from bench.runs.runner import bind_data, log_to
 from bench.synthesis.store import file_lock
 from bench.train.loop import TrainState, load_state, save_state
+from bench.train.losses import CrossEntropy
 
 SHORT = ["recipe.epochs=2", "recipe.steps_per_epoch=2", "recipe.batch_size=16"]
 
@@ -43,9 +44,10 @@ def test_training_checkpoint_round_trips_with_weights_only(tmp_path: Path) -> No
     model, opt, sched = tiny_model()
     state = TrainState(epoch=3, best_epoch=2, best_score=0.5, history=[{"epoch": 1, "x": 0.1}])
     state.best_weights = {k: v.clone() for k, v in model.state_dict().items()}
-    save_state(tmp_path / "train_state.pt", state, model, opt, sched)
+    save_state(tmp_path / "train_state.pt", state, model, opt, sched, CrossEntropy(None, None))
     torch.load(tmp_path / "train_state.pt", weights_only=True)  # plain containers only
-    back = load_state(tmp_path / "train_state.pt", *tiny_model(), device="cpu")
+    back, blob = load_state(tmp_path / "train_state.pt", tiny_model()[0], device="cpu")
+    assert blob is not None and set(blob) >= {"model", "opt", "sched", "loss"}
     assert (back.epoch, back.best_epoch, back.best_score, back.history) == (
         3,
         2,
@@ -59,8 +61,8 @@ def test_a_planted_checkpoint_runs_no_code(tmp_path: Path) -> None:
     model, opt, sched = tiny_model()
     blob = {"state": Planted(marker), "model": model.state_dict()}
     torch.save(blob, tmp_path / "train_state.pt")
-    state = load_state(tmp_path / "train_state.pt", model, opt, sched, device="cpu")
-    assert state.epoch == 0 and not marker.exists()  # refused, started afresh
+    state, blob = load_state(tmp_path / "train_state.pt", model, device="cpu")
+    assert blob is None and state.epoch == 0 and not marker.exists()  # refused, started afresh
     assert list((tmp_path / "attempts").iterdir())  # the planted file is kept, not deleted
 
 
