@@ -1,5 +1,7 @@
 # `make run`  — set up .venv if missing, then the main job on embedded data.
-# `make test` — same set-up, then lint, format check and the test suite.
+# `make test` — same set-up, then lint, format check and the quick test suite (two workers).
+# `make test-all` — the same plus the tests marked slow (every method end to end, the embedded
+#                   benchmark); tests marked slurm need a cluster (.ci/run starts one), gpu a GPU.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +9,10 @@ STAMP  := $(VENV)/.bench-installed
 SEEDS  ?= 0 1 2
 RESULTS ?= results
 
-.PHONY: setup run test lint format bench-clean
+# pytest workers: each runs its tests (and the `bench` processes they start) on one thread.
+TEST_WORKERS ?= 2
+
+.PHONY: setup run test test-all lint format bench-clean
 
 setup: $(STAMP)
 
@@ -40,4 +45,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
+
+test-all: test
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "slow and not gpu and not real_data and not slurm"

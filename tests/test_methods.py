@@ -11,6 +11,32 @@ from helpers import cli, run_digits, tiny_sets
 from bench.io import read_json
 from bench.methods import METHODS
 
+# Every method runs in these registry loops. Methods that synthesise share the harness's fitting,
+# synthesis and training code: one per generator code path runs in the default tier (`make
+# test`), the others are marked slow (`make test-all` and CI run them). Methods that do not
+# synthesise are cheap and always run.
+DEFAULT_TIER = {
+    "ddpm-fill",  # class-conditional ddpm, plain fill
+    "cbdm",  # ddpm trained with the CBDM regulariser, CFG sampling
+    "fg-entropy",  # feedback classifier dependency + x0 guidance on an image-conditioned ddpm
+    "augcond-embed-cutmix-dropout",  # conditioning on mixed embeddings of real images
+    "augcond-cutmix-dropout",  # conditioning on mixed real images (pixel space)
+}
+
+
+def tiered(*datasets: str) -> list:
+    """pytest params of every method (x each dataset given): synthesising methods outside
+    DEFAULT_TIER are marked slow, and on the class-balanced colored-digits (nothing to fill)
+    every synthesising method but ddpm-fill is."""
+    params = []
+    for dataset in datasets or (None,):
+        for method in METHODS:
+            tier = {"ddpm-fill"} if dataset == "colored-digits" else DEFAULT_TIER
+            fast = not METHODS[method].uses_synthetic_data() or method in tier
+            values = (method,) if dataset is None else (method, dataset)
+            params.append(pytest.param(*values, marks=() if fast else pytest.mark.slow))
+    return params
+
 
 def run_tiny(
     method: str, results: Path, *extra: str, seed: int = 0, dataset: str = "digits-lt"
@@ -24,8 +50,7 @@ def run_info(run_dir: Path) -> dict:
     return read_json(run_dir / "result.json")["info"]
 
 
-@pytest.mark.parametrize("dataset", ["digits-lt", "colored-digits"])
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize(("method", "dataset"), tiered("digits-lt", "colored-digits"))
 def test_method_runs_end_to_end(method: str, dataset: str, results: Path) -> None:
     run_dir = run_tiny(method, results, dataset=dataset)
     result = read_json(run_dir / "result.json")
@@ -180,7 +205,7 @@ def test_synthesis_shards_can_be_filled_by_separate_tasks(tmp_path: Path) -> Non
     assert run_info(run_dir)["synthesis"]["generated_shards"] == 0
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("method", tiered())
 def test_every_method_smokes_on_a_file_backed_dataset(method: str, tmp_path: Path) -> None:
     """`bench run --smoke` of any method on a real-format dataset tree, in seconds."""
     from fixtures.dataset_trees import WRITERS

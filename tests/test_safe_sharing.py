@@ -58,7 +58,7 @@ def test_training_checkpoint_round_trips_with_weights_only(tmp_path: Path) -> No
 
 def test_a_planted_checkpoint_runs_no_code(tmp_path: Path) -> None:
     marker = tmp_path / "code-ran"
-    model, opt, sched = tiny_model()
+    model = tiny_model()[0]
     blob = {"state": Planted(marker), "model": model.state_dict()}
     torch.save(blob, tmp_path / "train_state.pt")
     state, blob = load_state(tmp_path / "train_state.pt", model, device="cpu")
