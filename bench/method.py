@@ -133,6 +133,10 @@ class Method:
         """Real training images each request is conditioned on (0: none)."""
         return 0
 
+    def modifiers(self) -> dict[int, list[str]] | None:
+        """Per class, the words the prompt's {modifier} takes (used evenly), or None."""
+        return None
+
     def sampling_hooks(self, generator: Any) -> Any:
         """How sampling is steered: classifier-free guidance at `guidance_scale` by default."""
         from bench.generators.base import CFG, SamplingHooks

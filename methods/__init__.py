@@ -35,5 +35,8 @@ METHODS = Registry(
         "augcond-embed-cutmix-dropout": "bench.methods.augcond:AugCondEmbedCutmixDropout",
         "ldm-txt": "bench.methods.ldm_txt:LDMTxt",
         "ldm-txt-img": "bench.methods.ldm_txt:LDMTxtImg",
+        "fill-up": "bench.methods.fillup:FillUp",
+        "fillup-template": "bench.methods.fillup:FillUpTemplate",
+        "synaug": "bench.methods.synaug:SYNAuG",
     },
 )

@@ -26,7 +26,7 @@ def tiny_sets(method: str) -> list[str]:
         text = ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         coerce(types[key].type, text)  # TINY values must survive the CLI round trip
         items.append(f"method.{key}={text}")
-    stages = [f"stage.{name}.epochs=1" for name in cls.STAGES]
+    stages = [f"stage.{name}.{k}" for name in cls.STAGES for k in ("epochs=1", "warmup_epochs=0")]
     return items + TINY_RECIPE + stages
 
 

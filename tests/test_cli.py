@@ -35,7 +35,7 @@ def test_list_names_every_registered_entry() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--method", "fill", "--dataset", "digits-lt"], "Did you mean 'ddpm-fill'"),
+        (["run", "--method", "ddpm-fil", "--dataset", "digits-lt"], "Did you mean 'ddpm-fill'"),
         (["run", "--method", "erm", "--dataset", "digit-lt"], "Did you mean 'digits-lt'"),
         (
             ["run", "--method", "erm", "--dataset", "digits-lt", "--set", "recipe.epoch=3"],

@@ -48,6 +48,15 @@ def settings_for(name: str, pipelines: dict[str, Path]) -> dict:
         }
     if name in ("sd", "unclip"):
         return {"model_dir": str(pipelines[name]), "resolution": 32}
+    if name == "sd-ti":  # textual inversion: a few steps, a checkpoint every 2
+        return {
+            "model_dir": str(pipelines["sd"]),
+            "resolution": 32,
+            "ti_steps_per_image": 1,
+            "ti_min_steps": 2,
+            "ti_max_steps": 3,
+            "ti_checkpoint_every": 2,
+        }
     return {}
 
 

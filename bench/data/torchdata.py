@@ -45,7 +45,7 @@ class ArrayImages(Dataset):
         self.images = x.contiguous()
         self.targets = torch.as_tensor(targets, dtype=torch.long)
         self.mean, self.std = mean_std(normalize, x.shape[1])
-        self.augment = augment
+        self.augment, self.randaugment = split_augment(augment)
         self.pad = max(1, image_size // 8)
 
     def __len__(self) -> int:
@@ -53,6 +53,10 @@ class ArrayImages(Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.images[i].float() / 255.0
+        x = self.augmented(x)
+        return (x - self.mean) / self.std, self.targets[i]
+
+    def augmented(self, x: torch.Tensor) -> torch.Tensor:
         if self.augment in ("shift", "standard"):
             x = random_shift(x, self.pad)
         if self.augment in ("standard", "flip-rotate") and torch.rand(()) < 0.5:
@@ -61,7 +65,7 @@ class ArrayImages(Dataset):
             from torchvision.transforms.v2 import functional as TF
 
             x = TF.rotate(x, float(torch.empty(()).uniform_(-15.0, 15.0)))
-        return (x - self.mean) / self.std, self.targets[i]
+        return rand_augment(x) if self.randaugment else x
 
 
 class StreamImages(Dataset):
@@ -86,7 +90,7 @@ class StreamImages(Dataset):
         self.source = source
         self.targets = torch.as_tensor(source.targets, dtype=torch.long)
         self.image_size, self.channels, self.like = image_size, channels, like
-        self.augment = augment
+        self.augment, self.randaugment = split_augment(augment)
         self.mean, self.std = mean_std(normalize, channels)
         self.scale, self.shift = 1.0 / (255.0 * self.std), self.mean / self.std
         self.pad = max(1, image_size // 8)
@@ -114,6 +118,8 @@ class StreamImages(Dataset):
             x = random_shift(x, self.pad)
         if self.augment == "standard" and torch.rand(()) < 0.5:
             x = x.flip(-1)
+        if self.randaugment:
+            x = rand_augment(x)
         return (x - self.mean) / self.std, self.targets[i]
 
     def getitems_seeded(
@@ -124,7 +130,8 @@ class StreamImages(Dataset):
         seed (so they do not depend on the batch or the loader worker). File-like transforms
         run per sample, under torch's generator seeded with the sample seed."""
         indices = [int(i) for i, _ in keys]
-        if self.transform is not None or not hasattr(self.source, "read"):
+        per_sample = self.randaugment and augments  # RandAugment draws per sample
+        if self.transform is not None or not hasattr(self.source, "read") or per_sample:
             out = []
             for index, seed in keys:
                 if augments:
@@ -281,6 +288,7 @@ def file_transform(
     DA-Fusion's Resize((size, size)) with, for training, flip + RandomRotation(15)."""
     from torchvision import transforms as T
 
+    augment, randaugment = split_augment(augment)
     mean, std = (t.flatten().tolist() for t in mean_std(normalize, channels))
     if resize == "square":
         steps = [T.Resize((image_size, image_size))]
@@ -300,12 +308,33 @@ def file_transform(
         ]
     else:
         steps = [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)]
+    if randaugment:
+        steps.append(T.RandAugment())  # Cubuk et al. 2020: torchvision's N = 2, M = 9
     return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
+
+
+RANDAUGMENT = "+randaugment"
+
+
+def split_augment(augment: str) -> tuple[str, bool]:
+    """'standard+randaugment' -> ('standard', True): the augmentation and RandAugment on top."""
+    return augment.removesuffix(RANDAUGMENT), augment.endswith(RANDAUGMENT)
+
+
+def rand_augment(x: torch.Tensor) -> torch.Tensor:
+    """RandAugment (Cubuk et al. 2020; torchvision's N = 2, M = 9) of a float C x H x W image in
+    [0, 1], on its uint8 version (posterize / solarize / equalize need integers); draws from
+    torch's global generator, which the loader seeds per sample."""
+    from torchvision.transforms import v2
+
+    u8 = (x * 255.0).round().clamp(0, 255).to(torch.uint8)
+    return v2.RandAugment()(u8).float() / 255.0
 
 
 def draft_size(image_size: int, augment: str, resize: str) -> int | None:
     """The decode size a transform allows: the side it first resizes to, or None where it crops
     a random region at full resolution first (RandomResizedCrop)."""
+    augment = split_augment(augment)[0]
     if resize == "square":
         return image_size
     if augment == "none":

@@ -10,6 +10,7 @@ GENERATORS = Registry(
     {
         "ddpm": "bench.generators.ddpm:DDPMGenerator",
         "sd": "bench.generators.sd:StableDiffusionGenerator",
+        "sd-ti": "bench.generators.inversion:TextualInversionGenerator",
         "unclip": "bench.generators.unclip:StableUnCLIPGenerator",
         # The test double: draws noise images fast, so pipeline tests run in seconds.
         "noise": "bench.generators.noise:NoiseGenerator",

@@ -43,7 +43,8 @@ from bench.errors import ConfigError
 @dataclass(frozen=True)
 class SynthesisRequest:
     """One image to generate: its class, optional group / context, prompt, conditioning images
-    (indices into the real training split) and its own seed."""
+    (indices into the real training split), its own seed and its rank within its cell (the
+    i-th image of the cell; e.g. Fill-Up spreads a cell's images evenly over checkpoints)."""
 
     index: int
     label: int
@@ -51,6 +52,7 @@ class SynthesisRequest:
     group: int | None = None
     prompt: str | None = None
     cond_ids: tuple[int, ...] = ()
+    rank: int = 0
 
 
 @dataclass

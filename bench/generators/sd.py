@@ -9,8 +9,9 @@ shared loop of bench.generators.base, so classifier-free guidance and x0-criteri
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class StableDiffusionGenerator(Generator):
     def __init__(self, pipe: Any, settings: SDSettings):
         self.pipe, self.settings = pipe, settings
         self.image_size, self.channels = settings.resolution, 3
+        self.multi: dict[str, str] = {}  # learned token -> its rows' tokenizer entries
         check_resolution(self.image_size, pipe.unet, pipe.vae)
         if settings.token_embeddings:
             self.add_token_files(Path(settings.token_embeddings))
@@ -72,19 +74,50 @@ class StableDiffusionGenerator(Generator):
         return cls(load_pipeline(settings, device), settings)
 
     def add_tokens(self, embeddings: dict[str, Any]) -> None:
-        """Add learned token embeddings ({token: D or k x D tensor}) to the text encoder."""
+        """Add learned token embeddings ({token: D or k x D tensor}) to the text encoder.
+
+        A k x D embedding (k > 1, Fill-Up's 4 x 768) becomes k tokenizer entries token.0 ...
+        token.(k-1); a prompt names the token once and `expand_prompts` spells out its rows.
+        """
         tokenizer, encoder = self.pipe.tokenizer, self.pipe.text_encoder
-        clash = [t for t in embeddings if t in tokenizer.get_vocab()]
+        rows: dict[str, Any] = {}
+        for token, vector in embeddings.items():
+            matrix = vector.reshape(-1, vector.shape[-1]) if vector.ndim > 1 else vector[None]
+            names = vector_tokens(token, len(matrix))
+            self.multi[token] = " ".join(names)
+            rows.update(zip(names, matrix, strict=True))
+        vocab = tokenizer.get_vocab()
+        clash = [t for t in [*embeddings, *rows] if t in vocab]
         if clash:
             raise BenchError(
                 f"token {clash[0]!r} is already in the tokenizer: learned tokens need new names."
             )
-        tokenizer.add_tokens(list(embeddings))
+        tokenizer.add_tokens(list(rows))
         encoder.resize_token_embeddings(len(tokenizer))
         table = encoder.get_input_embeddings().weight
-        for token, vector in embeddings.items():
+        for token, vector in rows.items():
+            if vector.shape[-1] != table.shape[1]:
+                raise BenchError(
+                    f"learned token {token!r} has {vector.shape[-1]} dimensions, but this text "
+                    f"encoder's embeddings have {table.shape[1]}: it was learned for another model."
+                )
             index = tokenizer.convert_tokens_to_ids(token)
-            table.data[index] = vector.to(table.device, table.dtype).reshape(-1)[: table.shape[1]]
+            table.data[index] = vector.to(table.device, table.dtype)
+
+    def expand_prompts(self, requests: Sequence[SynthesisRequest]) -> list[SynthesisRequest]:
+        """Requests whose prompts name multi-row learned tokens, with every row spelled out."""
+        multi = {t: names for t, names in self.multi.items() if names != t}
+        if not multi:
+            return list(requests)
+        pattern = re.compile("|".join(re.escape(t) for t in sorted(multi, key=len, reverse=True)))
+        return [
+            replace(r, prompt=pattern.sub(lambda m: multi[m.group(0)], r.prompt)) if r.prompt else r
+            for r in requests
+        ]
+
+    def text_embeddings(self, requests: Sequence[SynthesisRequest]) -> tuple[Any, Any]:
+        """(conditional, unconditional) text embeddings of the requests' prompts."""
+        return encode_text(self.pipe, self.expand_prompts(requests), self.settings.negative_prompt)
 
     def add_token_files(self, folder: Path) -> None:
         from safetensors.torch import load_file
@@ -108,7 +141,7 @@ class StableDiffusionGenerator(Generator):
             self.pipe,
             self.settings,
             requests,
-            encode_text(self.pipe, requests, self.settings.negative_prompt),
+            self.text_embeddings(requests),
             None,
         )
         x, criterion = denoise(denoiser, requests, steps, hooks, progress)
@@ -151,6 +184,11 @@ class LatentDenoiser:
 
     def decode(self, x: Any) -> Any:
         return decode_latents(self.pipe.vae, x)
+
+
+def vector_tokens(token: str, k: int) -> list[str]:
+    """The tokenizer entries of a k-row learned token: itself, or token.0 ... token.(k-1)."""
+    return [token] if k == 1 else [f"{token}.{i}" for i in range(k)]
 
 
 def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:

@@ -287,7 +287,7 @@ def smoke_settings(method_cls: Any, dataset_cls: Any) -> Layer:
     layer.declare("method", {k: (v, note) for k, v in method_cls.TINY.items()})
     layer.declare("recipe", {k: (v, note) for k, v in SMOKE_RECIPE.items()})
     for name in method_cls.STAGES:
-        layer.declare(f"{STAGE_PREFIX}{name}", {"epochs": (1, note)})
+        layer.declare(f"{STAGE_PREFIX}{name}", {"epochs": (1, note), "warmup_epochs": (0, note)})
     size = hparams.specs(dataset_cls.Options).get("image_size")
     if size is not None and size.choices is None and size.default > SMOKE_IMAGE_SIZE:
         layer.declare("dataset", {"image_size": (SMOKE_IMAGE_SIZE, note)})

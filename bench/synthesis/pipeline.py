@@ -68,7 +68,9 @@ class Synthesis:
         self.generator_key = stable_hash(self.generator_identity())
         self.key = stable_hash(self.set_identity())
         # Every request, checked before the generator fits (prompt fields, image ids, plan).
-        self.requests = expand(self.plan, self.key, data, method.prompt(), method.conditioning())
+        self.requests = expand(
+            self.plan, self.key, data, method.prompt(), method.conditioning(), method.modifiers()
+        )
         self.backend.check_requests(self.requests, len(data.train))
         self._generator = None
 
@@ -90,7 +92,7 @@ class Synthesis:
 
     def set_identity(self) -> dict[str, Any]:
         c = self.config
-        return {
+        identity = {
             "generator": self.generator_key,
             "method": c.method,
             "method_version": c.method_version,
@@ -99,6 +101,10 @@ class Synthesis:
             "plan": self.plan.to_json(),
             "dependencies": {k: d.run_id for k, d in c.dependencies.items()},
         }
+        modifiers = self.method.modifiers()
+        if modifiers:  # an edited modifier list is a new set (absent otherwise: keys unchanged)
+            identity["modifiers"] = {str(k): v for k, v in modifiers.items()}
+        return identity
 
     @property
     def store_dir(self) -> Path:

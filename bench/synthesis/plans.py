@@ -146,11 +146,12 @@ def cell_name(cell: tuple[int, int | None]) -> str:
 @dataclass(frozen=True)
 class PromptTemplate:
     """A prompt with fields from the dataset adapter: {class_name}, {context} (= {attribute}),
-    {group_name}, {label}."""
+    {group_name}, {label}; and {modifier}, one of the method's modifiers of the class (SYNAuG's
+    "a photo of {modifier} {class}"), the i-th image of a cell taking modifier i mod M."""
 
     text: str
 
-    FIELDS = ("class_name", "context", "attribute", "group_name", "label")
+    FIELDS = ("class_name", "context", "attribute", "group_name", "label", "modifier")
 
     def check(self, data: Any) -> None:
         try:
@@ -169,9 +170,13 @@ class PromptTemplate:
                     "context / attribute: use {class_name} only."
                 )
 
-    def render(self, data: Any, label: int, attribute: int | None) -> str:
+    def fields(self) -> list[str]:
+        return [f for _, f, _, _ in string.Formatter().parse(self.text) if f is not None]
+
+    def render(self, data: Any, label: int, attribute: int | None, modifier: str = "") -> str:
         attr = "" if attribute is None else data.attribute_names[attribute]
         return self.text.format(
+            modifier=modifier,
             class_name=data.class_names[label],
             context=attr,
             attribute=attr,
@@ -186,8 +191,11 @@ def expand(
     data: Any,
     prompt: str | None = None,
     conditioning: int = 0,
+    modifiers: dict[int, list[str]] | None = None,
 ) -> list[SynthesisRequest]:
     """One request per planned image.
+
+    `modifiers` (class -> its list) fill the template's {modifier}, used evenly within a cell.
 
     `conditioning` = k draws k real training images of the same cell (of the same class where
     the cell has none, e.g. a NICO++ context without images, FG Sec 4.3) per request, from the
@@ -196,6 +204,11 @@ def expand(
     template = PromptTemplate(prompt) if prompt else None
     if template is not None:
         template.check(data)
+        if "modifier" in template.fields() and not modifiers:
+            raise ConfigError(
+                f"prompt template {template.text!r} names {{modifier}}, but the method gives no "
+                "modifiers."
+            )
     train = data.train
     by_class = {c: np.flatnonzero(train.targets == c) for c in range(data.num_classes)}
     requests: list[SynthesisRequest] = []
@@ -211,14 +224,15 @@ def expand(
                 "condition on; use a plan that gives it none or a method without image "
                 "conditioning."
             )
-        text = template.render(data, label, attr) if template else None
+        mods = (modifiers or {}).get(label) or [""]
         for i in range(n):
+            text = template.render(data, label, attr, mods[i % len(mods)]) if template else None
             seed = seed_hash(key, "cell", label, attr, i)
             cond: tuple[int, ...] = ()
             if conditioning:
                 rng = np.random.default_rng(seed)
                 cond = tuple(int(j) for j in rng.choice(pool, size=conditioning, replace=True))
-            requests.append(SynthesisRequest(len(requests), label, seed, attr, text, cond))
+            requests.append(SynthesisRequest(len(requests), label, seed, attr, text, cond, i))
     return requests
 
 

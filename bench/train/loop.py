@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
-from bench.data.torchdata import Concat
+from bench.data.torchdata import RANDAUGMENT, Concat
 from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash
 from bench.metrics.accuracy import mean_of, per_class_accuracy
@@ -286,9 +286,10 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
     training, with the batch plan that draws from it (per the stage's data and sampler)."""
     real_split = real_subset(st.data, recipe, data, seed)
     use_synthetic = st.data == "real+synthetic" and synthetic is not None and len(synthetic) > 0
-    parts = [torch_split(recipe, data, real_split, st.augment)]
+    augment = st.augment + (RANDAUGMENT if st.randaugment else "")
+    parts = [torch_split(recipe, data, real_split, augment)]
     if use_synthetic:
-        parts.append(torch_split(recipe, data, synthetic, st.augment))
+        parts.append(torch_split(recipe, data, synthetic, augment))
     n_real = len(real_split)
     classes = real_split.targets
     real_groups, num_groups = group_labels(real_split, recipe, data)
@@ -314,7 +315,7 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
     )
     dataset = parts[0] if len(parts) == 1 else Concat(parts)
     return TrainData(
-        dataset=Indexed(dataset, st.augment != "none"),
+        dataset=Indexed(dataset, st.augment != "none" or st.randaugment),
         plan=plan,
         n_real=n_real,
         classes=classes,

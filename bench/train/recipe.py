@@ -127,6 +127,12 @@ class StageFields:
         source="ERM",
         help="a name from the batch-augmentation registry",
     )
+    randaugment: bool = hp(
+        False,
+        source="no RandAugment (classifier-balancing configs)",
+        help="RandAugment (Cubuk et al. 2020, N = 2, M = 9) on top of `augment`, per training "
+        "sample (Fill-Up Sec 4.2 '+RandAug')",
+    )
     mix_alpha: float = hp(
         1.0, gt=0.0, source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1", high=100.0
     )

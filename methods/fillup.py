@@ -1,0 +1,165 @@
+"""fill-up and fillup-template: Fill-Up (Shin et al. 2023), long-tailed data filled up with
+Stable Diffusion images, then two-stage training.
+
+`fill-up` (Sec 3.1, App B.3): one textual-inversion token per class, 4 x 768 rows initialised
+from "object", learned on the class's real images (LR 5e-3, batch 2, min(max(100 n, 2000), 10000)
+steps, a checkpoint every 100 steps; the `sd-ti` backend, bench/generators/inversion.py); every
+class is filled up to 1,300 or 2,600 images (`plan=fill:1300|fill:2600`) with "a photo of a *",
+DDIM 50 steps, guidance 1.0, the checkpoints used evenly. `fillup-template` is the paper's
+"single template" baseline: "a photo of a {CLS}" on plain Stable Diffusion, no inversion.
+
+Classifier (Sec 3.2, App B.4): Stage I trains the whole model on the filled set with Balanced
+Softmax counting only the real images, plus RandAugment; Stage II (`ft`) fine-tunes the whole
+model on the real data only (LR 1e-3, x0.1 every 10 epochs, 5 warm-up epochs, 30 epochs), still
+with Balanced Softmax. Stage I's optimiser is the dataset's protocol (Fill-Up's ImageNet one,
+100 epochs / batch 256 / LR 0.1 x0.1 every 30, is a config in docs/fillup.md).
+
+The embedded benchmarks (digits-lt, colored-digits) have no offline text-to-image model to
+invert: there both methods run the same recipe on the harness's class-conditional `ddpm`
+(trained on the long-tailed split, as ddpm-fill), which has no prompt or token (docs/fillup.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.errors import ConfigError
+from bench.generators.ddpm_settings import DDPMSettings
+from bench.generators.inversion import InversionSettings
+from bench.generators.sd import SDSettings
+from bench.hparams import hp
+from bench.method import Method, SynthesisHparams
+
+PAPER = "Fill-Up (Shin et al. 2023)"
+B4 = "Fill-Up App B.4"
+EMBEDDED = (
+    "ours: no offline text-to-image model for the embedded digits: the harness's class-"
+    "conditional ddpm trained on the LT split (docs/fillup.md)"
+)
+PLAN = {
+    "stage": "synthesis",
+    "source": "Fill-Up Sec 4.2 'balanced Fill-Up': every class up to the largest (ImageNet: "
+    "1,300 or 2,600, dataset defaults)",
+    "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
+}
+SD15 = "runwayml/stable-diffusion-v1-5"
+MODEL = {
+    "stage": "generator",
+    "source": "Fill-Up Sec 2.1: Stable Diffusion v1.5 unless stated (4 x 768 tokens: SD 1.x's "
+    "CLIP width)",
+}
+TINY_DDPM = {
+    "generator": "ddpm",  # registry tests and --smoke need no weights; sd-ti: tests/test_fillup.py
+    "unet_channels": (8, 16),
+    "train_steps": 3,
+    "batch_size": 8,
+    "sampling_steps": 2,
+    "num_train_timesteps": 10,
+}
+STAGE_II = {
+    "trains": (
+        "all",
+        "Fill-Up Sec 3.2: the whole model is fine-tuned (beats cRT's classifier only)",
+    ),
+    "reset_head": (False, B4 + ": continue from the last Stage I checkpoint"),
+    "data": ("real", B4 + ": only real data"),
+    "sampler": ("instance", "Fill-Up Sec 3.2: no re-sampling or re-weighting"),
+    "loss": ("balanced-softmax", "Fill-Up Sec 3.2: Balanced Softmax in both stages"),
+    "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
+    "lr": (1e-3, B4 + ": initial LR 1e-3"),
+    "schedule": ("step", B4 + ": decayed by 0.1"),
+    "step_epochs": (10, B4 + ": every ten epochs"),
+    "step_gamma": (0.1, B4 + ": by a factor of 0.1"),
+    "warmup_epochs": (5, B4 + ": five warm-up epochs"),
+    "epochs": (30, B4 + ": 30 epochs"),
+    "randaugment": (True, "Fill-Up Sec 4.2: 'With RandAugment, our models are trained ...'"),
+}
+RECIPE = {
+    "loss": ("balanced-softmax", "Fill-Up Sec 3.2: Balanced Softmax (following Park et al.)"),
+    "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
+    "sampler": ("instance", "Fill-Up Sec 3.2: no re-sampling (the filled set is balanced)"),
+    "randaugment": (True, "Fill-Up Sec 4.2 / Table 5 '+ RandAug'"),
+    "then": (("ft",), "Fill-Up Sec 3.2: Stage II fine-tunes on real data"),
+}
+PLANS = {
+    "imagenet-lt": {"plan": ("fill:2600", "Fill-Up Sec 4.3 / Table 5: 2,600 per class is best")},
+    "imagenet100-lt": {"plan": ("fill:1300", "Fill-Up Sec 3.1: 1,300 images per class on IN100")},
+}
+
+
+@dataclass(frozen=True)
+class FillUpHparams(SynthesisHparams, DDPMSettings, InversionSettings):
+    generator: str = hp(
+        "sd-ti",
+        choices=("sd-ti", "ddpm"),
+        stage="generator",
+        source="Fill-Up Sec 3.1: textual inversion on Stable Diffusion (local weights)",
+        help="sd-ti (Stable Diffusion + a learned token per class) | ddpm (the harness's "
+        "class-conditional DDPM; the embedded benchmarks)",
+    )
+    prompt: str = hp(
+        "a photo of a *",
+        stage="synthesis",
+        source="Fill-Up Sec 3.1: 'a photo of a *' (* = the class's learned token)",
+    )
+    plan: str = hp("fill:max", **PLAN)
+    model_id: str = hp(SD15, **MODEL)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.generator == "sd-ti" and "*" not in self.prompt:
+            raise ConfigError(
+                f"prompt={self.prompt!r} has no * for the learned class token; Fill-Up samples "
+                "'a photo of a *' (the single-template baseline is the fillup-template method)."
+            )
+
+
+@dataclass(frozen=True)
+class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
+    generator: str = hp(
+        "sd",
+        choices=("sd", "ddpm"),
+        stage="generator",
+        source="Fill-Up Sec 3.1 'single template': plain Stable Diffusion",
+        help="sd (Stable Diffusion, local weights) | ddpm (the embedded benchmarks)",
+    )
+    prompt: str = hp(
+        "a photo of a {class_name}",
+        stage="synthesis",
+        source="Fill-Up Sec 3.1: the single template 'a photo of a {CLS}'",
+    )
+    plan: str = hp("fill:max", **PLAN)
+    model_id: str = hp(SD15, **MODEL)
+
+
+class FillUp(Method):
+    """Textual inversion per class on Stable Diffusion, fill up, Stage I + Stage II."""
+
+    Hparams = FillUpHparams
+    paper = f"{PAPER} Sec 3 / App B (textual inversion, two-stage training)"
+    generator = "sd-ti"  # the default; each instance uses its `generator` setting
+    RECIPE = RECIPE
+    STAGES = {"ft": STAGE_II}
+    DATASET_DEFAULTS = {
+        **PLANS,
+        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
+        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
+    }
+    TINY = {**TINY_DDPM, "ti_min_steps": 2, "ti_max_steps": 2, "ti_checkpoint_every": 1}
+
+    def __init__(self, hparams: Any, context: Any):
+        super().__init__(hparams, context)
+        self.generator = hparams.generator
+
+    def prompt(self) -> str | None:
+        return None if self.generator == "ddpm" else self.hparams.prompt
+
+
+class FillUpTemplate(FillUp):
+    """Fill-Up's single-template baseline: 'a photo of a {CLS}', no inversion; same stages."""
+
+    Hparams = TemplateHparams
+    paper = f"{PAPER} Sec 3.1 'single template'"
+    generator = "sd"
+    TINY = TINY_DDPM

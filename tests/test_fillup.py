@@ -1,0 +1,214 @@
+"""Fill-Up: textual inversion per class on a tiny random-weight Stable Diffusion pipeline, its
+checkpoints used evenly, prompt synthesis, the two training stages, and its bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import run_digits, tiny_sets
+
+from bench.data import ImageSplit, LoadedDataset
+from bench.errors import BenchError, ConfigError, DataError
+from bench.generators.base import SynthesisRequest
+from bench.generators.inversion import (
+    InversionSettings,
+    TextualInversionGenerator,
+    checkpoint_steps,
+    class_images,
+    inversion_steps,
+    invert_class,
+)
+from bench.hparams import build
+from bench.io import read_json
+
+TINY_TI = {"ti_steps_per_image": 2, "ti_min_steps": 4, "ti_max_steps": 6, "ti_checkpoint_every": 2}
+
+
+@pytest.fixture(scope="module")
+def sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fixtures.tiny_pipelines import save_tiny_sd
+
+    return save_tiny_sd(tmp_path_factory.mktemp("pipelines") / "sd")
+
+
+def toy_data(counts=(3, 2, 1)) -> LoadedDataset:
+    rng = np.random.default_rng(0)
+    targets = np.repeat(np.arange(len(counts)), counts)
+    images = rng.integers(0, 256, (len(targets), 8, 8, 3), dtype=np.uint8)
+    split = ImageSplit("train", targets, images=images)
+    names = ["cat", "dog", "bird"][: len(counts)]
+    return LoadedDataset("toy", names, {"train": split, "val": split, "test": split}, 8, 3)
+
+
+def settings(sd_dir: Path, **extra) -> InversionSettings:
+    values = {"model_dir": str(sd_dir), "resolution": 32, **TINY_TI, **extra}
+    return build(InversionSettings, values, "sd-ti")
+
+
+def fresh(sd_dir: Path, data: LoadedDataset, **extra) -> TextualInversionGenerator:
+    return TextualInversionGenerator.for_data(settings(sd_dir, **extra), data)
+
+
+def test_step_heuristic_and_checkpoints_follow_fill_up() -> None:
+    s = build(InversionSettings, {}, "sd-ti")
+    assert [inversion_steps(n, s) for n in (1, 20, 21, 57, 100, 1280)] == [
+        2000,
+        2000,
+        2100,
+        5700,
+        10000,
+        10000,
+    ]
+    assert checkpoint_steps(57, s) == list(range(100, 5701, 100))  # 57 checkpoints
+    assert (s.ti_vectors, s.ti_init_word, s.ti_lr, s.ti_batch_size) == (4, "object", 5e-3, 2)
+
+
+def test_inversion_learns_only_the_new_rows_and_writes_sd_token_files(sd_dir, tmp_path) -> None:
+    data = toy_data()
+    gen = fresh(sd_dir, data)
+    table_before = gen.pipe.text_encoder.get_input_embeddings().weight.detach().clone()
+    unet_before = {k: v.clone() for k, v in gen.pipe.unet.state_dict().items()}
+    losses: list[float] = []
+    images = class_images(data, 32)[0]
+    final = invert_class(
+        gen.pipe, images, gen.settings, 1, tmp_path, on_step=lambda s, loss: losses.append(loss)
+    )
+    assert len(losses) == inversion_steps(3, gen.settings) == 6
+    # the original vocabulary's rows and the UNet are untouched (bitwise)
+    table_after = gen.pipe.text_encoder.get_input_embeddings().weight
+    assert torch.equal(table_after[: len(table_before)], table_before)
+    assert all(torch.equal(v, gen.pipe.unet.state_dict()[k]) for k, v in unet_before.items())
+    from safetensors.torch import load_file
+
+    from bench.generators.inversion import init_vector
+
+    learned = load_file(final)["<class-0>"]
+    start = init_vector(gen.pipe, "object").repeat(4, 1)
+    assert learned.shape == (4, 32)
+    assert (learned - start).abs().max() > 1e-4  # the embedding moved from "object"
+    ckpts = sorted((tmp_path / "checkpoints" / "0").glob("step-*.safetensors"))
+    assert [p.name for p in ckpts] == [
+        "step-000002.safetensors",
+        "step-000004.safetensors",
+        "step-000006.safetensors",
+    ]
+    assert torch.equal(load_file(ckpts[-1])["<class-0>"], learned)
+    # the sd backend reads the token file (4 rows -> 4 tokenizer entries)
+    from bench.generators.sd import SDSettings, StableDiffusionGenerator
+
+    sd = StableDiffusionGenerator.for_data(
+        build(
+            SDSettings,
+            {"model_dir": str(sd_dir), "resolution": 32, "token_embeddings": str(final.parent)},
+            "sd",
+        ),
+        None,
+    )
+    vocab = sd.pipe.tokenizer.get_vocab()
+    assert all(f"<class-0>.{i}" in vocab for i in range(4))
+    table = sd.pipe.text_encoder.get_input_embeddings().weight
+    assert torch.equal(table[vocab["<class-0>.2"]], learned[2])
+    out = sd.sample([SynthesisRequest(0, 0, 5, None, "a photo of a <class-0>")], steps=2)
+    assert out.images.shape == (1, 32, 32, 3)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_an_interrupted_inversion_resumes_to_the_uninterrupted_embedding(sd_dir, tmp_path) -> None:
+    from safetensors.torch import load_file
+
+    data = toy_data()
+    whole = invert_class(
+        fresh(sd_dir, data).pipe, class_images(data, 32)[0], settings(sd_dir), 7, tmp_path / "a"
+    )
+
+    def stop_at_5(step: int, loss: float) -> None:
+        if step == 5:  # after the checkpoint at step 4, before the one at 6
+            raise Interrupt
+
+    s = settings(sd_dir)
+    with pytest.raises(Interrupt):
+        invert_class(
+            fresh(sd_dir, data).pipe,
+            class_images(data, 32)[0],
+            s,
+            7,
+            tmp_path / "b",
+            on_step=stop_at_5,
+        )
+    assert not (tmp_path / "b" / "tokens").exists()
+    seen: list[int] = []
+    resumed = invert_class(
+        fresh(sd_dir, data).pipe,
+        class_images(data, 32)[0],
+        s,
+        7,
+        tmp_path / "b",
+        on_step=lambda step, loss: seen.append(step),
+    )
+    assert seen == [5, 6]  # resumed from the checkpoint at step 4
+    assert torch.equal(load_file(resumed)["<class-0>"], load_file(whole)["<class-0>"])
+
+
+def test_checkpoints_are_used_evenly_and_change_the_samples(sd_dir, tmp_path) -> None:
+    data = toy_data()
+    gen = fresh(sd_dir, data)
+    gen.fit(data, tmp_path, seed=1, progress=False)
+    gen = TextualInversionGenerator.load(tmp_path)
+    assert [len(gen.checkpoints[c]) for c in range(3)] == [3, 2, 2]  # 6, 4 and 4 steps
+    used = np.bincount([gen.checkpoint_of(SynthesisRequest(i, 0, i, rank=i)) for i in range(10)])
+    assert used.tolist() == [4, 3, 3]  # 10 images over 3 checkpoints
+    same_seed = [SynthesisRequest(i, 0, 42, None, "a photo of a *", (), i) for i in range(2)]
+    images = gen.sample(same_seed, steps=2).images
+    assert not np.array_equal(images[0], images[1])  # checkpoint 0 vs 1, same noise
+    again = gen.sample(same_seed[:1], steps=2).images
+    assert np.abs(again[0].astype(int) - images[0].astype(int)).max() <= 1
+
+
+def test_bad_inputs_fail_before_any_fitting(sd_dir, tmp_path) -> None:
+    data = toy_data()
+    gen = fresh(sd_dir, data, ti_placeholder="{label}")  # "0" is a token of the tokenizer
+    with pytest.raises(ConfigError, match="placeholder token '0' is already in the tokenizer"):
+        gen.fit(data, tmp_path, seed=1, progress=False)
+    empty = toy_data((2, 0, 1))
+    with pytest.raises(DataError, match=r"class 1 \(dog\) has no real training image to invert"):
+        fresh(sd_dir, empty).fit(empty, tmp_path, seed=1, progress=False)
+    assert not (tmp_path / "checkpoints").exists()
+    with pytest.raises(ConfigError, match="must contain \\{label\\}"):
+        settings(sd_dir, ti_placeholder="<cls>")
+    gen.add_tokens({"<x>": torch.zeros(4, 32)})
+    with pytest.raises(BenchError, match=r"token '<x>\.0' is already in the tokenizer"):
+        gen.add_tokens({"<x>": torch.zeros(4, 32)})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["fill-up", "fillup-template"])
+def test_fill_up_runs_end_to_end_on_the_tiny_sd_pipeline(method, sd_dir, tmp_path) -> None:
+    backend = "sd-ti" if method == "fill-up" else "sd"
+    sets = [
+        *tiny_sets(method),
+        f"method.generator={backend}",
+        f"model_dir={sd_dir}",
+        "resolution=32",
+        "sampling_steps=2",
+        "plan=fill:6",
+        *(f"{k}={v}" for k, v in TINY_TI.items() if method == "fill-up"),
+    ]
+    run_dir = run_digits(method, tmp_path / "results", sets)
+    result = read_json(run_dir / "result.json")
+    assert result["metrics"]["synthetic_counts"] == [0, 0, 0, 0, 0, 0, 1, 3, 5, 5]
+    stages = result["metrics"]["stages"]
+    assert [s["name"] for s in stages] == ["main", "ft"]
+    assert stages[1]["data"] == "real" and stages[1]["trains"] == "all"
+    assert stages[1]["train_samples"] == sum(result["metrics"]["train_counts"])
+    store = Path(result["info"]["synthesis"]["key"])
+    from bench.synthesis.store import SyntheticSet
+
+    synthetic = SyntheticSet(tmp_path / "results" / "cache" / "synthetic" / store)
+    prompt = synthetic.metadata(0)["prompts"][0]
+    assert prompt == ("a photo of a *" if method == "fill-up" else "a photo of a 6")
