@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, Interrupted
 
 EXAMPLES = """examples:
   bench run --method ddpm-fill --dataset digits-lt --seed 1
@@ -32,14 +34,44 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "quiet", False))
+    previous = interrupt_on_signals()
     try:
         return args.func(args) or 0
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(
+            f"interrupted by {name}: what finished is kept (epochs, shards, fitted generators); "
+            "rerun the same command to resume.",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def interrupt_on_signals() -> dict[int, object]:
+    """SIGTERM and SIGINT raise `Interrupted` in the main thread: a preempted or Ctrl-C'ed
+    command unwinds like an exception (locks released, temporary files removed, nothing torn)
+    instead of dying mid-write. Only where the default handlers are in place (a host such as
+    submitit keeps its own). Returns the handlers to restore."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        handler = signal.getsignal(signum)
+        if handler in (signal.SIG_DFL, signal.default_int_handler):
+            previous[signum] = handler
+            signal.signal(signum, raise_interrupted)
+    return previous
+
+
+def raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(signum)
 
 
 def build_parser() -> argparse.ArgumentParser:

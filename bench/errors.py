@@ -11,3 +11,13 @@ class ConfigError(BenchError):
 
 class DataError(BenchError):
     """A dataset on disk is missing, malformed or does not match its official statistics."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a scheduler preempting the job, `kill`) or SIGINT: raised where the process is,
+    so it stops as after Ctrl-C. Runs keep what they finished (epochs, shards, a fitted
+    generator) and resume when the same command is run again."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

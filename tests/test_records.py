@@ -82,10 +82,19 @@ TWO_STAGES = [
 
 
 @pytest.mark.parametrize(
-    ("method", "sets", "kill_after"), [("erm", KILLABLE, 2), ("crt", TWO_STAGES, 3)]
+    ("method", "sets", "kill_after", "sig"),
+    [
+        ("erm", KILLABLE, 2, signal.SIGKILL),
+        ("crt", TWO_STAGES, 3, signal.SIGKILL),
+        # A scheduler's preemption (SIGTERM) and Ctrl-C (SIGINT): the run stops, says how to
+        # resume, exits 128 + signal, and the relaunch resumes as after a kill.
+        ("erm", KILLABLE, 2, signal.SIGTERM),
+        ("erm", KILLABLE, 2, signal.SIGINT),
+    ],
+    ids=["erm-SIGKILL", "crt-SIGKILL", "erm-SIGTERM", "erm-SIGINT"],
 )
 def test_killed_run_resumes_to_the_uninterrupted_result(
-    tmp_path: Path, method: str, sets: list[str], kill_after: int
+    tmp_path: Path, method: str, sets: list[str], kill_after: int, sig: signal.Signals
 ) -> None:
     args = [
         "run",
@@ -103,7 +112,8 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
         bench_command(*args, "--results", str(killed)),
         env=bench_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 180
     while time.time() < deadline and proc.poll() is None:
@@ -112,8 +122,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == (-sig if sig == signal.SIGKILL else 128 + sig), err
+    if sig != signal.SIGKILL:
+        assert f"interrupted by {sig.name}" in err and "rerun the same command" in err
+        assert "Traceback" not in err
     assert not (run_dir / "done").exists()
     assert (run_dir / "train_state.pt").exists()
     epochs_at_kill = len(read_jsonl(run_dir / "metrics.jsonl"))

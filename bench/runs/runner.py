@@ -288,7 +288,9 @@ def log_to(path: Path) -> Iterator[None]:
     try:
         yield
     except BaseException as exc:
-        if not isinstance(exc, BenchError | KeyboardInterrupt):
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C, or SIGTERM (bench.errors.Interrupted)
+            log.warning("interrupted (%s); the next launch resumes", type(exc).__name__)
+        elif not isinstance(exc, BenchError):
             log.exception("run failed")
         raise
     finally:
