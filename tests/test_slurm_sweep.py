@@ -161,3 +161,29 @@ def test_cancel_then_a_relaunch_submits_the_cancelled_units_again(tmp_path):
     code, out, _ = cli(*args, "--wait")
     assert code == 0 and "submitted 1 classifier" in out
     assert set(sweep.status().values()) == {"done"}
+
+
+def test_fg_waits_on_its_feedback_classifier_as_a_dependent_array(tmp_path):
+    """erm -> FG synthesis -> classifier: the feedback run is a dependency unit of its own, in
+    an array the FG array waits on (afterok), shared with the sweep's own erm run."""
+    methods = [
+        {"name": "erm", "set": TINY_RECIPE},
+        {"name": "fg-entropy", "set": tiny_sets("fg-entropy")},
+    ]
+    spec, results = write_spec(tmp_path, methods, [0]), tmp_path / "results"
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    code, out, err = cli(*args, "--wait")
+    assert code == 0, (out, err)
+    assert "submitted 1 dependency, 1 classifier" in out  # erm is also FG's feedback run
+    units = read_json(results / "sweeps/acceptance/state.json")["units"]
+    assert sorted(u["stage"] for u in units.values()) == ["classifier", "dependency"]
+    assert len({u["jobs"][0]["id"].split("_")[0] for u in units.values()}) == 2  # two arrays
+    (erm_dir,) = (results / "runs").glob("erm-*")
+    (fg_dir,) = (results / "runs").glob("fg-entropy-*")
+    assert (erm_dir / "done").exists() and (fg_dir / "done").exists()
+    # the FG job started (wrote its config) only once the feedback run had finished
+    assert (fg_dir / "config.json").stat().st_mtime >= (erm_dir / "done").stat().st_mtime
+    result = read_json(fg_dir / "result.json")
+    assert result["metrics"]["synthetic_counts"] is not None
+    code, out, _ = cli(*args)
+    assert code == 0 and "submitted nothing (left alone: 2 done)" in out

@@ -113,6 +113,24 @@ def test_planner_runs_a_unit_shared_by_several_runs_once(tmp_path):
     assert [stage for stage, _ in the_plan.stages()] == ["classifier"]
 
 
+def test_dependency_runs_are_units_of_their_own_shared_by_the_runs_needing_them():
+    fg = [resolve(m, "digits-lt", 0) for m in ("fg-entropy", "fg-loss")]
+    the_plan = plan([*fg, resolve("fg-entropy", "digits-lt", 1), resolve("erm", "digits-lt", 0)])
+    stages = {stage: [u.key for u in units] for stage, units in the_plan.stages()}
+    feedback = {c.dependencies["classifier"].run_name for c in fg}
+    assert len(feedback) == 1  # both FG criteria need the same erm run: planned once
+    assert set(stages) == {"dependency", "classifier"} and len(stages["dependency"]) == 2
+    for config in fg:
+        unit = the_plan.units[config.run_name]
+        assert unit.deps == (config.dependencies["classifier"].run_name,)
+    # the plain erm run of seed 0 is the feedback run itself: a run unit, after its dependency
+    # unit of the same key was planned, would be two units with one key
+    assert the_plan.units[next(iter(feedback))].stage == "dependency"
+    erm_first = plan([resolve("erm", "digits-lt", 0), *fg])  # the run asked for before
+    assert erm_first.units[next(iter(feedback))].stage == "dependency"
+    assert len(erm_first.units) == 3
+
+
 def test_planner_orders_dependencies_into_earlier_stages():
     units: dict[str, Unit] = {}
     add_unit(units, Unit("run", "feedback-erm", "dependency", None))

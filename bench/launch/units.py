@@ -5,10 +5,13 @@ once: the key is what dedupes it), a stage and the keys of the units it depends 
 in STAGES order; on SLURM each stage is one job array that waits (`afterok`) on the arrays its
 units depend on.
 
-Today a unit is a whole run (`runner.run` on one resolved config), in the `classifier` stage.
-The stages before it are where shared work goes as it gets its own unit kind: dependency runs
-(e.g. FG's `erm` feedback classifier), generator fits, synthesis shard ranges; `evaluation` is
-for `bench eval-gen`. A new kind is a UnitKind subclass plus a line in UNIT_KINDS.
+A run is a `run` unit (`runner.run` on one resolved config) in the `classifier` stage; the runs
+it depends on (FG's `erm` feedback classifier) are `dependency` units, in the `dependency` stage,
+shared by every run that needs the same one. The `generator` and `synthesis` stages are where
+generator fits and synthesis shard ranges go as they get their own unit kinds
+(`runner.synthesise_shards` is the entry point for the latter); `evaluation` is for `bench
+eval-gen`. A new kind is a UnitKind subclass plus a line in UNIT_KINDS (kinds are planned in
+registry order: a unit may only depend on units of kinds listed before its own).
 """
 
 from __future__ import annotations
@@ -22,7 +25,13 @@ from bench.registry import Registry
 
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
 
-UNIT_KINDS = Registry("unit kind", {"run": "bench.launch.units:RunKind"})
+UNIT_KINDS = Registry(
+    "unit kind",
+    {
+        "dependency": "bench.launch.units:DependencyKind",
+        "run": "bench.launch.units:RunKind",
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,22 @@ class RunKind(UnitKind):
         return BOUND[key]
 
 
+class DependencyKind(RunKind):
+    """A run that other runs need first (a method's DEPENDENCIES, e.g. FG's feedback classifier):
+    its own unit in the `dependency` stage, so the runs needing it wait on its job (`afterok`)
+    and run with it finished; runs of several methods or seeds that need the same run (the same
+    resolved config, hence the same run name) share one unit. A dependency's own dependencies,
+    if it has any, run inside its job first (runner.run)."""
+
+    name = "dependency"
+
+    def units(self, config: Any, earlier: list[Unit]) -> list[Unit]:
+        return [
+            Unit("dependency", dep.run_name, "dependency", dep)
+            for _, dep in sorted(config.dependencies.items())
+        ]
+
+
 def kind_of(unit: Unit) -> UnitKind:
     return UNIT_KINDS[unit.kind]()
 
@@ -162,7 +187,17 @@ def add_unit(units: dict[str, Unit], unit: Unit) -> None:
                 "can only wait on units of an earlier stage."
             )
     known = units.get(unit.key)
-    if known is None:
+    if known is not None and {known.kind, unit.kind} == {"run", "dependency"}:
+        # A run the sweep asks for that another run also needs (erm beside fg-entropy on the
+        # same seed): one unit, in the dependency stage, so the other can wait on it.
+        promoted = known if known.kind == "dependency" else unit
+        if known.deps or unit.deps:
+            raise BenchError(
+                f"{unit.key} is both a run of the sweep and a dependency of another run, and has "
+                "dependencies of its own: sweep it separately first."
+            )
+        units[unit.key] = promoted
+    elif known is None:
         units[unit.key] = unit
     elif (known.kind, known.stage, known.deps) != (unit.kind, unit.stage, unit.deps):
         raise BenchError(f"two different units share the key {unit.key}.")
