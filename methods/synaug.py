@@ -8,8 +8,9 @@ encoder + classifier with Mixup across real and synthetic images (`mix_pairs=rea
 (3) fine-tune the last layer on uniformly subsampled real data (stage `ft`; the weaker
 re-training variant is `stage.ft.reset_head=true`).
 
-Ablation switches (SYNAuG Tables 2-3) are recipe settings: no Mixup = `recipe.batch_aug=none`,
-no fine-tuning = `stage.ft.epochs=0`. Fairness-aware uniformisation (UTKFace, Table 3d) fills
+Ablation switches (SYNAuG Tables 2-3) are recipe settings: no Mixup =
+`recipe.batch_aug=none recipe.mix_pairs=batch`, no fine-tuning = `stage.ft.epochs=0`.
+Fairness-aware uniformisation (UTKFace, Table 3d) fills
 every (class, sensitive attribute) cell, `plan=cells:max`, with "Portrait face photo of {race}
 {gender}, {age} year old" (ages: those of the cell's class in the real data, used evenly; ours);
 SYNAuG* is the class-only `plan=fill:max`. Waterbirds fills its (bird, place) groups and the last

@@ -155,7 +155,8 @@ def test_stages_mixup_across_domains_then_the_last_layer_on_a_uniform_subsample(
 
 @pytest.mark.slow
 def test_ablation_switches_no_mixup_no_fine_tuning(results: Path) -> None:
-    sets = [*tiny_sets("synaug"), "recipe.batch_aug=none", "stage.ft.epochs=0"]
+    no_mixup = ["recipe.batch_aug=none", "recipe.mix_pairs=batch"]
+    sets = [*tiny_sets("synaug"), *no_mixup, "stage.ft.epochs=0"]
     metrics = read_json(run_digits("synaug", results, sets) / "result.json")["metrics"]
     main, ft = metrics["stages"]
     assert main["batch_aug"] == "none" and ft["epochs_done"] == 0
