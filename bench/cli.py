@@ -202,10 +202,23 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     prepare = add_command(
         actions, "prepare", "write derived split metadata (e.g. nicopp) next to the data", cmd_data
     )
-    for q in (check, download, prepare):
+    preview = add_command(
+        actions, "preview", "one image: per class, a row of each dataset (side by side)", cmd_data
+    )
+    preview.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="DATASET",
+        help="another dataset of the same classes, one row each below (repeatable)",
+    )
+    preview.add_argument("--output", required=True, help="the PNG file to write")
+    preview.add_argument("--per-class", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument("--split", default="train", help="the split to show (default train)")
+    for q in (check, download, prepare, preview):
         q.add_argument("--dataset", required=True, help="dataset name (bench list datasets)")
         q.add_argument("--root", "--data-root", dest="root", help="data root (or BENCH_DATA_ROOT)")
-    for q in (check, prepare):
+    for q in (check, prepare, preview):
         add_set_option(q, "a dataset option, e.g. imbalance_factor=50 or shots=4; repeatable")
 
 

@@ -24,6 +24,7 @@ else:
         {
             "digits-lt": "bench.datasets.digits_lt:DigitsLT",
             "colored-digits": "bench.datasets.colored_digits:ColoredDigits",
+            "printed-digits": "bench.datasets.printed_digits:PrintedDigits",
             "imagenet-lt": "bench.datasets.imagenet_lt:ImageNetLT",
             "imagenet100-lt": "bench.datasets.imagenet100_lt:ImageNet100LT",
             "places-lt": "bench.datasets.places_lt:PlacesLT",

@@ -123,7 +123,13 @@ class ColoredDigits(DatasetAdapter):
             splits,
             group_names=[f"{d}/{colour}" for d in range(10) for colour in names],
             attribute_names=names,
-            info={"correlation": o.correlation, "majority_colour": "digit % num_colors"},
+            info={
+                "correlation": o.correlation,
+                "majority_colour": "digit % num_colors",
+                # the broad corpus of a pretrained generator (bench/generators/pretrain.py):
+                # printed digits on the same background colours, balanced in every class
+                "printed_corpus": {"num_colors": o.num_colors},
+            },
         )
 
     def make_split(

@@ -48,6 +48,8 @@ TINY_DDPM = {
     "batch_size": 8,
     "sampling_steps": 4,  # PNDM's warm-up needs 4 (augcond samples with PNDM)
     "num_train_timesteps": 10,
+    "pretrain_per_class": 1,  # a 10-image printed corpus
+    "encoder_steps": 2,
 }
 
 

@@ -59,4 +59,6 @@ class DDPMFill(Method):
         "batch_size": 8,
         "sampling_steps": 2,
         "num_train_timesteps": 10,
+        "pretrain_per_class": 1,  # a 10-image printed corpus
+        "encoder_steps": 2,
     }

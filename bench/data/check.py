@@ -292,6 +292,8 @@ def run_command(args: Any) -> int:
     root = data_root_from_env(args.root)
     if args.action == "check":
         return run_check(args, root)
+    if args.action == "preview":
+        return run_preview(args, root)
     if root is None:
         raise DataError(f"bench data {args.action}: pass --root DIR or set BENCH_DATA_ROOT.")
     cls = DATASETS[args.dataset]
@@ -305,6 +307,30 @@ def run_command(args: Any) -> int:
     else:
         for path in adapter.prepare():
             print(path)
+    return 0
+
+
+def run_preview(args: Any, root: Path | None) -> int:
+    """`bench data preview`: the dataset (with its --set options) above each --compare one."""
+    from bench.data.preview import compare
+    from bench.datasets import DATASETS
+
+    def load(name: str, sets: list[str]) -> LoadedDataset:
+        cls = DATASETS[name]
+        return load_dataset(cls(options_from_sets(cls.Options, sets, name), root))
+
+    if args.per_class < 1:
+        raise DataError(f"--per-class {args.per_class}: give at least 1 image per row.")
+    loaded = [
+        load(name, sets)
+        for name, sets in [(args.dataset, args.sets), *((c, []) for c in args.compare)]
+    ]
+    for data in loaded:
+        if args.split not in data.splits:
+            raise DataError(
+                f"{data.name} has no split {args.split!r} (it has {', '.join(data.splits)})."
+            )
+    print(compare(loaded, Path(args.output), args.per_class, split=args.split))
     return 0
 
 

@@ -197,6 +197,11 @@ class Generator:
         """What names the pretrained weights a generator starts from (part of cache keys)."""
         return {}
 
+    @classmethod
+    def check_data(cls, settings: Any, data: Any) -> None:
+        """Fail before any work on data these settings cannot serve (e.g. a pretrained model
+        of other classes or geometry). Default: anything goes."""
+
     def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
         """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: nothing to fit."""
 

@@ -65,8 +65,9 @@ class Conditioner(nn.Module):
 
     def forward(self, labels: torch.Tensor, embeds: torch.Tensor | None) -> torch.Tensor:
         out = self.labels(labels)
-        if self.project is not None and embeds is not None:
-            out = out + self.project(embeds)
+        if self.project is not None:
+            # No image: the zero embedding, the unconditional mode embedding dropout trains.
+            out = out + (self.project.bias if embeds is None else self.project(embeds))
         return out
 
 
@@ -124,11 +125,32 @@ class DDPMGenerator(Generator):
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
         self._image_weights: torch.Tensor | None = None  # set by fit (bench/generators/balancing)
         self._other_labels: torch.Tensor | None = None
+        # A pretrained image encoder stays as it is while the UNet trains (bench/generators/
+        # pretrain.py); otherwise it is trained jointly.
+        self.freeze_encoder = False
 
     @classmethod
     def for_data(cls, settings: DDPMSettings, data: Any, device: str = "cpu") -> DDPMGenerator:
         size = settings.image_size or min(data.image_size, MAX_SIZE)
         return cls(settings, data.num_classes, size, data.channels, device)
+
+    @classmethod
+    def weights_identity(cls, settings: DDPMSettings) -> dict[str, Any]:
+        from bench.generators import pretrain
+
+        return pretrain.identity(settings)
+
+    @classmethod
+    def check_data(cls, settings: DDPMSettings, data: Any) -> None:
+        """A pretrained generator must know the data's classes and make its geometry."""
+        from bench.generators import pretrain
+
+        pretrain.check_data(settings, data)
+        if settings.pretrained_dir is not None:
+            size = settings.image_size or min(data.image_size, MAX_SIZE)
+            path = pretrain.model_dir(settings)
+            embed = settings.image_conditioning
+            pretrain.check_geometry(path, data.num_classes, size, data.channels, embed)
 
     @property
     def null_label(self) -> int:
@@ -140,9 +162,14 @@ class DDPMGenerator(Generator):
         """Train for `train_steps` steps, resuming from `workdir/checkpoint.pt` if present.
 
         Images are read from the dataset batch by batch at the generator's size (file-backed
-        datasets decode only the images each batch draws).
+        datasets decode only the images each batch draws). A pretrained generator
+        (`pretrained_generator`, `pretrained_dir`) is taken as it is: nothing trains on `data`.
         """
         from bench.data.torchdata import SplitImages
+        from bench.generators import pretrain
+
+        if pretrain.is_pretrained(self.settings):
+            return self._use_pretrained(data, workdir, progress)
 
         images = SplitImages(data.train, self.image_size, self.channels)
         if len(images) == 0:
@@ -150,6 +177,9 @@ class DDPMGenerator(Generator):
         labels = torch.as_tensor(data.train.targets, dtype=torch.long)
         s = self.settings
         params = [*self.unet.parameters(), *self.cond.parameters()]
+        if self.freeze_encoder and self.cond.encoder is not None:
+            frozen = {id(p) for p in self.cond.encoder.parameters()}
+            params = [p for p in params if id(p) not in frozen]
         opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(s.train_steps))
         rng = torch.Generator().manual_seed(seed)
@@ -170,6 +200,19 @@ class DDPMGenerator(Generator):
         self.save(workdir)
         (workdir / "checkpoint.pt").unlink(missing_ok=True)
         return {"final_loss": float(np.mean(losses[-50:])), "steps": step}
+
+    def _use_pretrained(self, data: Any, workdir: Path, progress: bool) -> dict[str, Any]:
+        """This run's generator is the pretrained model (pretrained once, cached beside the
+        fitted generators in <cache>/pretrained/): checked against the data, then copied."""
+        from bench.generators import pretrain
+
+        root = Path(workdir).parent.parent / "pretrained"
+        path = pretrain.ensure(self.settings, data, self.image_size, self.channels, root, progress)
+        embed = self.settings.image_conditioning
+        pretrain.check_geometry(path, data.num_classes, self.image_size, self.channels, embed)
+        DDPMGenerator.load(path, str(self.device)).save(workdir)
+        atomic_write_json(workdir / "pretrained.json", {"path": str(path)})
+        return {"pretrained": str(path), "steps": 0}
 
     def _train_step(
         self,

@@ -11,6 +11,8 @@ from bench.hparams import hp
 PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
 # The largest side the harness trains a DDPM at when the dataset's images are larger.
 MAX_SIZE = 64
+# What `pretrained_generator` names: "none" (fit on the run's data) or a corpus pretrained on.
+PRETRAINED = ("none", "printed-digits")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,39 @@ class DDPMSettings(BalancingSettings):
         high=1.0,
         stage="generator",
         source="harness: as label_dropout, so the embedding branch also has an unconditional mode",
+    )
+    pretrained_generator: str = hp(
+        "none",
+        choices=PRETRAINED,
+        stage="generator",
+        source="none: trained on the run's own training split (CBDM's setting); printed-digits: "
+        "pretrained on the printed-digits corpus only, the embedded analogue of the papers' "
+        "web-pretrained generators (issue 14; bench/generators/pretrain.py)",
+        help="none | printed-digits: the generator the method starts from (digits datasets)",
+    )
+    pretrained_dir: str | None = hp(
+        None,
+        stage="generator",
+        source="harness: the cached pretraining stage (<results>/cache/pretrained/<key>)",
+        help="a pretrained ddpm model directory (model_index.json, unet/, conditioner) to use "
+        "instead of pretraining one",
+    )
+    pretrain_per_class: int = hp(
+        500,
+        low=1,
+        high=100_000,
+        stage="generator",
+        source="issue 14's measurement: 5,000 printed digits (500 per class)",
+        help="printed-digits images per class the pretrained generator learns from",
+    )
+    encoder_steps: int = hp(
+        500,
+        low=1,
+        high=1_000_000,
+        stage="generator",
+        source="ours: the image encoder trained as a 10-way classifier on the printed corpus "
+        "(Adam 1e-3, the generator's batch size; about 6 epochs of 5,000 images), then frozen",
+        help="training steps of the pretrained generator's image encoder (image_conditioning)",
     )
     generator_seed: int | None = hp(
         0,

@@ -113,8 +113,7 @@ def preview(
     size. Classes without synthetic images (e.g. head classes a fill plan skips) show real
     images only.
     """
-    from PIL import Image
-
+    from bench.data.preview import image_grid
     from bench.data.torchdata import SplitImages
 
     size = store.manifest["image_size"]
@@ -122,24 +121,14 @@ def preview(
     classes = classes if classes is not None else sorted(set(real.targets.tolist()))
     if not classes:
         raise BenchError("nothing to preview: the real split has no images.")
-    pad = max(1, size // 16)
-    rows_per_class = 1 + synthetic_rows
-    width = per_class * (size + pad) + pad
-    height = len(classes) * rows_per_class * (size + pad) + pad
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
     rng = np.random.default_rng(0)
-    for k, label in enumerate(classes):
+    rows = []
+    for label in classes:
         real_ids = np.flatnonzero(real.targets == label)[:per_class]
         synth_ids = np.flatnonzero(store.targets == label)
         synth_ids = rng.permutation(synth_ids)[: per_class * synthetic_rows]
-        rows = [reader.read(real_ids)]
+        rows.append(reader.read(real_ids))
         synth = store.read(np.sort(synth_ids)) if len(synth_ids) else np.zeros((0, size, size, 3))
         for r in range(synthetic_rows):
             rows.append(synth[r * per_class : (r + 1) * per_class])
-        for r, images in enumerate(rows):
-            y = pad + (k * rows_per_class + r) * (size + pad)
-            for c, image in enumerate(images):
-                rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
-                canvas.paste(to_pil(rgb.astype(np.uint8)), (pad + c * (size + pad), y))
-    atomic_write(out, lambda tmp: canvas.save(tmp, format="PNG"))
-    return out
+    return image_grid(rows, size, out, per_class)

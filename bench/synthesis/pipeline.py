@@ -62,6 +62,7 @@ class Synthesis:
         self.cache, self.progress = Path(cache), progress
         self.backend = GENERATORS[method.generator]
         self.settings = method.generator_settings(self.backend.Settings)
+        self.backend.check_data(self.settings, data)
         self.plan: Plan = make_plan(method.hparams.plan, data)
         if config.smoke:
             self.plan = self.plan.capped(SMOKE_PER_CELL)
