@@ -158,8 +158,8 @@ def test_ablation_switches_no_mixup_no_fine_tuning(results: Path) -> None:
     no_mixup = ["recipe.batch_aug=none", "recipe.mix_pairs=batch"]
     sets = [*tiny_sets("synaug"), *no_mixup, "stage.ft.epochs=0"]
     metrics = read_json(run_digits("synaug", results, sets) / "result.json")["metrics"]
-    main, ft = metrics["stages"]
-    assert main["batch_aug"] == "none" and ft["epochs_done"] == 0
+    (main,) = metrics["stages"]  # a stage with epochs=0 is skipped, so not recorded
+    assert main["name"] == "main" and main["batch_aug"] == "none"
 
 
 @pytest.mark.slow
