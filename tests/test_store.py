@@ -18,6 +18,7 @@ from bench.errors import DataError
 from bench.synthesis.store import StoreWriter, SyntheticSet, shard_stem
 
 FILL = [sys.executable, str(Path(__file__).parent / "fixtures" / "fill_store.py")]
+DELAY = 0.5  # seconds each shard of the kill trial takes at least
 
 
 def files_of(store: Path) -> dict[str, bytes]:
@@ -49,9 +50,13 @@ def test_killed_synthesis_resumes_to_a_bitwise_identical_set(tmp_path: Path, ref
     rng = random.Random(seed)
     print(f"kill trial seed {seed} (replay with BENCH_KILL_SEED={seed})")
     store = tmp_path / "set"
-    proc = subprocess.Popen([*FILL, str(store)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Each shard takes at least DELAY, so the kill lands inside the shard after the ones waited
+    # for, however fast the machine (on a fast CI machine all six once finished before it).
+    proc = subprocess.Popen(
+        [*FILL, str(store), "--delay", str(DELAY)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     wait_for_shards(store, rng.randint(1, 3), proc)
-    time.sleep(rng.uniform(0.0, 0.5))  # somewhere inside a later shard
+    time.sleep(rng.uniform(0.0, 0.8 * DELAY))  # somewhere inside a later shard
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = len(list(store.glob("shard-*.json")))
