@@ -101,3 +101,41 @@ def test_cpu_runs_take_the_plain_path(tmp_path: Path, monkeypatch) -> None:
 
     result = train("erm", tmp_path)
     assert seen == [(False, True)] and result.history[0]["images_per_s"] > 0
+
+
+class PerSampleSource:
+    """A streamed source read one image at a time: `image(i)` and `targets`."""
+
+    def __init__(self, n: int, size: int, channels: int):
+        rng = np.random.default_rng(0)
+        self.images = rng.integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+        self.targets = np.arange(n) % 3
+
+    def image(self, i: int) -> np.ndarray:
+        return self.images[i]
+
+
+class BatchSource(PerSampleSource):
+    """The same images with whole-batch reads, as the synthetic store."""
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return self.images[indices]
+
+
+@pytest.mark.parametrize("augment", ["shift", "standard"])
+def test_a_key_gets_the_same_augmentation_on_the_batch_and_per_sample_paths(augment) -> None:
+    from bench.data.torchdata import StreamImages
+
+    keys = [(i, 1000 + 7 * i) for i in range(12)] + [(3, 5), (3, 6)]
+    batch, single = (
+        StreamImages(source(12, 16, 3), 16, 3, "imagenet", augment, "array")
+        for source in (BatchSource, PerSampleSource)
+    )
+    assert not hasattr(single.source, "read")
+    whole = batch.getitems_seeded(keys)
+    one_by_one = single.getitems_seeded(keys)
+    for (xa, ya, ia), (xb, yb, ib) in zip(whole, one_by_one, strict=True):
+        assert ia == ib and ya == yb
+        torch.testing.assert_close(xa, xb)
+    # the augmentation really varies with the seed (two keys of one image differ)
+    assert not torch.equal(whole[-1][0], whole[-2][0])

@@ -104,7 +104,13 @@ class StreamImages(Dataset):
         return len(self.targets)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.source.image(int(i))
+        return self.item(int(i), None)
+
+    def item(self, i: int, seed: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample i; the array path's shift and flip come from `seed` as in `getitems_seeded`
+        (the same key gives the same image on either path), or from torch's generator when
+        `seed` is None. RandAugment and file transforms draw from torch's generator."""
+        image = self.source.image(i)
         if self.transform is not None:
             from PIL import Image
 
@@ -113,22 +119,40 @@ class StreamImages(Dataset):
             return self.transform(pil.convert(mode)), self.targets[i]
         if image.shape[-1] != self.channels or image.shape[0] != self.image_size:
             image = resize_uint8(image[None], self.image_size, self.channels)[0]
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
         if self.augment in ("shift", "standard"):
-            x = random_shift(x, self.pad)
-        if self.augment == "standard" and torch.rand(()) < 0.5:
-            x = x.flip(-1)
+            if seed is None:
+                dy, dx = torch.randint(-self.pad, self.pad + 1, (2, 1))
+                flip = torch.rand(1) < 0.5 if self.augment == "standard" else None
+            else:
+                dy, dx, flip = self.offsets([seed])
+            x = shift_batch(x, dy, dx, flip)
+        x = x[0].float() / 255.0
         if self.randaugment:
             x = rand_augment(x)
         return (x - self.mean) / self.std, self.targets[i]
+
+    def offsets(self, seeds: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Each sample's pad-crop offsets (dy, dx) and flip, drawn from its seed alone."""
+        span = 2 * self.pad + 1
+        mixed = [mix64(seed) for seed in seeds]
+        dy = torch.tensor([m % span for m in mixed]) - self.pad
+        dx = torch.tensor([(m >> 16) % span for m in mixed]) - self.pad
+        flip = (
+            torch.tensor([(m >> 32) & 1 for m in mixed], dtype=torch.bool)
+            if self.augment == "standard"
+            else None
+        )
+        return dy, dx, flip
 
     def getitems_seeded(
         self, keys: list[tuple[int, int]], augments: bool = True
     ) -> list[tuple[torch.Tensor, torch.Tensor, int]]:
         """A whole batch at once for keys (index, sample seed): one read per shard, and the
         array transforms applied to the batch, each sample's shift and flip drawn from its own
-        seed (so they do not depend on the batch or the loader worker). File-like transforms
-        run per sample, under torch's generator seeded with the sample seed."""
+        seed (so they do not depend on the batch, the loader worker or whether the batch is
+        read whole). File-like transforms and RandAugment run per sample, under torch's
+        generator seeded with the sample seed."""
         indices = [int(i) for i, _ in keys]
         per_sample = self.randaugment and augments  # RandAugment draws per sample
         if self.transform is not None or not hasattr(self.source, "read") or per_sample:
@@ -136,7 +160,7 @@ class StreamImages(Dataset):
             for index, seed in keys:
                 if augments:
                     torch.default_generator.manual_seed(seed)
-                x, y = self[index]
+                x, y = self.item(index, seed if augments else None)
                 out.append((x, y, index))
             return out
         images = self.source.read(np.asarray(indices, dtype=np.int64))
@@ -144,16 +168,7 @@ class StreamImages(Dataset):
             images = resize_uint8(images, self.image_size, self.channels)
         x = torch.from_numpy(images).permute(0, 3, 1, 2)  # still uint8: cheap to move
         if augments and self.augment in ("shift", "standard"):
-            span = 2 * self.pad + 1
-            mixed = [mix64(seed) for _, seed in keys]
-            dy = torch.tensor([m % span for m in mixed]) - self.pad
-            dx = torch.tensor([(m >> 16) % span for m in mixed]) - self.pad
-            flip = (
-                torch.tensor([(m >> 32) & 1 for m in mixed], dtype=torch.bool)
-                if self.augment == "standard"
-                else None
-            )
-            x = shift_batch(x, dy, dx, flip)
+            x = shift_batch(x, *self.offsets([seed for _, seed in keys]))
         # (x / 255 - mean) / std in one pass
         x = x.float().mul_(self.scale).sub_(self.shift)
         y = self.targets[torch.as_tensor(indices)]
