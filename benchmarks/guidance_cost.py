@@ -99,7 +99,9 @@ def main() -> None:
             pipe.vae.decode(x / pipe.vae.config.scaling_factor)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        return time.perf_counter() - start
+        seconds = time.perf_counter() - start
+        print(f"  ({kind}: {seconds:.1f} s)", flush=True)  # progress: rounds can take minutes
+        return seconds
 
     sample("plain")  # warm-up
     times = {"plain": [], "guided": []}
