@@ -227,9 +227,11 @@ class SynthesisKind(UnitKind):
         step, n = planning.shards_per_task, shape["num_shards"]
         out = []
         for first in range(0, n, step):
-            work = SynthesisWork(config, shape["set"], (first, min(first + step, n)))
-            key = f"synthesis-{work.key}-{first}-{work.shards[1]}"  # type: ignore[index]
-            out.append(Unit("synthesis", key, "synthesis", work, deps))
+            stop = min(first + step, n)
+            work = SynthesisWork(config, shape["set"], (first, stop))
+            out.append(
+                Unit("synthesis", f"synthesis-{work.key}-{first}-{stop}", "synthesis", work, deps)
+            )
         return out
 
     def is_done(self, unit: Unit, env: Env) -> bool:
