@@ -1,8 +1,9 @@
 """bench sweep on a real SLURM cluster (marked `slurm`; .ci/run starts one with slurm/local/start).
 
 The acceptance tests of issue 11: arrays to the end and a relaunch that submits nothing, a
-failed task reported and retried, and synthesis interrupted by a bare requeue or by the
-preemption signal ending with a synthetic set identical to an uninterrupted one.
+failed task reported and retried, synthesis interrupted by a bare requeue or by the preemption
+signal ending with a synthetic set identical to an uninterrupted one, and the chain erm -> FG
+synthesis -> classifier in order with the shared erm run done once.
 """
 
 from __future__ import annotations
@@ -59,19 +60,19 @@ def test_sweep_of_arrays_ends_done_on_the_leaderboard_and_a_relaunch_submits_not
     args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
     code, out, err = cli(*args, "--wait")
     assert code == 0, (out, err)
-    assert "submitted 4 classifier" in out
+    # ddpm-fill fits one generator for both seeds (generator_seed 0); each set is one task
+    assert "submitted 1 generator, 2 synthesis, 4 classifier" in out
     assert len(list((results / "runs").glob("*/done"))) == 4
-    ids = [
-        u["jobs"][0]["id"]
-        for u in read_json(results / "sweeps/acceptance/state.json")["units"].values()
-    ]
-    assert len({i.split("_")[0] for i in ids}) == 1 and all("_" in i for i in ids)  # one array
+    units = read_json(results / "sweeps/acceptance/state.json")["units"].values()
+    for stage in ("synthesis", "classifier"):
+        ids = [u["jobs"][0]["id"] for u in units if u["stage"] == stage]
+        assert len({i.split("_")[0] for i in ids}) == 1 and all("_" in i for i in ids)  # an array
     code, out, _ = cli("leaderboard", "--results", str(results))
     rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
     assert {"erm", "ddpm-fill"} <= set(rows), out
     assert all(rows[m].rstrip(" |").split("|")[-1].strip() == "2" for m in ("erm", "ddpm-fill"))
     code, out, _ = cli(*args)
-    assert code == 0 and "submitted nothing (left alone: 4 done)" in out
+    assert code == 0 and "submitted nothing (left alone: 7 done)" in out
     assert (
         read_json(results / "sweeps/acceptance/state.json")["units"]
         == read_json(results / "sweeps/acceptance/state.json")["units"]
@@ -129,8 +130,8 @@ def test_interrupted_synthesis_ends_identical_to_an_uninterrupted_one(tmp_path, 
     code, _, err = cli("sweep", str(spec), "--profile", "local", "--results", str(results))
     assert code == 0, err
     sweep = open_(spec, results)
-    (key,) = sweep.plan.units
-    job_id = sweep.state.last_job(key)["id"]
+    (key,) = [k for k, unit in sweep.plan.units.items() if unit.stage == "synthesis"]
+    job_id = sweep.state.last_job(key)["id"]  # the synthesis task (after the generator's fit)
     deadline = time.time() + 600
     while not list((results / "cache" / "synthetic").glob("*/shard-00001.json")):
         assert time.time() < deadline, "synthesis never started"
@@ -142,7 +143,7 @@ def test_interrupted_synthesis_ends_identical_to_an_uninterrupted_one(tmp_path, 
         submitit.SlurmJob(sweep.state.log_folder, job_id)._interrupt()  # SIGTERM, then USR2
     assert not list((results / "cache" / "synthetic").glob("*/done")), "interrupted too late"
     status = sweeps.wait(sweep, poll_s=2, timeout_s=900)
-    assert status == {key: "done"}
+    assert set(status.values()) == {"done"} and len(status) == 3  # generator, synthesis, run
     assert synthetic_set(results) == uninterrupted
     assert shards_before < len(uninterrupted) // 2
     log = Path(sweep.state.last_job(key)["log"]).read_text()
@@ -167,24 +168,40 @@ def test_cancel_then_a_relaunch_submits_the_cancelled_units_again(tmp_path):
     assert set(sweep.status().values()) == {"done"}
 
 
-def test_fg_waits_on_its_feedback_classifier_as_a_dependent_array(tmp_path):
-    """erm -> FG synthesis -> classifier: the feedback run is a dependency unit of its own, in
-    an array the FG array waits on (afterok)."""
-    methods = [{"name": "fg-entropy", "set": tiny_sets("fg-entropy")}]
+def test_dependency_chain_runs_in_order_with_the_shared_erm_run_done_once(tmp_path):
+    """erm -> FG-style synthesis -> classifier: fg-entropy and fg-loss at seed 0 need the same
+    feedback run; it runs once, in the dependency array, and the synthesis array (which FG's
+    guidance needs it for) starts only after it; the classifiers after their sets."""
+    methods = [{"name": m, "set": tiny_sets(m)} for m in ("fg-entropy", "fg-loss")]
     spec, results = write_spec(tmp_path, methods, [0]), tmp_path / "results"
     args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
     code, out, err = cli(*args, "--wait")
     assert code == 0, (out, err)
-    assert "submitted 1 dependency, 1 classifier" in out
+    # one erm run and one generator fit for both criteria, a set (one task) and a run each
+    assert "submitted 1 dependency, 1 generator, 2 synthesis, 2 classifier" in out
     units = read_json(results / "sweeps/acceptance/state.json")["units"]
-    assert sorted(u["stage"] for u in units.values()) == ["classifier", "dependency"]
-    assert len({u["jobs"][0]["id"].split("_")[0] for u in units.values()}) == 2  # two arrays
-    (erm_dir,) = (results / "runs").glob("erm-*")
-    (fg_dir,) = (results / "runs").glob("fg-entropy-*")
-    assert (erm_dir / "done").exists() and (fg_dir / "done").exists()
-    # the FG job started (wrote its config) only once the feedback run had finished
-    assert (fg_dir / "config.json").stat().st_mtime >= (erm_dir / "done").stat().st_mtime
-    result = read_json(fg_dir / "result.json")
-    assert result["metrics"]["synthetic_counts"] is not None
+    arrays = {}
+    for unit in units.values():
+        assert len(unit["jobs"]) == 1  # nothing submitted twice
+        arrays.setdefault(unit["stage"], set()).add(unit["jobs"][0]["id"].split("_")[0])
+    assert sorted(arrays) == ["classifier", "dependency", "generator", "synthesis"]
+    assert all(len(ids) == 1 for ids in arrays.values())  # one array per stage
+    (erm_dir,) = (results / "runs").glob("erm-*")  # the shared erm run, once
+    assert (erm_dir / "done").exists()
+    assert (erm_dir / "log.txt").read_text().count(f"run {erm_dir.name} ->") == 1
+    erm_done = (erm_dir / "done").stat().st_mtime
+    stores = sorted((results / "cache" / "synthetic").glob("*/done"))
+    assert len(stores) == 2
+    for store in stores:  # each synthesis task started (wrote its manifest) after erm finished
+        assert (store.parent / "manifest.json").stat().st_mtime >= erm_done
+    for method in ("fg-entropy", "fg-loss"):
+        (fg_dir,) = (results / "runs").glob(f"{method}-*")
+        assert (fg_dir / "done").exists()
+        result = read_json(fg_dir / "result.json")
+        synthesis = result["info"]["synthesis"]
+        assert synthesis["cached"] is True and synthesis["generated_shards"] == 0
+        store_done = results / "cache" / "synthetic" / synthesis["key"] / "done"
+        assert (fg_dir / "config.json").stat().st_mtime >= store_done.stat().st_mtime
+        assert result["metrics"]["synthetic_counts"] is not None
     code, out, _ = cli(*args)
-    assert code == 0 and "submitted nothing (left alone: 2 done)" in out
+    assert code == 0 and "submitted nothing (left alone: 6 done)" in out

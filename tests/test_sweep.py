@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TINY_RECIPE, cli
+from helpers import TINY_RECIPE, cli, tiny_sets
 
 from bench.errors import BenchError, ConfigError
 from bench.io import read_json
@@ -17,7 +17,7 @@ from bench.launch.launchers import classify
 from bench.launch.profiles import load_profile
 from bench.launch.spec import Range, load_spec
 from bench.launch.sweep import launch, open_sweep
-from bench.launch.units import Env, Unit, add_unit, plan
+from bench.launch.units import Env, GeneratorKind, Planning, Unit, add_unit, plan
 from bench.runs.config import resolve
 
 
@@ -119,16 +119,20 @@ def test_dependency_runs_are_units_of_their_own_shared_by_the_runs_needing_them(
     stages = {stage: [u.key for u in units] for stage, units in the_plan.stages()}
     feedback = {c.dependencies["classifier"].run_name for c in fg}
     assert len(feedback) == 1  # both FG criteria need the same erm run: planned once
-    assert set(stages) == {"dependency", "classifier"} and len(stages["dependency"]) == 2
+    assert list(stages) == ["dependency", "generator", "synthesis", "classifier"]
+    assert len(stages["dependency"]) == 2
     for config in fg:
         unit = the_plan.units[config.run_name]
-        assert unit.deps == (config.dependencies["classifier"].run_name,)
+        erm = config.dependencies["classifier"].run_name
+        assert unit.deps[0] == erm and len(unit.deps) == 2
+        synthesis = the_plan.units[unit.deps[1]]  # FG's guidance reads the erm classifier
+        assert synthesis.kind == "synthesis" and erm in synthesis.deps
     # the plain erm run of seed 0 is the feedback run itself: a run unit, after its dependency
     # unit of the same key was planned, would be two units with one key
     assert the_plan.units[next(iter(feedback))].stage == "dependency"
     erm_first = plan([resolve("erm", "digits-lt", 0), *fg])  # the run asked for before
     assert erm_first.units[next(iter(feedback))].stage == "dependency"
-    assert len(erm_first.units) == 3
+    assert sum(u.kind in ("run", "dependency") for u in erm_first.units.values()) == 3
 
 
 def test_planner_orders_dependencies_into_earlier_stages():
@@ -143,6 +147,56 @@ def test_planner_orders_dependencies_into_earlier_stages():
         add_unit(units, Unit("run", "bad", "dependency", None, ("fg-run",)))
     with pytest.raises(BenchError, match="not planned before it"):
         add_unit(units, Unit("run", "orphan", "classifier", None, ("missing",)))
+
+
+def stage_units(the_plan: units_mod.Plan) -> dict[str, list[Unit]]:
+    return dict(the_plan.stages())
+
+
+def test_runs_sharing_a_generator_share_one_fit_and_runs_sharing_a_set_its_synthesis():
+    fill = [resolve("ddpm-fill", "digits-lt", 0, None, [f"recipe.lr={lr}"]) for lr in (0.1, 0.01)]
+    fg = [resolve(m, "digits-lt", 0) for m in ("fg-entropy", "fg-loss")]
+    seed1 = resolve("ddpm-fill", "digits-lt", 1)
+    refit = resolve("ddpm-fill", "digits-lt", 1, None, ["method.generator_seed=none"])
+    stages = stage_units(plan([*fill, seed1, refit, *fg]))
+    assert list(stages) == ["dependency", "generator", "synthesis", "classifier"]
+    # ddpm-fill's generator is fitted once for every run seed (generator_seed 0): the two recipes
+    # of seed 0 and seed 1 share one fit (the recipes also one set), generator_seed=none refits
+    # per run seed; both FG criteria share their generator (not their set)
+    assert len(stages["generator"]) == 3 and all(not u.deps for u in stages["generator"])
+    run_deps = {u.key: u.deps for u in stages["classifier"]}
+    assert run_deps[fill[0].run_name] == run_deps[fill[1].run_name]
+    synthesis = {u.key: u for u in stages["synthesis"]}
+    assert len(synthesis) == 5  # each digits-lt set is 4 shards: one task each
+    fill_fits = [synthesis[run_deps[c.run_name][0]].deps for c in (fill[0], seed1, refit)]
+    assert fill_fits[0] == fill_fits[1] != fill_fits[2]
+    fg_sets = [synthesis[run_deps[c.run_name][-1]] for c in fg]
+    assert fg_sets[0].key != fg_sets[1].key and fg_sets[0].deps == fg_sets[1].deps
+    gens = {u.key for u in stages["generator"]}
+    assert all(len(gens & set(u.deps)) == 1 for u in synthesis.values())
+    assert all(g.startswith("generator-") for g in gens)
+
+
+@pytest.mark.parametrize(
+    ("per_task", "ranges"),
+    [(16, [(0, 11)]), (4, [(0, 4), (4, 8), (8, 11)]), (1, [(i, i + 1) for i in range(11)])],
+)
+def test_a_set_of_n_shards_is_ceil_n_over_k_synthesis_units(tmp_path, per_task, ranges):
+    config = resolve("ddpm-fill", "digits-lt", 0, None, ["method.plan=fill:300"])  # 11 shards
+    stages = stage_units(plan([config], Planning(Env(tmp_path), per_task)))
+    assert [u.payload.shards for u in stages["synthesis"]] == ranges
+    (run,) = stages["classifier"]
+    assert set(run.deps) == {u.key for u in stages["synthesis"]}  # the run waits on every range
+    spec = tiny_spec(tmp_path, methods=["ddpm-fill"], seeds=[0], shards_per_task=per_task)
+    sweep = open_sweep(spec, "debug", {}, ("method.plan=fill:300",), Env(tmp_path / "r"))
+    assert len(stage_units(sweep.plan)["synthesis"]) == len(ranges)
+
+
+def test_shards_per_task_is_checked(tmp_path):
+    path = tiny_spec(tmp_path, shards_per_task=0)
+    line = path.read_text().splitlines().index("shards_per_task: 0") + 1
+    with pytest.raises(ConfigError, match=f"line {line}: shards_per_task=0 is below its minimum"):
+        load_spec(path)
 
 
 # Profiles ---------------------------------------------------------------------------------------
@@ -213,6 +267,55 @@ def test_debug_sweep_runs_everything_and_a_relaunch_submits_nothing(tmp_path):
     assert code == 0 and "submitted nothing (left alone: 2 done)" in out
     code, out, _ = cli("leaderboard", "--results", str(results))
     assert "| erm " in out and "| balanced-softmax " in out
+
+
+def fill_spec(tmp_path: Path, **extra) -> Path:
+    methods = [{"name": "ddpm-fill", "set": tiny_sets("ddpm-fill")}]
+    return write_spec(tmp_path, methods=methods, datasets=["digits-lt"], seeds=[0], **extra)
+
+
+def test_generator_and_synthesis_tasks_fill_the_set_and_the_run_only_trains(tmp_path):
+    spec, results = fill_spec(tmp_path, shards_per_task=3), tmp_path / "results"
+    args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    code, out, err = cli(*args)
+    assert code == 0, (out, err)
+    assert "submitted 1 generator, 2 synthesis, 1 classifier" in out  # 4 shards, 3 per task
+    state = read_json(results / "sweeps" / "sweep" / "state.json")["units"]
+    stages = sorted(u["stage"] for u in state.values())
+    assert stages == ["classifier", "generator", "synthesis", "synthesis"]
+    (store,) = (results / "cache" / "synthetic").glob("*/done")
+    (run_dir,) = (results / "runs").glob("ddpm-fill-*")
+    info = read_json(run_dir / "result.json")["info"]
+    # the classifier task found its set complete: no generator loaded, no shard generated
+    assert info["synthesis"] == {"key": store.parent.name, "generated_shards": 0, "cached": True}
+    assert info["generator"]["loaded"] is False
+    assert "fit-generator" not in read_json(run_dir / "result.json")["timings"]
+    code, out, _ = cli(*args)
+    assert code == 0 and "submitted nothing (left alone: 4 done)" in out
+
+
+def test_a_failed_generator_fit_holds_back_what_waits_on_it_until_retried(tmp_path, monkeypatch):
+    def broken(self, unit, env):
+        raise RuntimeError("the generator fit broke")
+
+    spec, results = fill_spec(tmp_path), tmp_path / "results"
+    args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    with monkeypatch.context() as patch:
+        patch.setattr(GeneratorKind, "execute", broken)
+        code, out, _ = cli(*args)
+        assert code == 1
+        table = out.splitlines()
+        assert any(line.split()[:4] == ["synthesis", "1", "0", "0"] for line in table), out
+        assert "failed (rerun with --retry-failed" in out
+        assert not (results / "cache" / "synthetic").exists()  # nothing ran after the failure
+        assert not list((results / "runs").glob("*/config.json"))
+        code, out, _ = cli(*args)  # a plain relaunch: the fit stays failed, the rest waits
+        assert "left alone: 1 failed" in out and not (results / "cache" / "synthetic").exists()
+    failure = read_json(next((results / "cache" / "generators").glob("*/failure.json")))
+    assert "the generator fit broke" in failure["error"]
+    code, out, _ = cli(*args, "--retry-failed")
+    assert code == 0 and "submitted 1 generator, 1 synthesis, 1 classifier" in out
+    assert not list((results / "cache" / "generators").glob("*/failure.json"))
 
 
 def test_a_failed_task_is_reported_and_retried_after_the_cause_is_removed(tmp_path):

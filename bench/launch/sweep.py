@@ -20,7 +20,7 @@ from bench.launch.launchers import LAUNCHERS, Launcher, classify
 from bench.launch.spec import SweepSpec, load_spec
 from bench.launch.state import SweepState
 from bench.launch.task import FAILURE_FILE, UnitTask
-from bench.launch.units import Env, Plan, Unit, kind_of, plan
+from bench.launch.units import Env, Plan, Planning, Unit, kind_of, plan
 
 log = logging.getLogger("bench")
 COLUMNS = ("done", "pending", "running", "failed", "cancelled", "not submitted")
@@ -76,7 +76,7 @@ def open_sweep(
     configs = spec.configs(run_sets)
     state = SweepState(env.results, spec.name)
     instance = LAUNCHERS[launcher](state.log_folder, options)
-    return Sweep(spec, plan(configs), env, state, instance)
+    return Sweep(spec, plan(configs, Planning(env, spec.shards_per_task)), env, state, instance)
 
 
 def launch(sweep: Sweep, retry_failed: bool = False, dry_run: bool = False) -> Submitted:
@@ -102,7 +102,24 @@ def launch(sweep: Sweep, retry_failed: bool = False, dry_run: bool = False) -> S
 
 
 def submit_stage(sweep: Sweep, stage: str, units: list[Unit], status: dict[str, str]) -> None:
-    """One submission for a stage, after the jobs of its dependencies that are not done."""
+    """One submission for a stage, after the jobs of its dependencies that are not done.
+
+    A launcher that waits (local, debug) already knows which dependencies failed: the units
+    waiting on them are recorded cancelled without running, as SLURM's `afterok` with
+    `--kill-on-invalid-dep` does, and are submitted again by the next launch.
+    """
+    blocked = []
+    if sweep.launcher.waits:
+        broken = {"failed", "cancelled"}
+        blocked = [u for u in units if any(status.get(d) in broken for d in u.deps)]
+        units = [u for u in units if u not in blocked]
+    for unit in blocked:
+        failed = [d for d in unit.deps if status.get(d) in ("failed", "cancelled")]
+        log.error("%s not run: it waits on %s, which did not finish", unit.key, ", ".join(failed))
+        record = {"id": f"{sweep.launcher.name}-{stage}-never-run", "log": None}
+        record.update(state="CANCELLED (dependency)", launcher=sweep.launcher.name)
+        sweep.state.add_job(unit.key, stage, record)
+        status[unit.key] = "cancelled"
     after = sorted(
         {
             sweep.state.last_job(dep)["id"]
@@ -111,11 +128,15 @@ def submit_stage(sweep: Sweep, stage: str, units: list[Unit], status: dict[str, 
             if status.get(dep) != "done" and sweep.state.last_job(dep)
         }
     )
-    tasks = [UnitTask(unit, sweep.env) for unit in units]
-    records = sweep.launcher.submit(stage, tasks, after)
+    records = []
+    if units:
+        tasks = [UnitTask(unit, sweep.env) for unit in units]
+        records = sweep.launcher.submit(stage, tasks, after)
     for unit, record in zip(units, records, strict=True):
         sweep.state.add_job(unit.key, stage, {**record, "launcher": sweep.launcher.name})
-        status[unit.key] = classify(record.get("state", "PENDING"))
+        state = record.get("state", "PENDING")
+        finished = state == "COMPLETED" and kind_of(unit).is_done(unit, sweep.env)
+        status[unit.key] = "done" if finished else classify(state)
     sweep.state.save()
     log.info("%s: %d unit(s) -> %s", stage, len(units), ", ".join(r["id"] for r in records[:3]))
 

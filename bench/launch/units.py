@@ -5,12 +5,17 @@ once: the key is what dedupes it), a stage and the keys of the units it depends 
 in STAGES order; on SLURM each stage is one job array that waits (`afterok`) on the arrays its
 units depend on.
 
-A run is a `run` unit (`runner.run` on one resolved config) in the `classifier` stage; the runs
-it depends on (FG's `erm` feedback classifier) are `dependency` units, in the `dependency` stage,
-shared by every run that needs the same one. The `generator` and `synthesis` stages are where
-generator fits and synthesis shard ranges go as they get their own unit kinds
-(`runner.synthesise_shards` is the entry point for the latter); `evaluation` is for `bench
-eval-gen`. A new kind is a UnitKind subclass plus a line in UNIT_KINDS (kinds are planned in
+    dependency   the runs a run depends on (FG's `erm` feedback classifier)      DependencyKind
+    generator    one fit per distinct fitted generator (keyed by its cache key)   GeneratorKind
+    synthesis    one task per range of `shards_per_task` shards of each set       SynthesisKind
+    classifier   the run itself, which finds its set complete in the cache         RunKind
+    evaluation   `bench eval-gen` (no kind yet)
+
+A generator fit needs none of the run's dependencies, so the generator array starts at once;
+a synthesis task waits on its generator and on the run's dependencies (FG's guidance reads the
+feedback classifier), a run on its dependencies and on every synthesis task of its set. Two runs
+that share a generator (or a whole set: e.g. the same ddpm-fill set under two recipes) share its
+units. A new kind is a UnitKind subclass plus a line in UNIT_KINDS (kinds are planned in
 registry order: a unit may only depend on units of kinds listed before its own).
 """
 
@@ -24,11 +29,15 @@ from bench.errors import BenchError
 from bench.registry import Registry
 
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
+# Shards (of bench.synthesis.store.SHARD_SIZE images) per synthesis task unless the spec says.
+SHARDS_PER_TASK = 16
 
 UNIT_KINDS = Registry(
     "unit kind",
     {
         "dependency": "bench.launch.units:DependencyKind",
+        "generator": "bench.launch.units:GeneratorKind",
+        "synthesis": "bench.launch.units:SynthesisKind",
         "run": "bench.launch.units:RunKind",
     },
 )
@@ -53,13 +62,26 @@ class Env:
     data_root: Path | None = None
     device: str | None = None
 
+    def data_root_for(self, config: Any) -> Path | None:
+        from bench.data import data_root_from_env
+
+        return data_root_from_env(str(self.data_root) if self.data_root else None, config.data_root)
+
+
+@dataclass(frozen=True)
+class Planning:
+    """What the planner needs besides the runs: where they execute, how to split sets."""
+
+    env: Env = field(default_factory=lambda: Env(Path("results")))
+    shards_per_task: int = SHARDS_PER_TASK
+
 
 class UnitKind:
     """What a kind of unit is: which units a run needs, when one is done, how to execute it."""
 
     name = ""
 
-    def units(self, config: Any, earlier: list[Unit]) -> list[Unit]:
+    def units(self, config: Any, earlier: list[Unit], planning: Planning) -> list[Unit]:
         """The units of this kind that `config` needs; `earlier` are those planned for it by
         kinds registered before this one (what the new units may depend on)."""
         raise NotImplementedError
@@ -75,8 +97,11 @@ class UnitKind:
         raise NotImplementedError
 
 
-# unit key -> its run directory (binding a config to its data loads the dataset's files)
+# Memos of what planning reads from the data: a run unit's directory (its name holds the data's
+# fingerprint), a run's synthesis layout, the data itself.
 BOUND: dict[tuple[str, str], Path] = {}
+LAYOUTS: dict[tuple[str, str, str], dict[str, Any] | None] = {}
+DATA: dict[tuple[str, str, str], Any] = {}
 
 
 class RunKind(UnitKind):
@@ -84,8 +109,8 @@ class RunKind(UnitKind):
 
     name = "run"
 
-    def units(self, config: Any, earlier: list[Unit]) -> list[Unit]:
-        deps = tuple(u.key for u in earlier)
+    def units(self, config: Any, earlier: list[Unit], planning: Planning) -> list[Unit]:
+        deps = tuple(u.key for u in earlier if u.kind != "generator")  # synthesis waits on it
         return [Unit("run", config.run_name, "classifier", config, deps)]
 
     def is_done(self, unit: Unit, env: Env) -> bool:
@@ -94,30 +119,21 @@ class RunKind(UnitKind):
         return is_done(self.workdir(unit, env))
 
     def execute(self, unit: Unit, env: Env) -> None:
-        from bench.data import data_root_from_env
         from bench.runs.runner import run
 
         config = unit.payload
-        data_root = data_root_from_env(
-            str(env.data_root) if env.data_root else None, config.data_root
-        )
-        run(config, env.results, data_root, env.device, progress=False)
+        run(config, env.results, env.data_root_for(config), env.device, progress=False)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         """The run's directory, whose name includes the fingerprint of the data it reads
         (bench.runs.runner.bind_data; computed once per unit)."""
-        from bench.data import data_root_from_env
         from bench.runs.records import run_dir_for
-        from bench.runs.runner import bind_data
 
         key = (unit.key, str(env.results))
         if key not in BOUND:
             config = unit.payload
             if config.data_fingerprint is None:
-                root = data_root_from_env(
-                    str(env.data_root) if env.data_root else None, config.data_root
-                )
-                config = bind_data(config, root)
+                config = config.with_data(loaded_data(config, env).info["fingerprint"]["digest"])
             BOUND[key] = run_dir_for(env.results, config)
         return BOUND[key]
 
@@ -131,11 +147,115 @@ class DependencyKind(RunKind):
 
     name = "dependency"
 
-    def units(self, config: Any, earlier: list[Unit]) -> list[Unit]:
+    def units(self, config: Any, earlier: list[Unit], planning: Planning) -> list[Unit]:
         return [
             Unit("dependency", dep.run_name, "dependency", dep)
             for _, dep in sorted(config.dependencies.items())
         ]
+
+
+@dataclass(frozen=True)
+class SynthesisWork:
+    """A generator fit (`shards` None) or a shard range [first, stop) of a set, for the run
+    `config` (the first run planned that needs it; every run sharing it has the same keys)."""
+
+    config: Any
+    key: str  # the generator's or the set's cache key
+    shards: tuple[int, int] | None = None
+
+
+def layout(config: Any, env: Env) -> dict[str, Any] | None:
+    """bench.runs.runner.synthesis_layout of a run, computed once per run and results folder."""
+    from bench.runs.runner import synthesis_layout
+
+    key = (config.run_id, str(env.results), str(env.data_root))
+    if key not in LAYOUTS:
+        LAYOUTS[key] = synthesis_layout(config, loaded_data(config, env), env.results)
+    return LAYOUTS[key]
+
+
+def loaded_data(config: Any, env: Env) -> Any:
+    """The data a run reads, loaded once per dataset, options and root while planning."""
+    from bench.runs.runner import load_data
+
+    root = env.data_root_for(config)
+    key = (config.dataset, repr(sorted(config.data.items())), str(root))
+    if key not in DATA:
+        DATA.clear()  # one dataset held at a time: sweeps list runs dataset by dataset
+        DATA[key] = load_data(config, None, root)[0]
+    return DATA[key]
+
+
+class GeneratorKind(UnitKind):
+    """The fit of a generator a run's synthesis needs (none for a pretrained backend), shared
+    by every run with the same generator key; done when the generator's cache has `done`."""
+
+    name = "generator"
+
+    def units(self, config: Any, earlier: list[Unit], planning: Planning) -> list[Unit]:
+        shape = layout(config, planning.env)
+        if shape is None or shape["generator"] is None:
+            return []
+        work = SynthesisWork(config, shape["generator"])
+        return [Unit("generator", f"generator-{work.key}", "generator", work)]
+
+    def is_done(self, unit: Unit, env: Env) -> bool:
+        return (self.workdir(unit, env) / "done").exists()
+
+    def execute(self, unit: Unit, env: Env) -> None:
+        from bench.runs.runner import fit_generator
+
+        config = unit.payload.config
+        fit_generator(config, env.results, env.data_root_for(config), env.device, progress=False)
+
+    def workdir(self, unit: Unit, env: Env) -> Path:
+        return Path(env.results) / "cache" / "generators" / unit.payload.key
+
+
+class SynthesisKind(UnitKind):
+    """A range of `shards_per_task` shards of a run's synthetic set (runner.synthesise_shards),
+    waiting on its generator's fit and on the run's dependencies; done when every shard of the
+    range is complete in the store (or the whole set is)."""
+
+    name = "synthesis"
+
+    def units(self, config: Any, earlier: list[Unit], planning: Planning) -> list[Unit]:
+        shape = layout(config, planning.env)
+        if shape is None:
+            return []
+        deps = tuple(u.key for u in earlier)  # the generator fit and the run's dependencies
+        step, n = planning.shards_per_task, shape["num_shards"]
+        out = []
+        for first in range(0, n, step):
+            stop = min(first + step, n)
+            work = SynthesisWork(config, shape["set"], (first, stop))
+            out.append(
+                Unit("synthesis", f"synthesis-{work.key}-{first}-{stop}", "synthesis", work, deps)
+            )
+        return out
+
+    def is_done(self, unit: Unit, env: Env) -> bool:
+        from bench.synthesis.store import shard_complete
+
+        store = self.store(unit, env)
+        first, stop = unit.payload.shards
+        return (store / "done").exists() or all(
+            shard_complete(store, i) for i in range(first, stop)
+        )
+
+    def execute(self, unit: Unit, env: Env) -> None:
+        from bench.runs.runner import synthesise_shards
+
+        config, (first, stop) = unit.payload.config, unit.payload.shards
+        root = env.data_root_for(config)
+        synthesise_shards(config, env.results, list(range(first, stop)), root, env.device, False)
+
+    def store(self, unit: Unit, env: Env) -> Path:
+        return Path(env.results) / "cache" / "synthetic" / unit.payload.key
+
+    def workdir(self, unit: Unit, env: Env) -> Path:
+        first, stop = unit.payload.shards
+        return self.store(unit, env) / "tasks" / f"shards-{first:05d}-{stop:05d}"
 
 
 def kind_of(unit: Unit) -> UnitKind:
@@ -163,13 +283,16 @@ class Plan:
         return out
 
 
-def plan(configs: list[Any]) -> Plan:
+def plan(configs: list[Any], planning: Planning | None = None) -> Plan:
     """The DAG of units for these runs: shared units once, dependencies in earlier stages."""
+    planning = planning or Planning()
+    LAYOUTS.clear()  # what is read from the data is read again for each plan
+    DATA.clear()
     units: dict[str, Unit] = {}
     for config in configs:
         earlier: list[Unit] = []
         for name in UNIT_KINDS:
-            for unit in UNIT_KINDS[name]().units(config, earlier):
+            for unit in UNIT_KINDS[name]().units(config, earlier, planning):
                 add_unit(units, unit)
                 earlier.append(unit)
     return Plan(units)

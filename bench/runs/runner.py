@@ -156,18 +156,43 @@ def execute(
 
 
 def prepare(
-    config: RunConfig, results: Path, data: LoadedDataset, device: str, progress: bool
+    config: RunConfig,
+    results: Path,
+    data: LoadedDataset,
+    device: str,
+    progress: bool,
+    dependencies: bool = True,
 ) -> Any:
     """The method, with its context: the data (evaluation-limited for a smoke run) and its
-    loaded dependencies."""
+    loaded dependencies (`dependencies=False`: none, for work that needs none of them, e.g. a
+    generator fit or a plan)."""
     from bench.method import MethodContext
     from bench.methods import METHODS
 
     if config.smoke:
         data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
-    loaded = load_dependencies(config, data, results, device)
+    loaded = load_dependencies(config, data, results, device) if dependencies else {}
     context = MethodContext(data, config.seed, device, progress, loaded)
     return METHODS[config.method](config.method_settings, context)
+
+
+def open_synthesis(
+    config: RunConfig,
+    data: LoadedDataset,
+    results: Path,
+    device: str,
+    progress: bool,
+    dependencies: bool = True,
+) -> Any:
+    """The synthesis of a run (bench.synthesis.pipeline.Synthesis: plan, generator and set
+    keys, requests, store), its method prepared on `data`; a BenchError if it has none."""
+    from bench.synthesis.pipeline import Synthesis
+
+    config = config.with_data(data.info["fingerprint"]["digest"])
+    method = prepare(config, results, data, device, progress, dependencies)
+    if not type(method).uses_synthetic_data():
+        raise BenchError(f"{config.method} synthesises nothing.")
+    return Synthesis(config, method, method.context.data, Path(results) / "cache", progress)
 
 
 def synthesise_shards(
@@ -183,20 +208,57 @@ def synthesise_shards(
     The dependencies must be finished. Returns what was done; the task that completes the set
     writes its `done`.
     """
-    from bench.synthesis.pipeline import Synthesis
-
     results = Path(results)
     device = check_device_and_backbone(config, device)
     data, _ = load_data(config, results / "cache", data_root, progress)
-    config = config.with_data(data.info["fingerprint"]["digest"])
-    method = prepare(config, results, data, device, progress)
-    data = method.context.data
-    if not type(method).uses_synthetic_data():
-        raise BenchError(f"{config.method} synthesises nothing.")
-    synthesis = Synthesis(config, method, data, Path(results) / "cache", progress)
+    synthesis = open_synthesis(config, data, results, device, progress)
     sink = SimpleNamespace(info={})  # what Synthesis.run reports into (a record's `info`)
     complete = synthesis.run(device, shards, record=sink) is not None
     return {"key": synthesis.key, "complete": complete, **sink.info.get("synthesis", {})}
+
+
+def fit_generator(
+    config: RunConfig,
+    results: Path,
+    data_root: Path | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fit the generator a run's synthesis needs into the cache, and nothing else (a sweep's
+    generator task): runs sharing the generator find it there. Needs none of the run's
+    dependencies. Returns what was done (key, directory, cached or seconds)."""
+    from bench.train.loop import pick_device
+
+    results = Path(results)
+    device = pick_device(device)
+    data, _ = load_data(config, results / "cache", data_root, progress)
+    synthesis = open_synthesis(config, data, results, device, progress, dependencies=False)
+    if not synthesis.backend.trains:
+        raise BenchError(
+            f"{config.method}'s generator ({synthesis.backend.name}) is pretrained: nothing to fit."
+        )
+    return synthesis.fit(device)
+
+
+def synthesis_layout(
+    config: RunConfig, data: LoadedDataset, results: Path
+) -> dict[str, Any] | None:
+    """What a run's synthesis consists of, computed without doing any of it (the sweep
+    planner's view): the generator key (None for a pretrained backend: nothing to fit), the set
+    key and its number of shards; None if the run synthesises nothing."""
+    from bench.methods import METHODS
+    from bench.synthesis.store import shard_ranges
+
+    if not METHODS[config.method].uses_synthetic_data():
+        return None
+    synthesis = open_synthesis(config, data, results, "cpu", False, dependencies=False)
+    if synthesis.plan.total == 0:
+        return None
+    return {
+        "generator": synthesis.generator_key if synthesis.backend.trains else None,
+        "set": synthesis.key,
+        "num_shards": len(shard_ranges(synthesis.plan.total)),
+    }
 
 
 def synthetic_data(

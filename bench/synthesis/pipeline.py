@@ -117,12 +117,26 @@ class Synthesis:
         """The fitted (or pretrained) generator, fitting it once under a lock if needed."""
         if self._generator is not None:
             return self._generator, {"cached": True}
-        info: dict[str, Any] = {"key": self.generator_key, "backend": self.backend.name}
         if not self.backend.trains:
+            info: dict[str, Any] = {"key": self.generator_key, "backend": self.backend.name}
             self._generator = self.backend.for_data(self.settings, self.data, device)
             info["weights"] = self.backend.weights_identity(self.settings)
             return self._generator, info
-        workdir = self.cache / "generators" / self.generator_key
+        info = self.fit(device)
+        self._generator = self.backend.load(Path(info["dir"]), device)
+        return self._generator, info
+
+    @property
+    def generator_dir(self) -> Path:
+        return self.cache / "generators" / self.generator_key
+
+    def fit(self, device: str) -> dict[str, Any]:
+        """Fit the generator into its cache directory unless it is there (a sweep's generator
+        task does only this); once, under a lock, however many processes ask."""
+        info: dict[str, Any] = {"key": self.generator_key, "backend": self.backend.name}
+        if not self.backend.trains:
+            raise ValueError(f"the {self.backend.name} backend is pretrained: nothing to fit.")
+        workdir = self.generator_dir
         with file_lock(self.cache / "generators" / f"{self.generator_key}.lock"):
             if (workdir / "done").exists():
                 log.info("generator: reusing %s", workdir)
@@ -137,9 +151,8 @@ class Synthesis:
                 info.update(cached=False, seconds=round(time.time() - start, 2))
                 atomic_write_json(workdir / "done", {**info, "identity": self.generator_identity()})
                 log.info("generator: fitted in %.1f s -> %s", info["seconds"], workdir)
-        self._generator = self.backend.load(workdir, device)
         info["dir"] = str(workdir)
-        return self._generator, info
+        return info
 
     # The synthetic set ---------------------------------------------------------------------
 

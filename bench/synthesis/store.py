@@ -50,6 +50,11 @@ def shard_stem(store: Path, index: int) -> Path:
     return Path(store) / f"shard-{index:05d}"
 
 
+def shard_complete(store: Path, index: int) -> bool:
+    """Whether shard `index` of the store is written (its metadata is written last)."""
+    return shard_stem(store, index).with_suffix(".json").exists()
+
+
 def shard_ranges(n: int, size: int = SHARD_SIZE) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
 
@@ -92,7 +97,7 @@ class StoreWriter:
                 atomic_write_json(path, self.manifest)
 
     def complete(self, index: int) -> bool:
-        return shard_stem(self.path, index).with_suffix(".json").exists()
+        return shard_complete(self.path, index)
 
     def missing(self) -> list[int]:
         return [i for i in range(len(self.shards)) if not self.complete(i)]
