@@ -142,6 +142,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         help="the smallest settings that exercise every code path (seconds to a minute on a "
         "CPU); recorded as a smoke run and left out of leaderboards",
     )
+    p.add_argument(
+        "--rebuild-cache",
+        action="store_true",
+        help="delete and make again the cached generator or synthetic shards this run uses "
+        "that fail their checksums (damaged files are an error otherwise); intact ones are kept",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
@@ -330,6 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.device,
         progress=not args.quiet,
         deps=not args.no_deps,
+        rebuild_cache=args.rebuild_cache,
     )
     print(run_dir)
     return 0

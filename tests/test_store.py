@@ -119,7 +119,8 @@ def test_truncated_shard_is_reported_with_its_path(tmp_path: Path) -> None:
     store = finished_store(tmp_path)
     shard = shard_stem(store, 1).with_suffix(".npy")
     shard.write_bytes(shard.read_bytes()[:200])
-    with pytest.raises(DataError, match=r"shard-00001\.npy cannot be read .*truncated or corrupt"):
+    fix = r"shard-00001\.npy: it cannot be read .*truncated or corrupt.*--rebuild-cache"
+    with pytest.raises(DataError, match=fix):
         SyntheticSet(store)
 
 
