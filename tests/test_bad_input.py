@@ -166,6 +166,60 @@ def show_case(what: str, content: str | None) -> Case:
     return case
 
 
+def set_path(doc: dict, dotted: str, value: object) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        doc = doc[key]
+    if value is DELETE:
+        del doc[last]
+    else:
+        doc[last] = value
+
+
+DELETE = object()
+# Records failing the schema (bench.runs.schema): (file, field, value, message fragment).
+BAD_RECORDS = [
+    ("result", "seed", 7, "seed = 7 but config.json says 0: the result belongs to another run"),
+    ("result", "run_id", "0123456789ab", "run_id = '0123456789ab' but config.json says"),
+    ("result", "metrics.test.overall", "0.9", "metrics.test.overall = '0.9' is not int or float"),
+    ("result", "metrics.test.overall", 1.5, "metrics.test.overall = 1.5 is not an accuracy"),
+    ("result", "metrics.test.overall", True, "metrics.test.overall = True is not int or float"),
+    ("result", "metrics.test.few", "x", "metrics.test.few = 'x' is not int or float or null"),
+    ("result", "metrics.test.per_class", ["a"], "metrics.test.per_class = ['a'] holds a value"),
+    ("result", "metrics", [1], "metrics = [1] is not a JSON object"),
+    ("result", "metrics.test_best.overall", DELETE, "no 'metrics.test_best.overall'"),
+    ("result", "timings", [], "timings = [] is not a JSON object"),
+    ("config", "seed", True, "seed = True is not int"),
+    ("config", "seed", -1, "seed = -1 is not a seed in [0, 2^32)"),
+    ("config", "hparams", [], "hparams = [] is not a JSON object"),
+    ("config", "method", "", "method = '' is empty"),
+    ("config", "dataset", DELETE, "no 'dataset' (not a bench record)"),
+]
+
+
+def break_record(run_dir: Path, which: str, dotted: str, value: object) -> Path:
+    path = run_dir / f"{which}.json"
+    doc = json.loads(path.read_text())
+    set_path(doc, dotted, value)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def record_case(which: str, dotted: str, value: object, fragment: str) -> Case:
+    """`bench show` of a copy of the finished run whose record fails the schema."""
+
+    def case(tmp: Path, results: Path):
+        run_dir = next((results / "runs").iterdir())
+        copy = tmp / run_dir.name
+        shutil.copytree(run_dir, copy)
+        path = break_record(copy, which, dotted, value)
+        return ["show", str(copy)], [str(path), "is not a valid bench run record", fragment]
+
+    label = "deleted" if value is DELETE else str(value)[:8]
+    case.__name__ = f"record_{which}_{dotted}_{label}"
+    return case
+
+
 def show_not_a_directory(tmp: Path, results: Path):
     path = tmp / "file"
     path.write_text("x")
@@ -210,6 +264,7 @@ CASES: list[Case] = [
     show_case("result.json", '{"metrics": {"te'),
     show_case("result.json", "[1, 2, 3]"),
     show_case("result.json", None),
+    *[record_case(*bad) for bad in BAD_RECORDS],
     show_not_a_directory,
     truncated_config_of_unfinished_run,
     bad_set_syntax,
@@ -227,6 +282,26 @@ def test_bad_input_is_a_clear_error(case: Case, finished: Path, tmp_path: Path) 
         assert fragment in err, f"{fragment!r} not in {err!r}"
     after = snapshot(finished, tmp_path)  # new files (a lock, a cached check) may appear, but
     assert {path: after.get(path) for path in before} == before  # nothing written changed
+
+
+@pytest.mark.parametrize(
+    "bad", BAD_RECORDS, ids=[f"{b[0]}-{b[1]}-{b[2]!s:.8}" for b in BAD_RECORDS]
+)
+def test_the_leaderboard_never_counts_a_record_failing_the_schema(
+    bad: tuple, finished: Path, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    shutil.copytree(finished / "runs", results / "runs")
+    good = next((results / "runs").iterdir())
+    copy = results / "runs" / f"{good.name}-copy"
+    shutil.copytree(good, copy)
+    path = break_record(copy, *bad[:3])
+    code, out, err = cli("leaderboard", "--results", str(results))
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("| erm"))
+    assert row.split("|")[-2].strip() == "1"  # one seed: the broken copy is not a second one
+    assert f"skipping {path}: {bad[3]}" in err
+    assert "1 run record(s) could not be read or failed validation and were skipped" in out
 
 
 def test_a_decompression_bomb_is_reported_not_raised(tmp_path: Path) -> None:
