@@ -305,6 +305,11 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
     p.add_argument("--device", help="torch device for every task (default: cuda if available)")
+    p.add_argument(
+        "--rebuild-cache",
+        action="store_true",
+        help="as bench run --rebuild-cache, for every task: damaged cache entries are made again",
+    )
     p.add_argument("--quiet", action="store_true", help="warnings only")
 
 
@@ -502,7 +507,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     run_sets = tuple(s for s in args.sets if not s.startswith("slurm."))
     if (slurm_sets or args.profile) and args.launcher != "slurm":
         raise BenchError("--profile and --set slurm.* apply to --launcher slurm only.")
-    env = Env(Path(args.results), Path(args.data_root) if args.data_root else None, args.device)
+    root = Path(args.data_root) if args.data_root else None
+    env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env)
     if args.status:

@@ -135,3 +135,19 @@ def test_damaged_cache_is_an_error_then_rebuilt_to_the_same_numbers(tmp_path: Pa
 
     a, b = load_run(Path(out.strip())), load_run(Path(out2.strip()))
     assert a["done"] and a["result"]["metrics"] == b["result"]["metrics"]
+
+
+def test_sweep_tasks_pass_rebuild_cache_to_their_runs(tmp_path: Path, monkeypatch) -> None:
+    import bench.runs.runner
+    from bench.cli import build_parser
+    from bench.launch.units import Env, RunKind, Unit
+    from bench.runs.config import resolve
+
+    seen = []
+    monkeypatch.setattr(bench.runs.runner, "run", lambda *a, **k: seen.append(k))
+    args = build_parser().parse_args(["sweep", "spec.yaml", "--rebuild-cache"])
+    assert args.rebuild_cache
+    config = resolve("erm", "digits-lt")
+    for flag in (False, True):
+        RunKind().execute(Unit("run", "k", "classifier", config), Env(tmp_path, None, "cpu", flag))
+    assert [k["rebuild_cache"] for k in seen] == [False, True]

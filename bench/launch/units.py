@@ -52,6 +52,7 @@ class Env:
     results: Path
     data_root: Path | None = None
     device: str | None = None
+    rebuild_cache: bool = False  # bench run --rebuild-cache for every run
 
 
 class UnitKind:
@@ -101,7 +102,8 @@ class RunKind(UnitKind):
         data_root = data_root_from_env(
             str(env.data_root) if env.data_root else None, config.data_root
         )
-        run(config, env.results, data_root, env.device, progress=False)
+        rebuild = env.rebuild_cache
+        run(config, env.results, data_root, env.device, progress=False, rebuild_cache=rebuild)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         """The run's directory, whose name includes the fingerprint of the data it reads
