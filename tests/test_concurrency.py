@@ -72,6 +72,8 @@ def test_fifty_processes_write_one_results_folder(tmp_path: Path) -> None:
     run_dirs = sorted((results / "runs").iterdir())
     assert sorted(d for dirs in made.values() for d in dirs) == [str(d) for d in run_dirs]
     assert all((d / "done").is_file() for d in run_dirs)
+    # one writer per run: its log shows one start, so a twin never worked in its directory
+    assert all((d / "log.txt").read_text().count(" run erm-") == 1 for d in run_dirs)
     # 0 corrupt: every record passes the schema, every epoch log holds its one epoch
     loaded = load_records(results, include_smoke=True)
     assert loaded.skipped == [] and len(loaded.records) == PROCESSES - DUPLICATES
