@@ -142,6 +142,12 @@ def add_run(sub: argparse._SubParsersAction) -> None:
         help="the smallest settings that exercise every code path (seconds to a minute on a "
         "CPU); recorded as a smoke run and left out of leaderboards",
     )
+    p.add_argument(
+        "--rebuild-cache",
+        action="store_true",
+        help="delete and make again the cached generator or synthetic shards this run uses "
+        "that fail their checksums (damaged files are an error otherwise); intact ones are kept",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
 
 
@@ -299,6 +305,11 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", help="results directory (default: results)")
     p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
     p.add_argument("--device", help="torch device for every task (default: cuda if available)")
+    p.add_argument(
+        "--rebuild-cache",
+        action="store_true",
+        help="as bench run --rebuild-cache, for every task: damaged cache entries are made again",
+    )
     p.add_argument("--quiet", action="store_true", help="warnings only")
 
 
@@ -330,6 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.device,
         progress=not args.quiet,
         deps=not args.no_deps,
+        rebuild_cache=args.rebuild_cache,
     )
     print(run_dir)
     return 0
@@ -495,7 +507,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     run_sets = tuple(s for s in args.sets if not s.startswith("slurm."))
     if (slurm_sets or args.profile) and args.launcher != "slurm":
         raise BenchError("--profile and --set slurm.* apply to --launcher slurm only.")
-    env = Env(Path(args.results), Path(args.data_root) if args.data_root else None, args.device)
+    root = Path(args.data_root) if args.data_root else None
+    env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env)
     if args.status:

@@ -109,6 +109,52 @@ def read_jsonl(path: Path) -> list[Any]:
     return rows
 
 
+def file_digest(path: Path) -> str:
+    """sha256 of a file, read in chunks (weights files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_digests(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """sha256 of every regular file under `root` (relative POSIX path -> digest), except the
+    top-level names in `skip`: the checksums a cache entry records when it is complete."""
+    root = Path(root)
+    return {
+        p.relative_to(root).as_posix(): file_digest(p)
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.relative_to(root).parts[0] not in skip
+    }
+
+
+def changed_files(root: Path, digests: dict[str, str]) -> list[Path]:
+    """The files of `digests` under `root` that are missing or no longer match their sha256."""
+    bad = []
+    for rel, digest in sorted(digests.items()):
+        path = Path(root) / rel
+        try:
+            ok = path.is_file() and not path.is_symlink() and file_digest(path) == digest
+        except OSError:
+            ok = False
+        if not ok:
+            bad.append(path)
+    return bad
+
+
+def set_aside(path: Path) -> Path:
+    """Move a file that cannot be used (a torn or foreign checkpoint) into `attempts/` next to
+    it, never deleting it; return where it went."""
+    import time
+
+    path = Path(path)
+    keep = path.parent / "attempts" / f"{path.stem}-{int(time.time())}{path.suffix}"
+    keep.parent.mkdir(exist_ok=True)
+    path.rename(keep)
+    return keep
+
+
 def stable_hash(obj: Any, length: int = 12) -> str:
     """Hex digest of an object's canonical JSON: equal configs always give equal names."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

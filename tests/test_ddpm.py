@@ -59,6 +59,27 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path: Path, monkeypatch
     assert not (tmp_path / "resumed" / "checkpoint.pt").exists()
 
 
+def test_a_damaged_fit_checkpoint_is_set_aside_and_fitting_restarts(tmp_path: Path) -> None:
+    straight = fitted(tmp_path / "straight")
+    workdir = tmp_path / "damaged"
+    workdir.mkdir()
+    (workdir / "checkpoint.pt").write_bytes(b"PK\x03\x04 torn")  # a truncated zip
+    calls = {"n": 0}
+    original = DDPMGenerator._train_step
+
+    def counting(self, *args):
+        calls["n"] += 1
+        return original(self, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DDPMGenerator, "_train_step", counting)
+        refit = fitted(workdir)
+    assert calls["n"] == 6  # every step again, from step 0
+    assert [p.read_bytes() for p in (workdir / "attempts").iterdir()] == [b"PK\x03\x04 torn"]
+    for a, b in zip(straight.ema_unet.parameters(), refit.ema_unet.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
 def test_saved_generator_loads_in_diffusers_and_samples_deterministically(tmp_path: Path) -> None:
     fitted(tmp_path)
     unet = UNet2DModel.from_pretrained(tmp_path / "unet")  # plain diffusers format

@@ -90,8 +90,23 @@ TWO_STAGES = [
         # resume, exits 128 + signal, and the relaunch resumes as after a kill.
         ("erm", KILLABLE, 2, signal.SIGTERM),
         ("erm", KILLABLE, 2, signal.SIGINT),
+        # the slow tier: kill -9 after other epochs (tests/test_kill_trials.py lists every trial)
+        *[
+            pytest.param("erm", KILLABLE, k, signal.SIGKILL, marks=pytest.mark.slow)
+            for k in (1, 3, 4)
+        ],
+        pytest.param("crt", TWO_STAGES, 4, signal.SIGKILL, marks=pytest.mark.slow),
     ],
-    ids=["erm-SIGKILL", "crt-SIGKILL", "erm-SIGTERM", "erm-SIGINT"],
+    ids=[
+        "erm-SIGKILL",
+        "crt-SIGKILL",
+        "erm-SIGTERM",
+        "erm-SIGINT",
+        "erm-SIGKILL-after-1",
+        "erm-SIGKILL-after-3",
+        "erm-SIGKILL-after-4",
+        "crt-SIGKILL-after-4",
+    ],
 )
 def test_killed_run_resumes_to_the_uninterrupted_result(
     tmp_path: Path, method: str, sets: list[str], kill_after: int, sig: signal.Signals

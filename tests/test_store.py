@@ -45,8 +45,17 @@ def wait_for_shards(store: Path, n: int, proc: subprocess.Popen, timeout: float 
         time.sleep(0.02)
 
 
-def test_killed_synthesis_resumes_to_a_bitwise_identical_set(tmp_path: Path, reference) -> None:
-    seed = int(os.environ.get("BENCH_KILL_SEED", random.randrange(10**6)))
+# A random kill point in the quick tier; the slow tier adds fixed ones (tests/test_kill_trials.py
+# lists every kill trial).
+KILL_SEEDS = [None, *[pytest.param(s, marks=pytest.mark.slow) for s in (101, 102, 103, 104, 105)]]
+
+
+@pytest.mark.parametrize("trial", KILL_SEEDS)
+def test_killed_synthesis_resumes_to_a_bitwise_identical_set(
+    tmp_path: Path, reference, trial: int | None
+) -> None:
+    default = random.randrange(10**6) if trial is None else trial
+    seed = int(os.environ.get("BENCH_KILL_SEED", default))
     rng = random.Random(seed)
     print(f"kill trial seed {seed} (replay with BENCH_KILL_SEED={seed})")
     store = tmp_path / "set"
@@ -119,7 +128,8 @@ def test_truncated_shard_is_reported_with_its_path(tmp_path: Path) -> None:
     store = finished_store(tmp_path)
     shard = shard_stem(store, 1).with_suffix(".npy")
     shard.write_bytes(shard.read_bytes()[:200])
-    with pytest.raises(DataError, match=r"shard-00001\.npy cannot be read .*truncated or corrupt"):
+    fix = r"shard-00001\.npy: it cannot be read .*truncated or corrupt.*--rebuild-cache"
+    with pytest.raises(DataError, match=fix):
         SyntheticSet(store)
 
 

@@ -18,6 +18,7 @@ model is saved in diffusers' format (`unet/`), so `UNet2DModel.from_pretrained` 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -49,8 +50,10 @@ from bench.generators.base import (
     to_uint8,
 )
 from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
-from bench.io import atomic_write, atomic_write_json, read_json
+from bench.io import atomic_write, atomic_write_json, read_json, set_aside
 from bench.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 
 class Conditioner(nn.Module):
@@ -361,8 +364,13 @@ class DDPMGenerator(Generator):
         path = workdir / "checkpoint.pt"
         if not path.exists():
             return 0, []
-        state = torch.load(path, map_location=self.device, weights_only=True)
-        if state.get("settings") != settings_key(self.settings):
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # a damaged checkpoint: keep it aside, fit from step 0
+            keep = set_aside(path)
+            log.warning("checkpoint %s cannot be resumed (%s); moved to %s", path, exc, keep)
+            return 0, []
+        if not isinstance(state, dict) or state.get("settings") != settings_key(self.settings):
             return 0, []  # a checkpoint of other settings: start afresh rather than mix them
         self.unet.load_state_dict(state["unet"])
         self.cond.load_state_dict(state["cond"])

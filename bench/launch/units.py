@@ -61,6 +61,7 @@ class Env:
     results: Path
     data_root: Path | None = None
     device: str | None = None
+    rebuild_cache: bool = False  # bench run --rebuild-cache for every run
 
     def data_root_for(self, config: Any) -> Path | None:
         from bench.data import data_root_from_env
@@ -122,7 +123,14 @@ class RunKind(UnitKind):
         from bench.runs.runner import run
 
         config = unit.payload
-        run(config, env.results, env.data_root_for(config), env.device, progress=False)
+        run(
+            config,
+            env.results,
+            env.data_root_for(config),
+            env.device,
+            progress=False,
+            rebuild_cache=env.rebuild_cache,
+        )
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         """The run's directory, whose name includes the fingerprint of the data it reads
@@ -206,7 +214,8 @@ class GeneratorKind(UnitKind):
         from bench.runs.runner import fit_generator
 
         config = unit.payload.config
-        fit_generator(config, env.results, env.data_root_for(config), env.device, progress=False)
+        root = env.data_root_for(config)
+        fit_generator(config, env.results, root, env.device, False, env.rebuild_cache)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         return Path(env.results) / "cache" / "generators" / unit.payload.key
@@ -248,7 +257,8 @@ class SynthesisKind(UnitKind):
 
         config, (first, stop) = unit.payload.config, unit.payload.shards
         root = env.data_root_for(config)
-        synthesise_shards(config, env.results, list(range(first, stop)), root, env.device, False)
+        shards = list(range(first, stop))
+        synthesise_shards(config, env.results, shards, root, env.device, False, env.rebuild_cache)
 
     def store(self, unit: Unit, env: Env) -> Path:
         return Path(env.results) / "cache" / "synthetic" / unit.payload.key

@@ -14,7 +14,6 @@ ever downloaded: a missing file is an error that says which file to put where.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
 from bench.errors import BenchError, ConfigError
+from bench.io import file_digest
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = (
@@ -83,15 +83,6 @@ def build_extractor(spec: str, context: ExtractorContext | None = None) -> Extra
     extractor.module.to(context.device).eval().requires_grad_(False)
     extractor.device = context.device
     return extractor
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file: the cache key changes whenever the weights do."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class BenchExtractorBase(FeatureExtractorBase):

@@ -1,16 +1,16 @@
 """Reading run records for reports: read-only, and a bad record is skipped, never counted.
 
 A record is a finished run directory (`done` present) with `config.json` and `result.json`. One
-that cannot be read (half-written or foreign JSON) or fails validation (no dataset, a
-non-numeric accuracy, ...) is skipped with a warning naming the file; reports footnote how many
-were skipped. Smoke runs (`"smoke": true` in config.json) are left out unless asked for.
+that cannot be read (half-written or foreign JSON) or fails the record schema
+(bench.runs.schema: no dataset, a non-numeric accuracy, a result of another run, ...) is skipped
+with a warning naming the file; reports footnote how many were skipped. Smoke runs
+(`"smoke": true` in config.json) are left out unless asked for.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,6 @@ from typing import Any
 from bench.errors import BenchError
 
 log = logging.getLogger(__name__)
-
-ACCURACY_KEYS = ("overall", "many", "medium", "few")
 
 
 @dataclass
@@ -68,7 +66,11 @@ def is_smoke(record: dict[str, Any]) -> bool:
 
 
 def read_record(run_dir: Path) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    docs = {}
+    """A finished run's config and result, checked against the record schema
+    (bench.runs.schema); otherwise the file and its problem."""
+    from bench.runs.schema import config_problem, result_problem
+
+    docs: dict[str, Any] = {}
     for name in ("config", "result"):
         path = run_dir / f"{name}.json"
         try:
@@ -77,36 +79,10 @@ def read_record(run_dir: Path) -> tuple[dict[str, Any], tuple[str, str] | None]:
             return {}, (str(path), "missing")
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             return {}, (str(path), f"not readable JSON ({exc})")
-        problem = (validate_config if name == "config" else validate_result)(docs[name])
-        if problem:
-            return {}, (str(path), problem)
+        if name == "config":
+            found = config_problem(docs[name])
+        else:
+            found = result_problem(docs[name], docs["config"])
+        if found:
+            return {}, (str(path), found)
     return {"dir": str(run_dir), **docs}, None
-
-
-def validate_config(cfg: Any) -> str | None:
-    if not isinstance(cfg, dict):
-        return "not a bench config (a JSON object is expected)"
-    for key in ("method", "dataset"):
-        if not isinstance(cfg.get(key), str) or not cfg[key]:
-            return f"no {key!r} name"
-    seed = cfg.get("seed")
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        return f"seed {seed!r} is not an integer"
-    for key in ("hparams", "data", "recipe"):
-        if not isinstance(cfg.get(key, {}), dict):
-            return f"{key!r} is not a mapping"
-    return None
-
-
-def validate_result(result: Any) -> str | None:
-    test = result.get("metrics", {}).get("test") if isinstance(result, dict) else None
-    if not isinstance(test, dict):
-        return "no metrics.test section (not a bench result)"
-    for key in ACCURACY_KEYS:
-        value = test.get(key)
-        if key == "overall" or value is not None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return f"metrics.test.{key} = {value!r} is not a number"
-            if math.isfinite(value) and not 0.0 <= value <= 1.0:
-                return f"metrics.test.{key} = {value!r} is not an accuracy in [0, 1]"
-    return None

@@ -70,7 +70,7 @@ class RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         config_path = self.dir / "config.json"
         if config_path.exists():
-            stored = RunConfig.from_json(read_record(config_path, CONFIG_KEYS))
+            stored = RunConfig.from_json(read_record(config_path, "config"))
             if stored.identity() != self.config.identity():
                 raise BenchError(
                     f"{self.dir} holds a run of another config (see its config.json). Move it "
@@ -189,12 +189,12 @@ def device_description(device: str) -> dict[str, Any]:
     return out
 
 
-CONFIG_KEYS = ("method", "dataset", "seed", "hparams", "data", "recipe")
-RESULT_KEYS = ("metrics", "timings")
+def read_record(path: Path, which: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run's config.json (`which="config"`) or result.json ("result", checked against its
+    `config` too), validated against the record schema (bench.runs.schema); anything else is a
+    BenchError naming the file and the problem."""
+    from bench.runs.schema import config_problem, result_problem
 
-
-def read_record(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """A run's JSON file as a dict with `keys`; anything else is a BenchError naming the file."""
     what = "damaged or not written by bench"
     try:
         obj = read_json(path)
@@ -205,11 +205,11 @@ def read_record(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
             f"{path} cannot be read ({type(exc).__name__}: {exc}): the file is {what}. Move the "
             "run directory away (or restore the file) and rerun the run to write it again."
         ) from None
-    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
-    if missing:
+    found = config_problem(obj) if which == "config" else result_problem(obj, config)
+    if found:
         raise BenchError(
-            f"{path} is not a bench run record (missing {', '.join(missing)}): the file is "
-            f"{what}. Move the run directory away and rerun the run to write it again."
+            f"{path} is not a valid bench run record ({found}): the file is {what}. Move the run "
+            "directory away and rerun the run to write it again."
         )
     return obj
 
@@ -221,15 +221,10 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         raise BenchError(f"{run_dir} is not a directory; pass a run directory (results/runs/...).")
     if not (run_dir / "config.json").exists():
         raise BenchError(f"{run_dir} is not a run directory (it has no config.json).")
-    out: dict[str, Any] = {
-        "dir": str(run_dir),
-        "config": read_record(run_dir / "config.json", CONFIG_KEYS),
-        "done": is_done(run_dir),
-    }
+    config = read_record(run_dir / "config.json", "config")
+    out: dict[str, Any] = {"dir": str(run_dir), "config": config, "done": is_done(run_dir)}
     if (run_dir / "result.json").exists():
-        out["result"] = read_record(run_dir / "result.json", RESULT_KEYS)
-        if not isinstance(out["result"]["metrics"], dict):
-            raise BenchError(f"{run_dir / 'result.json'} is not a bench run record (metrics).")
+        out["result"] = read_record(run_dir / "result.json", "result", config)
     if (run_dir / "metrics.jsonl").is_file():
         try:
             out["epochs"] = [

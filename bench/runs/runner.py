@@ -38,10 +38,13 @@ def run(
     device: str | None = None,
     progress: bool = True,
     deps: bool = True,
+    rebuild_cache: bool = False,
 ) -> Path:
     """Run (or resume, or skip if finished) the experiment `config`; return its directory.
 
     Runs it depends on are run first (`deps=False`: an error naming the command instead).
+    `rebuild_cache`: cached generators and synthetic shards that fail their checksums are
+    deleted and made again instead of being an error.
     """
     results = Path(results)
     if results.exists() and not results.is_dir():
@@ -69,7 +72,7 @@ def run(
                 + dependency_command(dep, results)
             )
         log.info("dependency %s: running %s first", name, dep.run_name)
-        run(dep, results, data_root, device, progress, deps)
+        run(dep, results, data_root, device, progress, deps, rebuild_cache)
     with run_lock(run_dir):
         if is_done(run_dir):  # finished by another process while we waited
             return run_dir
@@ -79,7 +82,7 @@ def run(
         record.info["data"] = fingerprint
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
-            execute(config, record, results, data, device, progress)
+            execute(config, record, results, data, device, progress, rebuild_cache)
     log.info("done: %s", run_dir / "result.json")
     return run_dir
 
@@ -126,13 +129,15 @@ def execute(
     data: LoadedDataset,
     device: str,
     progress: bool,
+    rebuild_cache: bool = False,
 ) -> dict[str, Any]:
     method = prepare(config, results, data, device, progress)
     method_cls, recipe = type(method), config.recipe_settings
     data = method.context.data
     synthetic = None
     if method_cls.uses_synthetic_data():
-        synthetic = synthetic_data(config, method, data, record, results / "cache", device)
+        cache = results / "cache"
+        synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
     with record.stage("train-classifier"):
         from bench.train.loop import train_classifier
 
@@ -183,6 +188,7 @@ def open_synthesis(
     device: str,
     progress: bool,
     dependencies: bool = True,
+    rebuild_cache: bool = False,
 ) -> Any:
     """The synthesis of a run (bench.synthesis.pipeline.Synthesis: plan, generator and set
     keys, requests, store), its method prepared on `data`; a BenchError if it has none."""
@@ -192,7 +198,8 @@ def open_synthesis(
     method = prepare(config, results, data, device, progress, dependencies)
     if not type(method).uses_synthetic_data():
         raise BenchError(f"{config.method} synthesises nothing.")
-    return Synthesis(config, method, method.context.data, Path(results) / "cache", progress)
+    cache = Path(results) / "cache"
+    return Synthesis(config, method, method.context.data, cache, progress, rebuild_cache)
 
 
 def synthesise_shards(
@@ -202,6 +209,7 @@ def synthesise_shards(
     data_root: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    rebuild_cache: bool = False,
 ) -> dict[str, Any]:
     """Fill some shards of a run's synthetic set (a SLURM array task's share of the work).
 
@@ -211,7 +219,7 @@ def synthesise_shards(
     results = Path(results)
     device = check_device_and_backbone(config, device)
     data, _ = load_data(config, results / "cache", data_root, progress)
-    synthesis = open_synthesis(config, data, results, device, progress)
+    synthesis = open_synthesis(config, data, results, device, progress, rebuild_cache=rebuild_cache)
     sink = SimpleNamespace(info={})  # what Synthesis.run reports into (a record's `info`)
     complete = synthesis.run(device, shards, record=sink) is not None
     return {"key": synthesis.key, "complete": complete, **sink.info.get("synthesis", {})}
@@ -223,6 +231,7 @@ def fit_generator(
     data_root: Path | None = None,
     device: str | None = None,
     progress: bool = True,
+    rebuild_cache: bool = False,
 ) -> dict[str, Any]:
     """Fit the generator a run's synthesis needs into the cache, and nothing else (a sweep's
     generator task): runs sharing the generator find it there. Needs none of the run's
@@ -232,7 +241,7 @@ def fit_generator(
     results = Path(results)
     device = pick_device(device)
     data, _ = load_data(config, results / "cache", data_root, progress)
-    synthesis = open_synthesis(config, data, results, device, progress, dependencies=False)
+    synthesis = open_synthesis(config, data, results, device, progress, False, rebuild_cache)
     if not synthesis.backend.trains:
         raise BenchError(
             f"{config.method}'s generator ({synthesis.backend.name}) is pretrained: nothing to fit."
@@ -262,12 +271,18 @@ def synthesis_layout(
 
 
 def synthetic_data(
-    config: RunConfig, method: Any, data: LoadedDataset, record: RunRecord, cache: Path, device: str
+    config: RunConfig,
+    method: Any,
+    data: LoadedDataset,
+    record: RunRecord,
+    cache: Path,
+    device: str,
+    rebuild_cache: bool = False,
 ) -> Any:
     """Stages 5-6: the plan and requests (checked first), the generator and the stored set."""
     from bench.synthesis.pipeline import Synthesis, describe
 
-    synthesis = Synthesis(config, method, data, cache, method.context.progress)
+    synthesis = Synthesis(config, method, data, cache, method.context.progress, rebuild_cache)
     record.info["synthetic_plan"] = describe(synthesis)
     if synthesis.plan.total == 0:
         return None

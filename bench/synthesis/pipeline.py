@@ -16,19 +16,28 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.errors import CorruptCacheError
 from bench.generators.base import SampleBatch
 from bench.hparams import specs
-from bench.io import atomic_write_json, seed_hash, stable_hash
+from bench.io import (
+    atomic_write_json,
+    changed_files,
+    read_json,
+    seed_hash,
+    stable_hash,
+    tree_digests,
+)
 from bench.method import generator_seed_of
 from bench.seeding import seed_everything
 from bench.synthesis.plans import Plan, expand, make_plan
-from bench.synthesis.store import StoreWriter, SyntheticSet, file_lock
+from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged, file_lock
 
 log = logging.getLogger(__name__)
 # A smoke run draws at most this many images per cell.
@@ -55,11 +64,21 @@ def stage_settings(method: Any, stage: str) -> dict[str, Any]:
 class Synthesis:
     """The synthesis of one run: its plan, generator, requests and store."""
 
-    def __init__(self, config: Any, method: Any, data: Any, cache: Path, progress: bool = True):
+    def __init__(
+        self,
+        config: Any,
+        method: Any,
+        data: Any,
+        cache: Path,
+        progress: bool = True,
+        rebuild_cache: bool = False,
+    ):
         from bench.generators import GENERATORS
 
         self.config, self.method, self.data = config, method, data
         self.cache, self.progress = Path(cache), progress
+        # Damaged cache entries (checksums not matching) are deleted and made again, not errors.
+        self.rebuild_cache, self._store_rebuilt = rebuild_cache, False
         self.backend = GENERATORS[method.generator]
         self.settings = method.generator_settings(self.backend.Settings)
         self.backend.check_data(self.settings, data)
@@ -138,7 +157,7 @@ class Synthesis:
             raise ValueError(f"the {self.backend.name} backend is pretrained: nothing to fit.")
         workdir = self.generator_dir
         with file_lock(self.cache / "generators" / f"{self.generator_key}.lock"):
-            if (workdir / "done").exists():
+            if (workdir / "done").exists() and self._intact(workdir):
                 log.info("generator: reusing %s", workdir)
                 info["cached"] = True
             else:
@@ -149,10 +168,38 @@ class Synthesis:
                 fresh = self.backend.for_data(self.settings, self.data, device)
                 fresh.fit(self.data, workdir, seed, self.progress)
                 info.update(cached=False, seconds=round(time.time() - start, 2))
-                atomic_write_json(workdir / "done", {**info, "identity": self.generator_identity()})
+                files = tree_digests(workdir, skip=("done",))  # checked on every reuse
+                done = {**info, "identity": self.generator_identity(), "files": files}
+                atomic_write_json(workdir / "done", done)
                 log.info("generator: fitted in %.1f s -> %s", info["seconds"], workdir)
         info["dir"] = str(workdir)
         return info
+
+    def _intact(self, workdir: Path) -> bool:
+        """Whether a fitted generator's files still match the checksums its `done` recorded.
+
+        A damaged one is an error naming the file, or (rebuild_cache) deleted so it is fitted
+        again. Generators fitted before checksums were recorded are taken as they are.
+        """
+        done = workdir / "done"
+        try:
+            record = read_json(done)
+            files = record.get("files", {}) if isinstance(record, dict) else None
+            bad = [done] if not isinstance(files, dict) else changed_files(workdir, files)
+        except (OSError, ValueError):
+            bad = [done]
+        if not bad:
+            return True
+        if not self.rebuild_cache:
+            raise CorruptCacheError(
+                f"{bad[0]}: the cached generator {workdir} is damaged (it does not match the "
+                f"sha256 recorded in {done} when it was fitted; {len(bad)} file(s) in all). "
+                f"Rerun with --rebuild-cache (it fits this generator again), or delete {workdir}.",
+                bad,
+            )
+        log.warning("generator: %s is damaged (%s); fitting it again", workdir, bad[0])
+        shutil.rmtree(workdir)
+        return False
 
     # The synthetic set ---------------------------------------------------------------------
 
@@ -179,14 +226,14 @@ class Synthesis:
         if self.plan.total == 0:
             log.info("the plan gives no class any synthetic image: nothing to synthesise")
             return None
-        done = self.store_dir / "done"
-        if done.exists():
-            return SyntheticSet(self.store_dir)
+        if (self.store_dir / "done").exists():
+            store = self._open_store()
+            if store is not None:
+                return store
         generator, gen_info = self.generator(device)
         if record is not None:
             record.info.setdefault("generator", gen_info)
         generator.set_real_images(self.data.train, self.data.channels)
-        writer = self.writer(generator.image_size, generator.channels)
         hooks = self.method.sampling_hooks(generator)
         steps = self.method.hparams.sampling_steps
         batch = self.method.hparams.sample_batch_size
@@ -201,12 +248,28 @@ class Synthesis:
             criterion = None if any(c is None for c in crit) else np.concatenate(crit)
             return SampleBatch(np.concatenate([p.images for p in parts]), criterion)
 
-        stats = writer.fill(self.requests, generate, shards, self.progress)
-        if record is not None:
-            record.info["synthesis"] = {"key": self.key, "num_shards": len(writer.shards), **stats}
-        if not writer.finish():
-            return None  # some shards belong to other jobs (e.g. other array tasks)
-        return SyntheticSet(self.store_dir)
+        store = None
+        while store is None:  # again only after damaged shards were deleted (rebuild_cache)
+            writer = self.writer(generator.image_size, generator.channels)
+            stats = writer.fill(self.requests, generate, shards, self.progress)
+            if record is not None:
+                n = len(writer.shards)
+                record.info["synthesis"] = {"key": self.key, "num_shards": n, **stats}
+            if not writer.finish():
+                return None  # some shards belong to other jobs (e.g. other array tasks)
+            store = self._open_store()
+        return store
+
+    def _open_store(self) -> SyntheticSet | None:
+        """The finished set; None if damaged shards were deleted to be generated again."""
+        try:
+            return SyntheticSet(self.store_dir)
+        except CorruptCacheError as exc:
+            if not self.rebuild_cache or self._store_rebuilt:  # damage that comes back: an error
+                raise
+            drop_damaged(self.store_dir, exc.paths)
+            self._store_rebuilt = True
+            return None
 
 
 def describe(synthesis: Synthesis) -> dict[str, Any]:

@@ -26,6 +26,7 @@ import hashlib
 import logging
 import os
 import time
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import DataError
+from bench.errors import CorruptCacheError, DataError
 from bench.generators.base import SampleBatch, SynthesisRequest
-from bench.io import atomic_write, atomic_write_json, open_no_follow, read_json
+from bench.io import atomic_write, atomic_write_json, file_digest, open_no_follow, read_json
 from bench.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -238,14 +239,19 @@ class SyntheticSet:
         self.path = Path(path)
         if not (self.path / "manifest.json").is_file():
             raise DataError(f"{self.path} is not a synthetic set (no manifest.json).")
-        self.manifest = read_json(self.path / "manifest.json")
-        m = self.manifest
+        try:
+            self.manifest = read_json(self.path / "manifest.json")
+            m = self.manifest
+            self.shards = shard_ranges(m["num_images"], m["shard_size"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            path = self.path / "manifest.json"
+            what = f"it cannot be read ({type(exc).__name__})"
+            raise CorruptCacheError(corrupt(path, self.path, what), [path]) from None
         if m.get("version") != STORE_VERSION:
             raise DataError(
                 f"{self.path} was written by another store version ({m.get('version')}); "
                 "delete it and rerun to regenerate it."
             )
-        self.shards = shard_ranges(m["num_images"], m["shard_size"])
         self.shape = (m["image_size"], m["image_size"], m["channels"])
         missing = [i for i in range(len(self.shards)) if not self._meta_path(i).is_file()]
         if missing:
@@ -254,9 +260,18 @@ class SyntheticSet:
                 f"incomplete ({len(missing)} of {len(self.shards)} shards). Rerun the bench run "
                 "that writes it (it resumes at the missing shards)."
             )
+        self._offsets, damaged = [], []
+        for i in range(len(self.shards)):
+            try:
+                self._offsets.append(self._check_shard(i))
+            except CorruptCacheError as exc:
+                damaged.append(exc)
+        if damaged:
+            paths = [p for exc in damaged for p in exc.paths]
+            more = f" ({len(damaged)} damaged shards in all)" if len(damaged) > 1 else ""
+            raise CorruptCacheError(f"{damaged[0]}{more}", paths)
         self.targets, self.attributes = self._index()
         self.image_bytes = int(np.prod(self.shape))
-        self._offsets = [self._check_shard(i) for i in range(len(self.shards))]
         self._open: OrderedDict[int, int] = OrderedDict()  # shard -> file descriptor
         self._max_open = open_shards
 
@@ -266,8 +281,15 @@ class SyntheticSet:
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
         path = self.path / "index.npz"
         if path.is_file():
-            with np.load(path) as index:
-                return index["labels"], index["attributes"]
+            try:
+                with np.load(path) as index:
+                    labels, attributes = index["labels"], index["attributes"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                what = f"it cannot be read ({type(exc).__name__})"
+                raise CorruptCacheError(corrupt(path, self.path, what), [path]) from None
+            if len(labels) != self.manifest["num_images"] or len(attributes) != len(labels):
+                raise CorruptCacheError(corrupt(path, self.path, "it has the wrong length"), [path])
+            return labels, attributes
         labels, attributes = [], []
         for i in range(len(self.shards)):
             meta = read_json(self._meta_path(i))
@@ -276,10 +298,18 @@ class SyntheticSet:
         return np.asarray(labels, np.int64), np.asarray(attributes, np.int64)
 
     def _check_shard(self, i: int) -> int:
-        """Where shard i's image bytes start, after checking its header and size."""
-        path = shard_stem(self.path, i).with_suffix(".npy")
+        """Where shard i's image bytes start, after checking its header, size and sha256 (the
+        checksum its .json recorded when it was written: one read of the set per open, less than
+        one training epoch reads)."""
+        path, meta_path = shard_stem(self.path, i).with_suffix(".npy"), self._meta_path(i)
         lo, hi = self.shards[i]
         expected = (hi - lo, *self.shape)
+        try:
+            meta = read_json(meta_path)
+            recorded = meta["sha256"] if isinstance(meta, dict) else None
+        except (OSError, ValueError, KeyError) as exc:
+            what = f"it cannot be read ({type(exc).__name__})"
+            raise CorruptCacheError(corrupt(meta_path, self.path, what), [meta_path]) from None
         try:
             with open(path, "rb") as f:
                 version = np.lib.format.read_magic(f)
@@ -292,21 +322,22 @@ class SyntheticSet:
                 offset = f.tell()
             size = path.stat().st_size
         except (OSError, ValueError) as exc:
-            raise DataError(
-                f"{path} cannot be read ({exc}): the shard is truncated or corrupt. Delete it and "
-                f"its .json, then rerun the bench run that writes {self.path}."
-            ) from None
+            what = f"it cannot be read ({exc}): the shard is truncated or corrupt"
+            raise CorruptCacheError(corrupt(path, self.path, what), [path]) from None
         if shape != expected or dtype != np.uint8 or fortran:
             raise DataError(
                 f"{path} holds {dtype} {shape}, but manifest.json says uint8 {expected}: delete "
                 f"the store {self.path} and regenerate it."
             )
         if size != offset + int(np.prod(expected)):
-            raise DataError(
-                f"{path} cannot be read (it has {size} bytes, {offset + int(np.prod(expected))} "
-                "expected): the shard is truncated or corrupt. Delete it and its .json, then "
-                f"rerun the bench run that writes {self.path}."
+            what = (
+                f"it cannot be read (it has {size} bytes, {offset + int(np.prod(expected))} "
+                "expected): the shard is truncated or corrupt"
             )
+            raise CorruptCacheError(corrupt(path, self.path, what), [path])
+        if recorded is not None and file_digest(path) != recorded:
+            what = f"it does not match the sha256 in {meta_path.name}: the shard is corrupt"
+            raise CorruptCacheError(corrupt(path, self.path, what), [path])
         return offset
 
     def __len__(self) -> int:
@@ -388,9 +419,38 @@ class SyntheticSet:
             path = shard_stem(self.path, i).with_suffix(".npy")
             if not path.is_file():
                 problems.append(f"{path} is missing")
-            elif hashlib.sha256(path.read_bytes()).hexdigest() != meta["sha256"]:
+            elif file_digest(path) != meta["sha256"]:
                 problems.append(f"{path} does not match its recorded sha256")
         return problems
+
+
+def corrupt(path: Path, store: Path, what: str) -> str:
+    """The message for a damaged file of the cached set `store`: what is wrong and the fix."""
+    return (
+        f"{path}: {what}. Rerun the bench run that writes the cached set {store} with "
+        "--rebuild-cache (it deletes and regenerates only the damaged shards), or delete "
+        f"{store} to regenerate all of it."
+    )
+
+
+def drop_damaged(store: Path, paths: Sequence[Path]) -> list[int]:
+    """Delete the damaged shards among `paths` (their images and metadata) and the set's
+    `done` and index, so a writer regenerates exactly those shards; return their indices.
+    Only files of this store named in `paths` (or their shard's pair) are removed."""
+    store = Path(store)
+    shards = sorted(
+        {int(p.stem.split("-")[1]) for p in map(Path, paths) if p.stem.startswith("shard-")}
+    )
+    with file_lock(store.parent / f"{store.name}.lock"):
+        (store / "done").unlink(missing_ok=True)  # first: no reader takes the set as complete
+        (store / "index.npz").unlink(missing_ok=True)
+        if store / "manifest.json" in map(Path, paths):  # a writer writes it again, the same
+            (store / "manifest.json").unlink(missing_ok=True)
+        for i in shards:
+            shard_stem(store, i).with_suffix(".json").unlink(missing_ok=True)  # marks it missing
+            shard_stem(store, i).with_suffix(".npy").unlink(missing_ok=True)
+    log.warning("deleted %d damaged shard(s) of %s: %s", len(shards), store, shards)
+    return shards
 
 
 def write_arrays(path: Path, images: np.ndarray, labels: np.ndarray, key: str = "arrays") -> Path:

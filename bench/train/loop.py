@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from bench.data import ImageSplit, LoadedDataset
 from bench.data.torchdata import RANDAUGMENT, Concat
 from bench.errors import ConfigError
-from bench.io import atomic_write, seed_hash
+from bench.io import atomic_write, seed_hash, set_aside
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
 from bench.train.backbones import (
@@ -588,9 +588,7 @@ def load_state(path: Path, model: Classifier, device: str) -> tuple[TrainState, 
         state = TrainState(**blob["state"])  # a checkpoint of an older layout fails here
         model.load_state_dict(blob["model"])
     except Exception as exc:  # a torn or incompatible checkpoint: keep it, start afresh
-        keep = path.parent / "attempts" / f"{path.stem}-{int(time.time())}{path.suffix}"
-        keep.parent.mkdir(exist_ok=True)
-        path.rename(keep)
+        keep = set_aside(path)
         log.warning("checkpoint %s cannot be resumed (%s); moved to %s", path, exc, keep)
         return TrainState(), None
     log.info("resuming classifier training in stage %d after epoch %d", state.stage, state.epoch)

@@ -1,0 +1,29 @@
+"""The run-record schema (bench.runs.schema): written down in docs/leaderboard.md as it is in
+the code, and met by what `bench run` writes. Records failing it are in tests/test_bad_input.py
+(`bench show` refuses them, the leaderboard never counts them)."""
+
+from __future__ import annotations
+
+from helpers import REPO
+
+from bench.runs.schema import CONFIG, RESULT, config_problem, markdown_table, result_problem
+
+
+def test_the_docs_show_the_schema_the_code_checks() -> None:
+    docs = (REPO / "docs" / "leaderboard.md").read_text()
+    assert "`config.json`:\n\n" + markdown_table(CONFIG) + "\n" in docs
+    assert "`result.json`:\n\n" + markdown_table(RESULT) + "\n" in docs
+
+
+def test_a_minimal_record_passes_and_each_required_field_is_needed() -> None:
+    config = {"method": "erm", "dataset": "digits-lt", "seed": 0, "hparams": {}, "data": {},
+              "recipe": {}}  # fmt: skip
+    result = {"metrics": {"test": {"overall": 0.5, "many": None}}}
+    assert config_problem(config) is None and result_problem(result, config) is None
+    for key in config:
+        assert config_problem({k: v for k, v in config.items() if k != key}) == (
+            f"no {key!r} (not a bench record)"
+        )
+    assert result_problem({"metrics": {"test": {}}}) == "no 'metrics.test.overall'"
+    assert result_problem({**result, "seed": 0, "method": "erm"}, config) is None
+    assert "another run" in result_problem({**result, "method": "crt"}, config)
