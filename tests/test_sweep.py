@@ -313,8 +313,8 @@ def test_a_failed_generator_fit_holds_back_what_waits_on_it_until_retried(tmp_pa
         assert "left alone: 1 failed" in out and not (results / "cache" / "synthetic").exists()
     failure = read_json(next((results / "cache" / "generators").glob("*/failure.json")))
     assert "the generator fit broke" in failure["error"]
-    code, out, _ = cli(*args, "--retry-failed")
-    assert code == 0 and "submitted 1 generator, 1 synthesis, 1 classifier" in out
+    code, out, err = cli(*args, "--retry-failed")
+    assert code == 0 and "submitted 1 generator, 1 synthesis, 1 classifier" in out, (out, err)
     assert not list((results / "cache" / "generators").glob("*/failure.json"))
 
 

@@ -168,7 +168,9 @@ class Synthesis:
                 fresh = self.backend.for_data(self.settings, self.data, device)
                 fresh.fit(self.data, workdir, seed, self.progress)
                 info.update(cached=False, seconds=round(time.time() - start, 2))
-                files = tree_digests(workdir, skip=("done",))  # checked on every reuse
+                # checked on every reuse; not part of the generator: a sweep task's failure
+                # record (written next to it and removed on success) and set-aside checkpoints
+                files = tree_digests(workdir, skip=("done", "failure.json", "attempts"))
                 done = {**info, "identity": self.generator_identity(), "files": files}
                 atomic_write_json(workdir / "done", done)
                 log.info("generator: fitted in %.1f s -> %s", info["seconds"], workdir)
