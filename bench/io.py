@@ -27,9 +27,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         # mkstemp makes the file 0600; give it the mode any new file gets (0666 less the umask),
-        # so collaborators sharing a results folder can read what was written.
-        os.chmod(tmp, 0o666 & ~current_umask())
+        # so collaborators sharing a results folder can read what was written. Set after the
+        # write too: some writers make the file anew (safetensors' save_file leaves it 0600).
+        mode = 0o666 & ~current_umask()
+        os.chmod(tmp, mode)
         write(Path(tmp))
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

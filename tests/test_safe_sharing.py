@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.io import atomic_write_text, open_no_follow
+from bench.io import atomic_write, atomic_write_text, open_no_follow
 from bench.runs.config import resolve
 from bench.runs.records import run_dir_for, run_lock
 from bench.runs.runner import bind_data, log_to
@@ -109,9 +109,16 @@ def test_bench_run_refuses_a_planted_lock(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
 def test_written_files_honour_the_umask(tmp_path: Path, umask: int) -> None:
+    import torch
+    from safetensors.torch import save_file
+
     old = os.umask(umask)
     try:
         atomic_write_text(tmp_path / "result.json", "{}\n")
+        # a writer that makes its file anew (safetensors does): the mode is set after it wrote
+        weights = {"w": torch.zeros(2)}
+        atomic_write(tmp_path / "model.safetensors", lambda tmp: save_file(weights, tmp))
     finally:
         os.umask(old)
-    assert (tmp_path / "result.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    for name in ("result.json", "model.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
