@@ -136,8 +136,12 @@ def test_killed_run_resumes_to_the_uninterrupted_result(
         if metrics.exists() and len(read_jsonl(metrics)) >= kill_after:
             break
         time.sleep(0.05)
+    # Freeze it first, so the signal lands at the point observed even if this process is
+    # descheduled for a while on a loaded machine (the run could otherwise finish first).
+    proc.send_signal(signal.SIGSTOP)
     assert proc.poll() is None, "the run ended before it could be killed"
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == (-sig if sig == signal.SIGKILL else 128 + sig), err
     if sig != signal.SIGKILL:
