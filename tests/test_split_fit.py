@@ -12,6 +12,7 @@ import yaml
 from helpers import cli, tiny_sets
 
 from bench.errors import ConfigError
+from bench.generators.inversion import TextualInversionGenerator
 from bench.io import read_json
 from bench.launch.spec import load_spec
 from bench.launch.units import Env, Planning, plan
@@ -20,7 +21,8 @@ from bench.runs.runner import fit_generator
 from bench.synthesis.pipeline import part_done
 from bench.synthesis.store import file_lock
 
-TINY_TI = {"ti_steps_per_image": 2, "ti_min_steps": 4, "ti_max_steps": 6, "ti_checkpoint_every": 2}
+# two steps a class, a checkpoint after each (the fits here are about classes, not steps)
+TINY_TI = {"ti_steps_per_image": 1, "ti_min_steps": 2, "ti_max_steps": 2, "ti_checkpoint_every": 1}
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,15 @@ def sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from fixtures.tiny_pipelines import save_tiny_sd
 
     return save_tiny_sd(tmp_path_factory.mktemp("pipelines") / "sd")
+
+
+@pytest.fixture(scope="module")
+def whole(sd_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One uninterrupted fit of every class, in one call: what split fits must equal."""
+    config = resolve("fill-up", "digits-lt", 0, None, ti_sets(sd_dir))
+    info = fit_generator(config, tmp_path_factory.mktemp("whole"), progress=False)
+    assert info["cached"] is False and info["fitted_parts"] == list(range(10))
+    return {**info, "done": read_json(Path(info["dir"]) / "done")}
 
 
 def ti_sets(sd_dir: Path) -> list[str]:
@@ -72,30 +83,40 @@ def test_classes_per_task_is_checked(tmp_path):
         load_spec(path)
 
 
-def test_disjoint_class_ranges_fit_one_folder_bitwise_like_one_fit(sd_dir, tmp_path):
+def test_disjoint_class_ranges_fit_one_folder_bitwise_like_one_fit(
+    sd_dir, whole, tmp_path, monkeypatch
+):
     config = resolve("fill-up", "digits-lt", 0, None, ti_sets(sd_dir))
-    whole = fit_generator(config, tmp_path / "a", progress=False)
-    assert whole["cached"] is False and (Path(whole["dir"]) / "done").exists()
     split = tmp_path / "b"
     later = fit_generator(config, split, progress=False, parts=range(6, 10))
     assert later["fitted_parts"] == [6, 7, 8, 9] and later["complete"] is False
     gen = only_generator(split)
     assert not (gen / "done").exists() and not (gen / "generator.json").exists()
     assert [part_done(gen, p) for p in range(10)] == [False] * 6 + [True] * 4
-    first = fit_generator(config, split, progress=False, parts=range(0, 6))
-    assert first["fitted_parts"] == [0, 1, 2, 3, 4, 5] and first["cached"] is False
-    a, b = read_json(Path(whole["dir"]) / "done"), read_json(gen / "done")
+    with monkeypatch.context() as patch:  # the range task fitting the last classes dies
+        patch.setattr(TextualInversionGenerator, "save", Interrupt.throw)
+        with pytest.raises(Interrupt):
+            fit_generator(config, split, progress=False, parts=range(0, 6))
+    assert all(part_done(gen, p) for p in range(10)) and not (gen / "done").exists()
+    # any later call (the first synthesis task, a rerun of the range task) finishes the fit
+    last = fit_generator(config, split, progress=False, parts=range(0, 6))
+    assert last["fitted_parts"] == [] and last["cached"] is False
+    a, b = whole["done"], read_json(gen / "done")
     assert a["files"] == b["files"] and a["identity"] == b["identity"]
     assert len([f for f in a["files"] if f.startswith("tokens/")]) == 10
     assert fit_generator(config, split, progress=False, parts=range(2, 3))["cached"] is True
 
 
-def test_a_class_another_process_holds_is_left_to_it(sd_dir, tmp_path):
+class Interrupt(Exception):
+    @staticmethod
+    def throw(*args: object) -> None:
+        raise Interrupt
+
+
+def test_a_class_another_process_holds_is_left_to_it(sd_dir, whole, tmp_path):
     """A class whose lock is held is skipped while the others are fitted, then waited for;
     the fit ends bitwise like an uninterrupted one."""
     config = resolve("fill-up", "digits-lt", 0, None, ti_sets(sd_dir))
-    whole = fit_generator(config, tmp_path / "a", progress=False)
-    reference = read_json(Path(whole["dir"]) / "done")
     results = tmp_path / "b"
     gen = results / "cache" / "generators" / whole["key"]
     out: dict = {}
@@ -112,10 +133,9 @@ def test_a_class_another_process_holds_is_left_to_it(sd_dir, tmp_path):
         assert not part_done(gen, 3) and not (gen / "done").exists()
     thread.join(300)
     assert out["fitted_parts"] == [0, 1, 2, 4, 5, 6, 7, 8, 9, 3]
-    assert read_json(gen / "done")["files"] == reference["files"]
+    assert read_json(gen / "done")["files"] == whole["done"]["files"]
 
 
-@pytest.mark.slow
 def test_a_debug_sweep_fits_one_class_per_task_and_a_relaunch_submits_nothing(sd_dir, tmp_path):
     spec = tmp_path / "sweep.yaml"
     methods = [{"name": "fill-up", "set": ti_sets(sd_dir)}]
@@ -127,7 +147,8 @@ def test_a_debug_sweep_fits_one_class_per_task_and_a_relaunch_submits_nothing(sd
     assert code == 0, (out, err)
     assert "submitted 10 generator, 1 synthesis, 1 classifier" in out
     gen = only_generator(results)
-    assert (gen / "done").exists() and all(part_done(gen, p) for p in range(10))
+    assert all(part_done(gen, p) for p in range(10))
+    assert read_json(gen / "done")["fitted_parts"] == [9]  # the last range task finished it
     assert len(list((results / "runs").glob("*/done"))) == 1
     code, out, _ = cli(*args)
     assert code == 0 and "submitted nothing (left alone: 12 done)" in out
