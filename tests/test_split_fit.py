@@ -152,3 +152,50 @@ def test_a_debug_sweep_fits_one_class_per_task_and_a_relaunch_submits_nothing(sd
     assert len(list((results / "runs").glob("*/done"))) == 1
     code, out, _ = cli(*args)
     assert code == 0 and "submitted nothing (left alone: 12 done)" in out
+
+
+FIT_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from bench.runs.config import resolve
+from bench.runs.runner import fit_generator
+sets, results, me, other = json.loads(sys.argv[1])
+config = resolve("fill-up", "digits-lt", 0, None, sets)
+Path(me).touch()
+while not Path(other).exists():  # both start fitting at once
+    time.sleep(0.01)
+print(json.dumps(fit_generator(config, Path(results), progress=False)["fitted_parts"]))
+"""
+
+
+@pytest.mark.slow  # two processes importing torch: about 30 s on 2 loaded cores
+def test_two_processes_fitting_every_class_at_once_share_the_classes(sd_dir, whole, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ready = [tmp_path / "ready-0", tmp_path / "ready-1"]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FIT_SCRIPT,
+                json.dumps([ti_sets(sd_dir), str(results), str(ready[i]), str(ready[1 - i])]),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    fitted = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    assert sorted(fitted[0] + fitted[1]) == list(range(10)), fitted  # each class fitted once
+    gen = results / "cache" / "generators" / whole["key"]
+    assert read_json(gen / "done")["files"] == whole["done"]["files"]
