@@ -205,6 +205,20 @@ class Generator:
     def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
         """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: nothing to fit."""
 
+    @classmethod
+    def fit_parts(cls, settings: Any, data: Any) -> int:
+        """How many independent parts the fit splits into (0: one indivisible `fit`).
+
+        A backend whose fit splits (sd-ti: one textual-inversion token per class) implements
+        `fit_part` and `save`; the harness then fits every part, in any processes at once, each
+        under its own lock, and calls `save` once all are done, instead of calling `fit`."""
+        return 0
+
+    def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
+        """Fit part `part` (0 <= part < fit_parts) into `workdir`; resumable, and independent
+        of which other parts this process or another fitted before it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement fit_part()")
+
     def save(self, workdir: Path) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement save()")
 

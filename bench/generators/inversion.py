@@ -361,17 +361,27 @@ class TextualInversionGenerator(StableDiffusionGenerator):
         super().__init__(pipe, settings)
         self.num_classes = num_classes
         self.checkpoints: dict[int, Any] = {}  # label -> K x k x D (checkpoints in step order)
+        self.by_class: dict[int, ClassImages] | None = None  # the fit's images, once checked
 
     @classmethod
     def for_data(cls, settings: InversionSettings, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device), settings, data.num_classes)
 
     def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        check_inversion(self.pipe, data, self.settings)
-        by_class = class_images(data, self.settings.resolution)
-        for label in range(data.num_classes):
-            invert_class(self.pipe, by_class[label], self.settings, seed, Path(workdir), progress)
+        for label in range(self.fit_parts(self.settings, data)):
+            self.fit_part(data, workdir, seed, label, progress)
         self.save(workdir)
+
+    @classmethod
+    def fit_parts(cls, settings: InversionSettings, data: Any) -> int:
+        """One part per class: each class's token is learned on its own (`invert_class`)."""
+        return data.num_classes
+
+    def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
+        if self.by_class is None:  # checked once per process, before its first class
+            check_inversion(self.pipe, data, self.settings)
+            self.by_class = class_images(data, self.settings.resolution)
+        invert_class(self.pipe, self.by_class[part], self.settings, seed, Path(workdir), progress)
 
     def save(self, workdir: Path) -> None:
         import dataclasses

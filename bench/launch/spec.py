@@ -13,6 +13,8 @@
         recipe.lr: {low: 1.0e-4, high: 1.0e-1, log: true}
         recipe.batch_size: {choices: [16, 32, 64]}
     shards_per_task: 16                # synthesis: shards (of 256 images) per array task
+    classes_per_task: 50               # a generator fit that splits per class (sd-ti): classes
+                                       # per array task
 
 Search seed t draws each setting from its own stream, seed_hash("search", t, key) (DomainBed's
 `random_hparams` idea), so adding a range never changes the values drawn for another. Every run
@@ -33,11 +35,12 @@ import yaml
 from bench import hparams
 from bench.errors import BenchError, ConfigError
 from bench.io import seed_hash
-from bench.launch.units import SHARDS_PER_TASK
+from bench.launch.units import CLASSES_PER_TASK, SHARDS_PER_TASK
 from bench.runs.config import RunConfig, key_lines, resolve
 
 TOP_LEVEL_KEYS = (
     "name", "methods", "datasets", "seeds", "set", "grid", "search", "data_root", "shards_per_task",
+    "classes_per_task",
 )  # fmt: skip
 RANGE_KEYS = ("low", "high", "log", "choices")
 
@@ -88,6 +91,7 @@ class SweepSpec:
     ranges: tuple[Range, ...] = ()
     data_root: str | None = None
     shards_per_task: int = SHARDS_PER_TASK
+    classes_per_task: int = CLASSES_PER_TASK
 
     def run_sets(self) -> list[tuple[str, ...]]:
         """The --set items of each settings point: grid combinations x search seeds."""
@@ -172,6 +176,11 @@ def load_spec(path: str | Path) -> SweepSpec:
             hparams.Spec("shards_per_task", int, SHARDS_PER_TASK, "", low=1),
             data.get("shards_per_task", SHARDS_PER_TASK),
             where("shards_per_task"),
+        ),
+        classes_per_task=hparams.check_value(
+            hparams.Spec("classes_per_task", int, CLASSES_PER_TASK, "", low=1),
+            data.get("classes_per_task", CLASSES_PER_TASK),
+            where("classes_per_task"),
         ),
     )
 

@@ -76,7 +76,13 @@ def open_sweep(
     configs = spec.configs(run_sets)
     state = SweepState(env.results, spec.name)
     instance = LAUNCHERS[launcher](state.log_folder, options)
-    return Sweep(spec, plan(configs, Planning(env, spec.shards_per_task)), env, state, instance)
+    return Sweep(
+        spec,
+        plan(configs, Planning(env, spec.shards_per_task, spec.classes_per_task)),
+        env,
+        state,
+        instance,
+    )
 
 
 def launch(sweep: Sweep, retry_failed: bool = False, dry_run: bool = False) -> Submitted:

@@ -6,7 +6,9 @@ in STAGES order; on SLURM each stage is one job array that waits (`afterok`) on 
 units depend on.
 
     dependency   the runs a run depends on (FG's `erm` feedback classifier)      DependencyKind
-    generator    one fit per distinct fitted generator (keyed by its cache key)   GeneratorKind
+    generator    one fit per distinct fitted generator (keyed by its cache key),   GeneratorKind
+                 or one task per range of `classes_per_task` parts of a fit that
+                 splits (sd-ti: one textual-inversion token per class)
     synthesis    one task per range of `shards_per_task` shards of each set       SynthesisKind
     classifier   the run itself, which finds its set complete in the cache         RunKind
     evaluation   `bench eval-gen` (no kind yet)
@@ -31,6 +33,9 @@ from bench.registry import Registry
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
 # Shards (of bench.synthesis.store.SHARD_SIZE images) per synthesis task unless the spec says.
 SHARDS_PER_TASK = 16
+# Parts (classes) of a generator fit that splits, per generator task unless the spec says: a
+# Fill-Up class is 2,000-10,000 inversion steps, so 50 keep a task to hours, not days.
+CLASSES_PER_TASK = 50
 
 UNIT_KINDS = Registry(
     "unit kind",
@@ -75,6 +80,7 @@ class Planning:
 
     env: Env = field(default_factory=lambda: Env(Path("results")))
     shards_per_task: int = SHARDS_PER_TASK
+    classes_per_task: int = CLASSES_PER_TASK
 
 
 class UnitKind:
@@ -164,12 +170,14 @@ class DependencyKind(RunKind):
 
 @dataclass(frozen=True)
 class SynthesisWork:
-    """A generator fit (`shards` None) or a shard range [first, stop) of a set, for the run
-    `config` (the first run planned that needs it; every run sharing it has the same keys)."""
+    """A generator fit (`shards` None; `parts` [first, stop) of a fit that splits, or None for
+    all of it) or a shard range [first, stop) of a set, for the run `config` (the first run
+    planned that needs it; every run sharing it has the same keys)."""
 
     config: Any
     key: str  # the generator's or the set's cache key
     shards: tuple[int, int] | None = None
+    parts: tuple[int, int] | None = None
 
 
 def layout(config: Any, env: Env) -> dict[str, Any] | None:
@@ -196,7 +204,13 @@ def loaded_data(config: Any, env: Env) -> Any:
 
 class GeneratorKind(UnitKind):
     """The fit of a generator a run's synthesis needs (none for a pretrained backend), shared
-    by every run with the same generator key; done when the generator's cache has `done`."""
+    by every run with the same generator key; done when the generator's cache has `done`.
+
+    A fit that splits into parts (`Generator.fit_parts`: sd-ti's classes) is one unit per range
+    of `classes_per_task` parts, done when each part's marker is written (or the generator's
+    `done`); the synthesis units wait on every range, and the range task that finds every part
+    done writes the generator's `done` (or, if it died first, the first synthesis task does).
+    """
 
     name = "generator"
 
@@ -204,21 +218,49 @@ class GeneratorKind(UnitKind):
         shape = layout(config, planning.env)
         if shape is None or shape["generator"] is None:
             return []
-        work = SynthesisWork(config, shape["generator"])
-        return [Unit("generator", f"generator-{work.key}", "generator", work)]
+        key, n = shape["generator"], shape["generator_parts"]
+        if not n:
+            return [Unit("generator", f"generator-{key}", "generator", SynthesisWork(config, key))]
+        step = planning.classes_per_task
+        out = []
+        for first in range(0, n, step):
+            stop = min(first + step, n)
+            work = SynthesisWork(config, key, parts=(first, stop))
+            out.append(Unit("generator", f"generator-{key}-{first}-{stop}", "generator", work))
+        return out
 
     def is_done(self, unit: Unit, env: Env) -> bool:
-        return (self.workdir(unit, env) / "done").exists()
+        from bench.synthesis.pipeline import part_done
+
+        gen = self.generator_dir(unit, env)
+        if (gen / "done").exists():
+            return True
+        parts = unit.payload.parts
+        return parts is not None and all(part_done(gen, p) for p in range(*parts))
 
     def execute(self, unit: Unit, env: Env) -> None:
         from bench.runs.runner import fit_generator
 
-        config = unit.payload.config
+        config, parts = unit.payload.config, unit.payload.parts
         root = env.data_root_for(config)
-        fit_generator(config, env.results, root, env.device, False, env.rebuild_cache)
+        fit_generator(
+            config,
+            env.results,
+            root,
+            env.device,
+            False,
+            env.rebuild_cache,
+            None if parts is None else range(*parts),
+        )
+
+    def generator_dir(self, unit: Unit, env: Env) -> Path:
+        return Path(env.results) / "cache" / "generators" / unit.payload.key
 
     def workdir(self, unit: Unit, env: Env) -> Path:
-        return Path(env.results) / "cache" / "generators" / unit.payload.key
+        parts = unit.payload.parts
+        if parts is None:
+            return self.generator_dir(unit, env)
+        return self.generator_dir(unit, env) / "tasks" / f"classes-{parts[0]:05d}-{parts[1]:05d}"
 
 
 class SynthesisKind(UnitKind):

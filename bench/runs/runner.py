@@ -15,7 +15,7 @@ run(config, results) ->
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -232,10 +232,12 @@ def fit_generator(
     device: str | None = None,
     progress: bool = True,
     rebuild_cache: bool = False,
+    parts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Fit the generator a run's synthesis needs into the cache, and nothing else (a sweep's
     generator task): runs sharing the generator find it there. Needs none of the run's
-    dependencies. Returns what was done (key, directory, cached or seconds)."""
+    dependencies. `parts`: only these parts of a fit that splits (Synthesis.fit). Returns what
+    was done (key, directory, cached or seconds)."""
     from bench.train.loop import pick_device
 
     results = Path(results)
@@ -246,7 +248,7 @@ def fit_generator(
         raise BenchError(
             f"{config.method}'s generator ({synthesis.backend.name}) is pretrained: nothing to fit."
         )
-    return synthesis.fit(device)
+    return synthesis.fit(device, parts)
 
 
 def synthesis_layout(
@@ -254,7 +256,8 @@ def synthesis_layout(
 ) -> dict[str, Any] | None:
     """What a run's synthesis consists of, computed without doing any of it (the sweep
     planner's view): the generator key (None for a pretrained backend: nothing to fit), the set
-    key and its number of shards; None if the run synthesises nothing."""
+    key and its number of shards, and how many parts the fit splits into; None if the run
+    synthesises nothing."""
     from bench.methods import METHODS
     from bench.synthesis.store import shard_ranges
 
@@ -263,8 +266,11 @@ def synthesis_layout(
     synthesis = open_synthesis(config, data, results, "cpu", False, dependencies=False)
     if synthesis.plan.total == 0:
         return None
+    trains = synthesis.backend.trains
     return {
-        "generator": synthesis.generator_key if synthesis.backend.trains else None,
+        "generator": synthesis.generator_key if trains else None,
+        # independent parts of the generator's fit (0: it fits whole)
+        "generator_parts": synthesis.backend.fit_parts(synthesis.settings, data) if trains else 0,
         "set": synthesis.key,
         "num_shards": len(shard_ranges(synthesis.plan.total)),
     }

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from bench.synthesis.plans import Plan, expand, make_plan
 from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged, file_lock
 
 log = logging.getLogger(__name__)
+# What a fitted generator's checksums leave out (see Synthesis._write_done).
+GENERATOR_SKIP = ("done", "failure.json", "attempts", "parts", "tasks")
 # A smoke run draws at most this many images per cell.
 SMOKE_PER_CELL = 2
 
@@ -149,33 +152,89 @@ class Synthesis:
     def generator_dir(self) -> Path:
         return self.cache / "generators" / self.generator_key
 
-    def fit(self, device: str) -> dict[str, Any]:
+    def fit(self, device: str, parts: Sequence[int] | None = None) -> dict[str, Any]:
         """Fit the generator into its cache directory unless it is there (a sweep's generator
-        task does only this); once, under a lock, however many processes ask."""
+        task does only this); once, however many processes ask.
+
+        A backend whose fit splits into parts (`fit_parts`, e.g. one per class) is fitted part
+        by part, each under its own lock and marked done when fitted, so processes fitting
+        disjoint (or the same) parts work at once; `parts` limits this call to some of them (a
+        sweep's range task). Whichever process finds every part done writes the generator's
+        `done`. Other backends fit whole, under the generator's lock (`parts` is then an error).
+        """
         info: dict[str, Any] = {"key": self.generator_key, "backend": self.backend.name}
         if not self.backend.trains:
             raise ValueError(f"the {self.backend.name} backend is pretrained: nothing to fit.")
         workdir = self.generator_dir
-        with file_lock(self.cache / "generators" / f"{self.generator_key}.lock"):
-            if (workdir / "done").exists() and self._intact(workdir):
-                log.info("generator: reusing %s", workdir)
-                info["cached"] = True
-            else:
+        num_parts = self.backend.fit_parts(self.settings, self.data)
+        if parts is not None and not num_parts:
+            raise ValueError(f"the {self.backend.name} backend fits whole: it has no parts.")
+        with file_lock(self.generator_lock):
+            cached = (workdir / "done").exists() and self._intact(workdir)
+            if not cached and not num_parts:
                 workdir.mkdir(parents=True, exist_ok=True)
-                start = time.time()
-                seed = seed_hash(self.generator_key, "fit-generator")
-                seed_everything(seed)  # e.g. the weight initialisation
-                fresh = self.backend.for_data(self.settings, self.data, device)
-                fresh.fit(self.data, workdir, seed, self.progress)
-                info.update(cached=False, seconds=round(time.time() - start, 2))
-                # checked on every reuse; not part of the generator: a sweep task's failure
-                # record (written next to it and removed on success) and set-aside checkpoints
-                files = tree_digests(workdir, skip=("done", "failure.json", "attempts"))
-                done = {**info, "identity": self.generator_identity(), "files": files}
-                atomic_write_json(workdir / "done", done)
+                self._write_done(workdir, info, self._fit_whole(device, workdir))
                 log.info("generator: fitted in %.1f s -> %s", info["seconds"], workdir)
+        if not cached and num_parts:
+            todo = range(num_parts) if parts is None else parts
+            fitted = self._fit_parts(device, workdir, todo)
+            info["fitted_parts"] = fitted["parts"]
+            with file_lock(self.generator_lock):  # whoever finds every part done finishes
+                if not (workdir / "done").exists():
+                    if all(part_done(workdir, p) for p in range(num_parts)):
+                        generator = fitted["generator"] or self._fresh(device)
+                        generator.save(workdir)
+                        self._write_done(workdir, info, fitted["seconds"])
+                        log.info("generator: all %d parts fitted -> %s", num_parts, workdir)
+                    else:
+                        info["complete"] = False  # other processes fit the remaining parts
+        if cached:
+            log.info("generator: reusing %s", workdir)
+            info["cached"] = True
         info["dir"] = str(workdir)
         return info
+
+    @property
+    def generator_lock(self) -> Path:
+        return self.cache / "generators" / f"{self.generator_key}.lock"
+
+    def _fresh(self, device: str) -> Any:
+        seed_everything(seed_hash(self.generator_key, "fit-generator"))  # e.g. weight init
+        return self.backend.for_data(self.settings, self.data, device)
+
+    def _fit_whole(self, device: str, workdir: Path) -> float:
+        start = time.time()
+        fresh = self._fresh(device)
+        fresh.fit(self.data, workdir, seed_hash(self.generator_key, "fit-generator"), self.progress)
+        return time.time() - start
+
+    def _fit_parts(self, device: str, workdir: Path, todo: Sequence[int]) -> dict[str, Any]:
+        """Fit the parts of `todo` not done yet, each under its lock: first those no other
+        process holds, then (waiting for their locks) the rest, which are usually done by then."""
+        start, fitted, generator = time.time(), [], None
+        seed = seed_hash(self.generator_key, "fit-generator")
+        for blocking in (False, True):
+            for part in todo:
+                if part_done(workdir, part):
+                    continue
+                with file_lock(workdir / "parts" / f"{part}.lock", blocking) as got:
+                    if not got or part_done(workdir, part):
+                        continue
+                    if generator is None:
+                        generator = self._fresh(device)
+                    generator.fit_part(self.data, workdir, seed, part, self.progress)
+                    atomic_write_json(part_marker(workdir, part), {"part": part})
+                    fitted.append(part)
+        return {"generator": generator, "parts": fitted, "seconds": time.time() - start}
+
+    def _write_done(self, workdir: Path, info: dict[str, Any], seconds: float) -> None:
+        info.update(cached=False, seconds=round(seconds, 2))
+        # checked on every reuse; not part of the generator: a sweep task's failure record
+        # (written next to it and removed on success), range tasks' records, part markers and
+        # locks, set-aside checkpoints
+        files = tree_digests(workdir, skip=GENERATOR_SKIP)
+        done = {**info, "identity": self.generator_identity(), "files": files}
+        atomic_write_json(workdir / "done", done)
 
     def _intact(self, workdir: Path) -> bool:
         """Whether a fitted generator's files still match the checksums its `done` recorded.
@@ -272,6 +331,15 @@ class Synthesis:
             drop_damaged(self.store_dir, exc.paths)
             self._store_rebuilt = True
             return None
+
+
+def part_marker(workdir: Path, part: int) -> Path:
+    """Written once part `part` of a split generator fit is fitted (Synthesis.fit)."""
+    return Path(workdir) / "parts" / f"{part}.done"
+
+
+def part_done(workdir: Path, part: int) -> bool:
+    return part_marker(workdir, part).exists()
 
 
 def describe(synthesis: Synthesis) -> dict[str, Any]:
