@@ -1,0 +1,84 @@
+"""Multi-process training (torch.distributed, gloo on the CPU): 2 processes train what one does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import run_digits
+
+# Group DRO (classes as groups): a loss reduced over groups of the whole batch, with state.
+SETS = [
+    "recipe.epochs=2",
+    "recipe.steps_per_epoch=5",
+    "recipe.batch_size=32",
+    "recipe.loss=group-dro",
+    "recipe.groups=auto",
+]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_processes_train_what_one_does(tmp_path):
+    """erm with Group DRO on digits-lt (small-cnn with batch norm, per-sample shift
+    augmentation): 2 gloo ranks each taking half of every batch end with the single-process
+    weights and metrics; rank 0 alone wrote the run's files, and the record says world size 2."""
+    single = run_digits("erm", tmp_path / "one", SETS, "--device", "cpu")
+    ddp = run_digits("erm", tmp_path / "two", SETS, "--device", "cpu", "--nproc", "2")
+    assert ddp.name == single.name
+    assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
+    for name in ("model_last.pt", "model_best.pt"):
+        a = torch.load(single / name, weights_only=True)
+        b = torch.load(ddp / name, weights_only=True)
+        assert a.keys() == b.keys()
+        for key in a:
+            torch.testing.assert_close(b[key], a[key], rtol=1e-3, atol=1e-4, msg=key)
+    rows_a, rows_b = read_metrics(single), read_metrics(ddp)
+    assert len(rows_a) == len(rows_b) == 2
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
+        assert rb["train_acc"] == ra["train_acc"]
+        assert rb["val_acc"] == ra["val_acc"] and rb["val_balanced"] == ra["val_balanced"]
+    res_a = json.loads((single / "result.json").read_text())
+    res_b = json.loads((ddp / "result.json").read_text())
+    for key, value in res_a["metrics"].items():
+        if isinstance(value, float):
+            assert res_b["metrics"][key] == pytest.approx(value, abs=1e-6), key
+    assert res_b["info"]["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert "distributed" not in res_a["info"]
+    log = (ddp / "log.txt").read_text()
+    assert log.count("stage train-classifier") == 1, log  # one writer: rank 0
+    assert not (ddp / "train_state.pt").exists()
+
+
+def test_each_rank_takes_its_share_of_every_batch():
+    from bench.train.distributed import World
+    from bench.train.loop import SeededBatches
+    from bench.train.samplers import BatchPlan
+
+    labels = np.repeat(np.arange(4), [20, 10, 5, 1])
+    plan = BatchPlan(labels, None, 8, 3, "class-balanced", None, seed=3)
+    whole = list(SeededBatches(plan))
+    shares = [list(SeededBatches(plan, World(rank, 2))) for rank in range(2)]
+    for step, keys in enumerate(whole):
+        a, b = shares[0][step], shares[1][step]
+        assert len(a) == len(b) == 4
+        assert sorted(a + b) == sorted(keys)  # same indices, same per-sample seeds
+
+
+def test_a_batch_that_does_not_split_is_refused():
+    from bench.errors import ConfigError
+    from bench.runs.config import resolve
+    from bench.train.distributed import World
+    from bench.train.loop import check_world, stage_plan
+
+    recipe = resolve("erm", "digits-lt", sets=["recipe.batch_size=30"]).recipe_settings
+    check_world(stage_plan(recipe), World(0, 2))
+    with pytest.raises(ConfigError, match="batch_size=30 does not split over 4 processes"):
+        check_world(stage_plan(recipe), World(0, 4))
