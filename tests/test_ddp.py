@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from tests.helpers import run_digits
+from helpers import audited_cli, run_digits
 
 # Group DRO (classes as groups): a loss reduced over groups of the whole batch, with state.
 SETS = [
@@ -29,9 +28,16 @@ def test_two_processes_train_what_one_does(tmp_path):
     """erm with Group DRO on digits-lt (small-cnn with batch norm, per-sample shift
     augmentation): 2 gloo ranks each taking half of every batch end with the single-process
     weights and metrics; rank 0 alone wrote the run's files, and the record says world size 2."""
+    from bench.train.distributed import spawn
+
     single = run_digits("erm", tmp_path / "one", SETS, "--device", "cpu")
-    ddp = run_digits("erm", tmp_path / "two", SETS, "--device", "cpu", "--nproc", "2")
-    assert ddp.name == single.name
+    argv = ["run", "--method", "erm", "--dataset", "digits-lt", "--device", "cpu", "--quiet"]
+    argv += ["--results", str(tmp_path / "two"), *(f"--set={s}" for s in SETS)]
+    assert spawn(2, audited_cli, str(tmp_path), *argv) == 0
+    ddp = tmp_path / "two" / "runs" / single.name
+    written = {r: json.loads((tmp_path / f"written-{r}.json").read_text()) for r in (0, 1)}
+    assert any(".result.json." in p for p in written[0])  # atomic: via a temp file
+    assert [p for p in written[1] if p.startswith(str((tmp_path / "two").resolve()))] == []
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
     for name in ("model_last.pt", "model_best.pt"):
         a = torch.load(single / name, weights_only=True)
@@ -82,3 +88,12 @@ def test_a_batch_that_does_not_split_is_refused():
     check_world(stage_plan(recipe), World(0, 2))
     with pytest.raises(ConfigError, match="batch_size=30 does not split over 4 processes"):
         check_world(stage_plan(recipe), World(0, 4))
+
+
+def test_nproc_below_one_is_refused(tmp_path):
+    from helpers import cli
+
+    code, _, err = cli("run", "--method", "erm", "--dataset", "digits-lt", "--nproc", "0",
+                       "--results", str(tmp_path))  # fmt: skip
+    assert code == 2 and "--nproc 0: give 1 or more processes" in err
+    assert not (tmp_path / "runs").exists()
