@@ -24,21 +24,19 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_two_processes_train_what_one_does(tmp_path):
-    """erm with Group DRO on digits-lt (small-cnn with batch norm, per-sample shift
-    augmentation): 2 gloo ranks each taking half of every batch end with the single-process
-    weights and metrics; rank 0 alone wrote the run's files, and the record says world size 2."""
+def spawn_run(results: Path, out: Path) -> Path:
+    """`bench run` of the SETS run with 2 gloo ranks; returns the run directory."""
     from bench.train.distributed import spawn
 
-    single = run_digits("erm", tmp_path / "one", SETS, "--device", "cpu")
     argv = ["run", "--method", "erm", "--dataset", "digits-lt", "--device", "cpu", "--quiet"]
-    argv += ["--results", str(tmp_path / "two"), *(f"--set={s}" for s in SETS)]
-    assert spawn(2, audited_cli, str(tmp_path), *argv) == 0
-    ddp = tmp_path / "two" / "runs" / single.name
-    written = {r: json.loads((tmp_path / f"written-{r}.json").read_text()) for r in (0, 1)}
-    assert any(".result.json." in p for p in written[0])  # atomic: via a temp file
-    assert [p for p in written[1] if p.startswith(str((tmp_path / "two").resolve()))] == []
-    assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
+    argv += ["--results", str(results), *(f"--set={s}" for s in SETS)]
+    assert spawn(2, audited_cli, str(out), *argv) == 0
+    (run_dir,) = (results / "runs").iterdir()
+    return run_dir
+
+
+def assert_same_training(single: Path, ddp: Path) -> None:
+    """Same weights (up to float summation order), same per-epoch and final metrics."""
     for name in ("model_last.pt", "model_best.pt"):
         a = torch.load(single / name, weights_only=True)
         b = torch.load(ddp / name, weights_only=True)
@@ -58,9 +56,50 @@ def test_two_processes_train_what_one_does(tmp_path):
             assert res_b["metrics"][key] == pytest.approx(value, abs=1e-6), key
     assert res_b["info"]["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert "distributed" not in res_a["info"]
+
+
+def test_two_processes_train_what_one_does(tmp_path):
+    """erm with Group DRO on digits-lt (small-cnn with batch norm, per-sample shift
+    augmentation): 2 gloo ranks each taking half of every batch end with the single-process
+    weights and metrics; rank 0 alone wrote the run's files, and the record says world size 2."""
+    single = run_digits("erm", tmp_path / "one", SETS, "--device", "cpu")
+    ddp = spawn_run(tmp_path / "two", tmp_path)
+    assert ddp.name == single.name
+    assert_same_training(single, ddp)
+    written = {r: json.loads((tmp_path / f"written-{r}.json").read_text()) for r in (0, 1)}
+    assert any(".result.json." in p for p in written[0])  # atomic: via a temp file
+    assert [p for p in written[1] if p.startswith(str((tmp_path / "two").resolve()))] == []
+    assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
     log = (ddp / "log.txt").read_text()
     assert log.count("stage train-classifier") == 1, log  # one writer: rank 0
     assert not (ddp / "train_state.pt").exists()
+
+
+@pytest.mark.slow
+def test_two_processes_resume_a_checkpoint(tmp_path):
+    """Training stopped after epoch 1 (single process) and resumed by 2 ranks ends as the
+    uninterrupted single-process run: every rank loads the same train_state.pt."""
+    from bench.runs.config import resolve
+    from bench.runs.runner import load_data
+    from bench.train.loop import train_classifier
+
+    class Stop(Exception):
+        pass
+
+    def stop(rows):
+        raise Stop
+
+    single = run_digits("erm", tmp_path / "one", SETS, "--device", "cpu")
+    config = resolve("erm", "digits-lt", sets=SETS)
+    data, _ = load_data(config, None, None)
+    state = tmp_path / "two" / "runs" / single.name / "train_state.pt"
+    state.parent.mkdir(parents=True)
+    with pytest.raises(Stop):
+        args = (config.recipe_settings, data, None, config.seed, "cpu", state, stop, False)
+        train_classifier(*args, stages=config.stage_list())
+    ddp = spawn_run(tmp_path / "two", tmp_path)
+    assert "resuming classifier training in stage 0 after epoch 1" in (ddp / "log.txt").read_text()
+    assert_same_training(single, ddp)
 
 
 def test_each_rank_takes_its_share_of_every_batch():
