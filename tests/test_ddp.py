@@ -136,3 +136,15 @@ def test_nproc_below_one_is_refused(tmp_path):
                        "--results", str(tmp_path))  # fmt: skip
     assert code == 2 and "--nproc 0: give 1 or more processes" in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_one_gpu_index_for_several_processes_is_refused(monkeypatch):
+    from bench.errors import ConfigError
+    from bench.train import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert distributed.env_world() == distributed.World(1, 2, 0)
+    with pytest.raises(ConfigError, match="--device cuda:1 with 2 processes"):
+        distributed.init("cuda:1")
+    assert not distributed.current().distributed

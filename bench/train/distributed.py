@@ -127,6 +127,12 @@ def init(device: str | None = None) -> World:
     want = env_world()
     if not want.distributed:
         return want
+    if device and device.startswith("cuda:"):
+        raise ConfigError(
+            f"--device {device} with {want.size} processes: each process uses the GPU of its "
+            "local rank (cuda:LOCAL_RANK); pass --device cuda, and choose the GPUs with "
+            "CUDA_VISIBLE_DEVICES."
+        )
     import torch
     import torch.distributed as dist
 
