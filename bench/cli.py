@@ -126,6 +126,13 @@ def add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
     p.add_argument("--device", help="torch device (default: cuda if available, else cpu)")
     p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="train with N processes on this machine (torch.distributed: one per GPU, or gloo "
+        "on the CPU); docs/recipe.md#multi-process-training",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the resolved settings and their sources, run nothing",
@@ -334,15 +341,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from bench.runs.runner import run
 
-    run_dir = run(
+    call = (
         config,
         Path(args.results),
         data_root_from_env(args.data_root, config.data_root),
         args.device,
-        progress=not args.quiet,
-        deps=not args.no_deps,
-        rebuild_cache=args.rebuild_cache,
+        not args.quiet,
+        not args.no_deps,
+        args.rebuild_cache,
     )
+    if args.nproc != 1:
+        from bench.train.distributed import spawn
+
+        run_dir = spawn(args.nproc, run, *call, quiet=args.quiet)
+    else:
+        run_dir = run(*call)
     print(run_dir)
     return 0
 

@@ -69,3 +69,24 @@ def run_digits(
     )
     assert code == 0, err
     return Path(out.strip())
+
+
+def audited_cli(out: str, *argv: str) -> int:
+    """`bench ARGV` in a process started by bench.train.distributed.spawn: the paths it opened
+    for writing go to OUT/written-RANK.json (an audit hook sees every open)."""
+    import json
+
+    from bench.cli import main
+
+    written: list[str] = []
+
+    def hook(event: str, args: tuple) -> None:
+        if event == "open" and isinstance(args[0], str | Path):
+            mode, flags = args[1], args[2] or 0
+            if (mode and any(c in mode for c in "wax+")) or flags & (os.O_WRONLY | os.O_RDWR):
+                written.append(str(Path(args[0]).resolve()))
+
+    sys.addaudithook(hook)
+    code = main(list(argv))
+    Path(out, f"written-{os.environ['RANK']}.json").write_text(json.dumps(written))
+    return code

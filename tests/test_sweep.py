@@ -212,6 +212,14 @@ def test_local_profile_and_overrides_per_stage():
     assert "--partition=debug" in profile.stages["classifier"].sbatch_options()
 
 
+def test_classifier_stage_with_several_tasks_per_node():
+    profile = load_profile("local", ["slurm.classifier.tasks_per_node=2", "slurm.gpus_per_task=1"])
+    params = profile.stages["classifier"].executor_parameters()
+    assert params["tasks_per_node"] == 2 and params["gpus_per_node"] == 2  # a GPU per rank
+    assert {"--ntasks=2", "--gpus-per-node=2"} <= set(profile.stages["classifier"].sbatch_options())
+    assert profile.stages["synthesis"].executor_parameters()["tasks_per_node"] == 1
+
+
 @pytest.mark.parametrize(
     ("name", "sets", "message"),
     [
@@ -221,6 +229,7 @@ def test_local_profile_and_overrides_per_stage():
         ("local", ["slurm.mem_gb=-1"], "greater than 0"),
         ("local", ["slurm.partition=debug\nrm -rf /"], "characters SLURM names never use"),
         ("local", ["partition=debug"], "slurm.KEY=VALUE"),
+        ("local", ["slurm.tasks_per_node=2"], "only the dependency and classifier stages"),
     ],
 )
 def test_bad_profiles_and_slurm_keys(name, sets, message):

@@ -34,6 +34,8 @@ from bench.launch.units import STAGES
 from bench.registry import unknown_name_message
 
 SAFE = re.compile(r"^[A-Za-z0-9_.,:=+/@%-]+$")
+# Stages that train a classifier: several tasks of one job are the ranks of one training.
+DISTRIBUTED_STAGES = ("dependency", "classifier")
 REPO_PROFILES = Path(__file__).resolve().parents[2] / "slurm"
 
 
@@ -47,6 +49,12 @@ class StageResources:
     gres: str | None = hp(None, source="convention: none (e.g. gpu:a100:1); beats gpus_per_task")
     gpus_per_task: int = hp(0, low=0, source="convention: CPU only unless a profile asks")
     cpus_per_task: int = hp(1, low=1, source="convention: SLURM's default, one CPU per task")
+    tasks_per_node: int = hp(
+        1,
+        low=1,
+        source="convention: one process per job; more (classifier and dependency stages only) "
+        "train one classifier with torch.distributed, a rank per task (docs/recipe.md)",
+    )
     mem_gb: float = hp(4.0, gt=0, source="convention: enough for the embedded digits runs")
     timeout_min: int = hp(60, low=1, source="convention: one hour; requeued past it")
     array_parallelism: int = hp(
@@ -75,7 +83,7 @@ class StageResources:
             "timeout_min": self.timeout_min,
             "mem_gb": self.mem_gb,
             "cpus_per_task": self.cpus_per_task,
-            "tasks_per_node": 1,
+            "tasks_per_node": self.tasks_per_node,
             "nodes": 1,
             "slurm_array_parallelism": self.array_parallelism,
             "slurm_signal_delay_s": self.signal_delay_s,
@@ -89,7 +97,7 @@ class StageResources:
         if self.gres:
             optional["slurm_gres"] = self.gres
         elif self.gpus_per_task:
-            optional["gpus_per_node"] = self.gpus_per_task
+            optional["gpus_per_node"] = self.gpus_per_task * self.tasks_per_node
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
 
@@ -99,7 +107,7 @@ class StageResources:
             f"--time={self.timeout_min}",
             f"--mem={max(1, round(self.mem_gb * 1024))}M",
             f"--cpus-per-task={self.cpus_per_task}",
-            "--ntasks=1",
+            f"--ntasks={self.tasks_per_node}",
         ]
         named = {"partition": self.partition, "account": self.account, "qos": self.qos}
         named["constraint"] = self.constraint
@@ -107,7 +115,7 @@ class StageResources:
         if self.gres:
             opts.append(f"--gres={self.gres}")
         elif self.gpus_per_task:
-            opts.append(f"--gpus-per-node={self.gpus_per_task}")
+            opts.append(f"--gpus-per-node={self.gpus_per_task * self.tasks_per_node}")
         return opts
 
 
@@ -154,10 +162,15 @@ def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
         for s in [stage] if stage else STAGES:
             layers[s][key] = value
     where = {s: f"SLURM profile {path} (stage {s}, after --set)" for s in STAGES}
-    return Profile(
-        path.stem,
-        {s: hparams.build(StageResources, layers[s], where[s]) for s in STAGES},
-    )
+    stages = {s: hparams.build(StageResources, layers[s], where[s]) for s in STAGES}
+    for s, resources in stages.items():
+        if resources.tasks_per_node > 1 and s not in DISTRIBUTED_STAGES:
+            raise ConfigError(
+                f"{where[s]}: tasks_per_node={resources.tasks_per_node}, but only the "
+                f"{' and '.join(DISTRIBUTED_STAGES)} stages train with several processes; "
+                f"set it per stage (slurm.classifier.tasks_per_node=N)."
+            )
+    return Profile(path.stem, stages)
 
 
 def parse_slurm_set(item: str) -> tuple[str | None, str, str]:

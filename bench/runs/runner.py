@@ -45,12 +45,21 @@ def run(
     Runs it depends on are run first (`deps=False`: an error naming the command instead).
     `rebuild_cache`: cached generators and synthetic shards that fail their checksums are
     deleted and made again instead of being an error.
+
+    Launched as several processes (torchrun, `srun`, `bench run --nproc`), every process calls
+    this: they train the classifier together (bench.train.distributed); rank 0 alone takes the
+    lock, fits and synthesises (the others then read its cache), evaluates and writes.
     """
+    from bench.train import distributed
+
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise BenchError(f"--results {results} is a file; it must name a directory.")
-    device = check_device_and_backbone(config, device)  # before the data loads
-    data, load_seconds = load_data(config, results / "cache", data_root, progress)
+    world = distributed.init(device)
+    progress = progress and world.is_main
+    device = check_device_and_backbone(config, device, world)  # before the data loads
+    with world.main_first():  # rank 0 fills the data cache, the others read it
+        data, load_seconds = load_data(config, results / "cache", data_root, progress)
     fingerprint = data.info["fingerprint"]
     if config.data_fingerprint not in (None, fingerprint["digest"]):
         raise BenchError(
@@ -59,11 +68,11 @@ def run(
         )
     config = config.with_data(fingerprint["digest"])
     run_dir = run_dir_for(results, config)
-    if is_done(run_dir):
+    if world.agree(is_done(run_dir)):
         log.info("already done: %s", run_dir / "result.json")
         return run_dir
     for name, dep in config.dependencies.items():
-        if is_done(run_dir_for(results, dep)):
+        if world.agree(is_done(run_dir_for(results, dep))):
             continue
         if not deps:
             raise BenchError(
@@ -73,21 +82,52 @@ def run(
             )
         log.info("dependency %s: running %s first", name, dep.run_name)
         run(dep, results, data_root, device, progress, deps, rebuild_cache)
+    if not world.is_main:  # trains along with rank 0, writes nothing
+        if not world.agree(None):
+            execute(config, Follower(run_dir), results, data, device, progress, rebuild_cache)
+        world.barrier()
+        return run_dir
     with run_lock(run_dir):
-        if is_done(run_dir):  # finished by another process while we waited
+        if world.agree(is_done(run_dir)):  # finished by another process while we waited
+            world.barrier()
             return run_dir
         record = RunRecord(run_dir, config)
         record.open()
         record.timings["load-data"] = load_seconds
         record.info["data"] = fingerprint
+        if world.distributed:
+            record.info["distributed"] = distributed_info(world)
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
             execute(config, record, results, data, device, progress, rebuild_cache)
+    world.barrier()
     log.info("done: %s", run_dir / "result.json")
     return run_dir
 
 
-def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
+class Follower:
+    """A rank other than 0's stand-in for the run record: it keeps what it is told, writes
+    nothing."""
+
+    def __init__(self, run_dir: Path):
+        self.dir, self.info, self.timings = run_dir, {}, {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        yield
+
+    def write_epochs(self, rows: list[dict[str, Any]]) -> None:
+        pass
+
+
+def distributed_info(world: Any) -> dict[str, Any]:
+    import torch.distributed as dist
+
+    return {"world_size": world.size, "backend": dist.get_backend()}
+
+
+def check_device_and_backbone(config: RunConfig, device: str | None, world: Any = None) -> str:
+    """The run's device (in a distributed world on CUDA: this rank's local GPU)."""
     from bench.train.backbones import check_backbone, read_weights
     from bench.train.loop import pick_device
 
@@ -95,7 +135,10 @@ def check_device_and_backbone(config: RunConfig, device: str | None) -> str:
     check_backbone(recipe.backbone)
     if recipe.pretrained and recipe.pretrained not in ("hf-cache", "torch-hub"):
         read_weights(recipe.pretrained)  # a non-checkpoint fails here, before any work
-    return pick_device(device)
+    device = pick_device(device)
+    if world is not None and world.distributed and device == "cuda":
+        device = f"cuda:{world.local_rank}"
+    return device
 
 
 def load_data(
@@ -131,13 +174,17 @@ def execute(
     progress: bool,
     rebuild_cache: bool = False,
 ) -> dict[str, Any]:
+    from bench.train import distributed
+
+    world = distributed.current()
     method = prepare(config, results, data, device, progress)
     method_cls, recipe = type(method), config.recipe_settings
     data = method.context.data
     synthetic = None
     if method_cls.uses_synthetic_data():
         cache = results / "cache"
-        synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
+        with world.main_first():  # rank 0 fits and synthesises, the others read the cache
+            synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
     with record.stage("train-classifier"):
         from bench.train.loop import train_classifier
 
@@ -152,6 +199,8 @@ def execute(
             progress,
             stages=config.stage_list(),
         )
+    if not world.is_main:
+        return {}
     with record.stage("evaluate"):
         from bench.runs.evaluate import evaluate
 

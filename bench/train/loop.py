@@ -30,6 +30,7 @@ from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash, set_aside
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
+from bench.train import distributed
 from bench.train.backbones import (
     Classifier,
     build_classifier,
@@ -175,19 +176,28 @@ def train_classifier(
     every epoch. `stages` are the (name, Stage) pairs after the first.
 
     `on_epoch` receives the whole history after each epoch's checkpoint is saved.
+
+    In a distributed world (bench.train.distributed) every rank calls this: each trains on its
+    share of every global batch, rank 0 alone writes the checkpoint and calls `on_epoch`.
     """
+    world = distributed.current()
     torch.manual_seed(seed_hash(seed, "init"))
     model = build_classifier(
         recipe.backbone, data.num_classes, data.channels, recipe.pretrained, recipe.normed_head
     )
     plan = stage_plan(recipe, stages)
     check_stages(plan, recipe, model, data, synthetic is not None)
+    check_world(plan, world)
     fast = use_fast_path(recipe, device)
     model.to(device)
+    if world.distributed:
+        from bench.train.ddp import sync_batchnorm
+
+        model = sync_batchnorm(model, device)
     if fast:
         model.to(memory_format=torch.channels_last)
     val_set = eval_dataset(recipe, data, data.splits["val"])
-    state, blob = load_state(state_path, model, device)
+    state, blob = load_state(state_path, model, device, world)
     steps = 0
     for index, (name, st) in enumerate(plan):
         if index < state.stage or st.epochs == 0:
@@ -201,8 +211,13 @@ def train_classifier(
             state.stage, state.epoch = index, 0
             state.best_epoch, state.best_score, state.best_weights = -1, -math.inf, None
         params = set_trainable(model, st.trains, stage_where(name))
+        net = model
+        if world.distributed:
+            from bench.train.ddp import wrap
+
+            net = wrap(model, device)
         train = training_data(st, recipe, data, synthetic, stage_seed)
-        loader = make_loader(train, recipe, device)
+        loader = make_loader(train, recipe, device, world)
         opt = make_optimizer(st, params)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(st, train.plan.steps))
         loss_fn = make_loss(st, loss_context(st, train, data))
@@ -215,10 +230,10 @@ def train_classifier(
         for epoch in range(state.epoch, st.epochs):
             loss_fn.set_epoch(epoch)
             row = run_epoch(
-                model, loader, st, train, opt, sched, loss_fn, epoch, stage_seed, device, fast,
-                progress,
+                net, loader, st, train, opt, sched, loss_fn, epoch, stage_seed, device, fast,
+                progress and world.is_main, world,
             )  # fmt: skip
-            row.update(validate(model, val_set, data, recipe, device))
+            row.update(validate(model, val_set, data, recipe, device, world))
             row.update(stage=name, stage_epoch=epoch + 1, epoch=len(state.history) + 1)
             keep_best(state, model, row, recipe.selection_metric)
             state.epoch = epoch + 1
@@ -226,8 +241,9 @@ def train_classifier(
             state.stages = [s for s in state.stages if s["name"] != name] + [
                 {**summary, "epochs_done": state.epoch, "best_epoch": state.best_epoch}
             ]
-            save_state(state_path, state, model, opt, sched, loss_fn)
-            on_epoch(state.history)
+            if world.is_main:
+                save_state(state_path, state, model, opt, sched, loss_fn)
+                on_epoch(state.history)
             log.info(
                 "stage %s epoch %d/%d  loss %.4f  %s %.4f  %.0f images/s",
                 name,
@@ -242,6 +258,17 @@ def train_classifier(
     best = copy.deepcopy(model)
     best.load_state_dict(state.best_weights)
     return TrainResult(model, best, state.best_epoch, state.history, steps, state.stages)
+
+
+def check_world(plan: list[tuple[str, StageFields]], world: distributed.World) -> None:
+    """Every global batch splits into equal per-rank shares."""
+    for name, st in plan:
+        if st.epochs and st.batch_size % world.size:
+            raise ConfigError(
+                f"{stage_where(name)}: batch_size={st.batch_size} does not split over "
+                f"{world.size} processes (each takes batch_size / processes samples of every "
+                f"batch); use a batch_size divisible by {world.size} or another process count."
+            )
 
 
 def stage_summary(
@@ -381,10 +408,12 @@ class Indexed(Dataset):
 
 
 class SeededBatches:
-    """The batch plan's index lists, each index paired with its sample seed."""
+    """The batch plan's index lists, each index paired with its sample seed; in a distributed
+    world, this rank's share of each (every world.size-th key, so each rank's share mixes real
+    and synthetic samples as the whole batch does)."""
 
-    def __init__(self, plan: BatchPlan):
-        self.plan = plan
+    def __init__(self, plan: BatchPlan, world: distributed.World = distributed.SINGLE):
+        self.plan, self.world = plan, world
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -393,7 +422,8 @@ class SeededBatches:
         base = seed_hash(self.plan.seed, "augment", self.plan.epoch) * 2**20
         for step, batch in enumerate(self.plan):
             start = base + step * len(batch)
-            yield [(i, start + j) for j, i in enumerate(batch)]
+            keys = [(i, start + j) for j, i in enumerate(batch)]
+            yield keys[self.world.rank :: self.world.size]
 
 
 def default_workers(dataset: Dataset) -> int:
@@ -407,13 +437,15 @@ def default_workers(dataset: Dataset) -> int:
     return max(1, min(8, (os.cpu_count() or 1) - 1))
 
 
-def make_loader(train: TrainData, recipe: Recipe, device: str) -> DataLoader:
+def make_loader(
+    train: TrainData, recipe: Recipe, device: str, world: distributed.World = distributed.SINGLE
+) -> DataLoader:
     workers = recipe.num_workers
     if workers is None:
         workers = default_workers(train.dataset.base)
     return DataLoader(
         train.dataset,
-        batch_sampler=SeededBatches(train.plan),
+        batch_sampler=SeededBatches(train.plan, world),
         num_workers=workers,
         pin_memory=device.startswith("cuda"),
         persistent_workers=workers > 0,
@@ -471,13 +503,18 @@ def run_epoch(
     device: str,
     fast: bool,
     progress: bool,
+    world: distributed.World = distributed.SINGLE,
 ) -> dict[str, Any]:
-    """One epoch of training; returns its loss, accuracy, timing and throughput."""
+    """One epoch of training; returns its loss, accuracy, timing and throughput.
+
+    Distributed: the loss is reduced over the global batch (every rank's per-sample values
+    gathered), so it and its gradient are those of the single-process step."""
     from bench.train.batchaug import partners
 
-    torch.manual_seed(seed_hash(seed, "epoch", epoch))  # dropout stream
+    rank = (world.rank,) if world.distributed else ()  # each rank its own random streams
+    torch.manual_seed(seed_hash(seed, "epoch", epoch, *rank))  # dropout stream
     train.plan.set_epoch(epoch)
-    train_mode(model, st.trains)
+    train_mode(getattr(model, "module", model), st.trains)  # the module inside DDP
     mix = BATCH_AUGS[st.batch_aug]
     groups_of = torch.as_tensor(train.groups)
     autocast = torch.autocast(
@@ -490,7 +527,7 @@ def run_epoch(
         groups = groups_of[idx]
         partner = None
         if st.batch_aug != "none":
-            torch.default_generator.manual_seed(seed_hash(seed, "mix", epoch, step))
+            torch.default_generator.manual_seed(seed_hash(seed, "mix", epoch, step, *rank))
             partner = partners(idx < train.n_real, st.mix_pairs)
             x, lam = mix(x, partner, st.mix_alpha)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -503,7 +540,13 @@ def run_epoch(
         if partner is not None and lam < 1.0:
             other, other_w = loss_fn.per_sample(logits, y[partner.to(device)])
             values, weights = lam * values + (1 - lam) * other, lam * weights + (1 - lam) * other_w
-        loss = loss_fn.reduce(values, weights, groups.to(device))
+        groups = groups.to(device)
+        if world.distributed:
+            from bench.train.ddp import gather_batch
+
+            values, weights = gather_batch(values), gather_batch(weights)
+            groups = gather_batch(groups)
+        loss = loss_fn.reduce(values, weights, groups)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -512,6 +555,10 @@ def run_epoch(
         correct += int((logits.argmax(1) == y).sum())
         seen += len(y)
     seconds = time.time() - start
+    if world.distributed:
+        counts = torch.tensor([correct, seen], dtype=torch.float64)
+        torch.distributed.all_reduce(counts)
+        correct, seen = int(counts[0]), int(counts[1])
     return {
         "train_loss": float(torch.stack(losses).mean()),
         "train_acc": correct / seen,
@@ -537,10 +584,22 @@ def eval_workers(recipe: Recipe, dataset: Dataset) -> int:
 
 
 def validate(
-    model: Classifier, val_set: Dataset, data: LoadedDataset, recipe: Recipe, device: str
+    model: Classifier,
+    val_set: Dataset,
+    data: LoadedDataset,
+    recipe: Recipe,
+    device: str,
+    world: distributed.World = distributed.SINGLE,
 ) -> dict[str, float]:
-    """Validation accuracy, balanced accuracy and (where val has groups) worst-group accuracy."""
-    preds = predict(model, val_set, recipe.eval_batch_size, device, eval_workers(recipe, val_set))
+    """Validation accuracy, balanced accuracy and (where val has groups) worst-group accuracy.
+    Distributed: each rank predicts its share of the split, all ranks get all predictions."""
+    part = val_set
+    if world.distributed:
+        part = torch.utils.data.Subset(val_set, list(world.shard(len(val_set))))
+    preds = np.zeros(0, np.int64)
+    if len(part):
+        preds = predict(model, part, recipe.eval_batch_size, device, eval_workers(recipe, val_set))
+    preds = np.concatenate(world.gather(preds))
     targets = val_set.targets.numpy()
     out = {
         "val_acc": float(np.mean(preds == targets)),
@@ -579,8 +638,23 @@ def save_state(
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
 
 
-def load_state(path: Path, model: Classifier, device: str) -> tuple[TrainState, dict | None]:
-    """Resume from a checkpoint after the last finished epoch, or start fresh."""
+def load_state(
+    path: Path, model: Classifier, device: str, world: distributed.World = distributed.SINGLE
+) -> tuple[TrainState, dict | None]:
+    """Resume from a checkpoint after the last finished epoch, or start fresh. Distributed:
+    rank 0 decides (setting a bad checkpoint aside), then the others read what it resumed."""
+    if not world.is_main:
+        if not world.agree(None):
+            return TrainState(), None
+        blob = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(blob["model"])
+        return TrainState(**blob["state"]), blob
+    state, blob = read_state(path, model, device)
+    world.agree(blob is not None)
+    return state, blob
+
+
+def read_state(path: Path, model: Classifier, device: str) -> tuple[TrainState, dict | None]:
     if not path.exists():
         return TrainState(), None
     try:
