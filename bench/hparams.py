@@ -47,6 +47,9 @@ class Spec:
     gt: float | None = None
     stage: str | None = None
     unbounded: str | None = None  # why a numeric setting has no upper bound
+    # (when, test): the setting only matters when test(stage settings, synthetic) holds ("when"
+    # says so in words); set where it cannot matter it is refused (bench.runs.config)
+    applies: tuple[str, Any] | None = None
 
 
 def hp(
@@ -60,11 +63,14 @@ def hp(
     gt: float | None = None,
     stage: str | None = None,
     unbounded: str | None = None,
+    applies: tuple[str, Any] | None = None,
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
     `low`/`high` are inclusive bounds, `gt` an exclusive lower bound; `stage` is one of
-    generator / synthesis / classifier / data and decides which cached artefacts it invalidates.
+    generator / synthesis / classifier / data and decides which cached artefacts it invalidates;
+    `applies` = (when, test(settings, synthetic) -> bool) for a setting that only matters in
+    some configurations (a loss's own parameter), so setting it elsewhere can be refused.
     """
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
@@ -77,6 +83,7 @@ def hp(
         gt=gt,
         stage=stage,
         unbounded=unbounded,
+        applies=applies,
     )
     return dataclasses.field(default=default, metadata={"bench": meta})
 

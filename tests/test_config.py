@@ -145,3 +145,38 @@ def test_smoke_runs_have_their_own_identity_and_tiny_settings() -> None:
     # file-backed datasets get small images; the plain identity is unchanged by the smoke field
     assert resolve("erm", "imagenet-lt", smoke=True).data["image_size"] == 32
     assert "smoke" not in plain.identity()
+
+
+@pytest.mark.parametrize(
+    ("method", "sets", "message"),
+    [
+        ("erm", ["recipe.real_fraction=0.5"], "makes synthetic data"),
+        ("erm", ["recipe.la_tau=2"], "loss is logit-adjusted"),
+        ("erm", ["recipe.prior=batch"], "loss is balanced-softmax or logit-adjusted"),
+        ("erm", ["recipe.mix_alpha=0.4"], "a batch_aug"),
+        ("balanced-softmax", ["recipe.dro_eta=0.1"], "loss is group-dro"),
+        ("crt", ["stage.crt.prior=batch"], "loss is balanced-softmax or logit-adjusted"),
+    ],
+)
+def test_a_setting_no_stage_uses_is_refused(method, sets, message) -> None:
+    """It would give the run a new id with the same numbers: a duplicate leaderboard row."""
+    with pytest.raises(ConfigError, match=message) as err:
+        resolve(method, "digits-lt", sets=sets)
+    assert "does not apply to " + method in str(err.value) and sets[0].split("=")[0].split(".")[
+        -1
+    ] in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "sets"),
+    [
+        ("ddpm-fill", ["recipe.real_fraction=0.5", "recipe.prior=batch"]),
+        ("logit-adjustment", ["recipe.la_tau=2"]),
+        ("erm", ["recipe.batch_aug=mixup", "recipe.mix_alpha=0.4"]),
+        ("crt", ["stage.crt.loss=balanced-softmax", "recipe.prior=batch"]),  # a later stage's
+        ("erm", ["recipe.la_tau=1.0"]),  # the default: the same run id, nothing to refuse
+    ],
+)
+def test_a_setting_some_stage_uses_is_kept(method, sets) -> None:
+    config = resolve(method, "digits-lt", sets=sets)
+    assert config.run_name != resolve(method, "digits-lt").run_name or sets == ["recipe.la_tau=1.0"]

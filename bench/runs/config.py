@@ -220,6 +220,7 @@ def resolve(
     stage_schemas = stage_sections(layers, built["recipe"].then)
     stage_values, stage_built, stage_sources = merge_layers(layers, stage_schemas, method, dataset)
     sources.update(stage_sources)
+    refuse_unused(layers, built["recipe"], stage_built, method_cls.uses_synthetic_data(), method)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
     dependencies = {
@@ -251,6 +252,39 @@ def resolve(
         recipe_settings=built["recipe"],
         stage_settings={s[len(STAGE_PREFIX) :]: v for s, v in stage_built.items()},
     )
+
+
+def refuse_unused(
+    layers: list[Layer], recipe: Any, stages: dict[str, Any], synthetic: bool, method: str
+) -> None:
+    """Refuse a setting the user gave (config file or --set) where no stage of the run uses it,
+    e.g. `erm --set recipe.real_fraction=0.5` or a loss's parameter with another loss: it would
+    only give the run a new id with the same numbers (a duplicate leaderboard row). Settings at
+    their default and the built-in layers' values are left alone."""
+    from bench.train.recipe import stage_fields
+
+    given = {
+        (section, key): layer_place(layer, section, key, section)
+        for layer in layers
+        if not layer.builtin
+        for section, values in layer.values.items()
+        for key in values
+    }
+    every_stage = [stage_fields(recipe), *(stage_fields(recipe, st) for st in stages.values())]
+    sections = {"recipe": (recipe, every_stage)}
+    sections.update({name: (st, [stage_fields(recipe, st)]) for name, st in stages.items()})
+    for section, (settings, effective) in sections.items():
+        for key, spec in hparams.specs(type(settings)).items():
+            value = getattr(settings, key)
+            if spec.applies is None or (section, key) not in given or value == spec.default:
+                continue
+            when, test = spec.applies
+            if not any(test(st, synthetic) for st in effective):
+                raise ConfigError(
+                    f"{given[(section, key)]}: {key}={value!r} does not apply to {method}: it "
+                    f"matters only when {when}, and no stage of this run does. Drop it (it would "
+                    "only give the run a new id with the same numbers)."
+                )
 
 
 def stage_sections(layers: list[Layer], then: tuple[str, ...]) -> dict[str, type]:

@@ -57,6 +57,21 @@ AUGMENTS = ("none", "shift", "standard", "flip-rotate")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
+def loss_is(*names: str) -> tuple[str, Any]:
+    """`applies` of a loss's own parameter: it matters only when the stage uses that loss."""
+    return (f"loss is {' or '.join(names)}", lambda st, synthetic: st.loss in names)
+
+
+WITH_SYNTHETIC = (
+    "the method makes synthetic data and the stage trains on it (data=real+synthetic)",
+    lambda st, synthetic: synthetic and st.data == "real+synthetic",
+)
+WITH_BATCH_AUG = (
+    "a batch_aug (mixup, cutmix, ...) is set",
+    lambda st, synthetic: st.batch_aug != "none",
+)
+
+
 @dataclass(frozen=True)
 class StageFields:
     """What one training stage does: what trains, on which data, with which loss and schedule."""
@@ -94,6 +109,7 @@ class StageFields:
         source="none: real and synthetic data pooled",
         help="share of real images in each mini-batch when synthetic data is present "
         "(FG and augcond use 0.5)",
+        applies=WITH_SYNTHETIC,
     )
     loss: str = hp("ce", choices=tuple(LOSSES), source="ERM", help="a name from the loss registry")
     prior: str = hp(
@@ -102,6 +118,7 @@ class StageFields:
         source="Fill-Up Sec 3.2: only real samples are counted in n_i",
         help="class frequencies Balanced Softmax / logit adjustment add: real counts, real + "
         "synthetic counts, or what the sampler actually puts in a batch",
+        applies=loss_is("balanced-softmax", "logit-adjusted"),
     )
     la_tau: float = hp(
         1.0,
@@ -109,18 +126,32 @@ class StageFields:
         high=10.0,
         source="Menon et al. 2021 Sec 5: tau = 1",
         help="logit-adjusted loss scale",
+        applies=loss_is("logit-adjusted"),
     )
-    ldam_max_m: float = hp(0.5, gt=0.0, source=LDAM + ": max_m = 0.5", high=10.0)
-    ldam_s: float = hp(30.0, gt=0.0, source=LDAM + ": s = 30", high=1000.0)
+    ldam_max_m: float = hp(
+        0.5, gt=0.0, source=LDAM + ": max_m = 0.5", high=10.0, applies=loss_is("ldam-drw")
+    )
+    ldam_s: float = hp(
+        30.0, gt=0.0, source=LDAM + ": s = 30", high=1000.0, applies=loss_is("ldam-drw")
+    )
     drw_start: float = hp(
         0.8,
         low=0.0,
         high=1.0,
         source=LDAM + ": re-weighting from epoch 160 of 200",
         help="fraction of the stage's epochs after which DRW re-weights classes",
+        applies=loss_is("ldam-drw"),
     )
-    drw_beta: float = hp(0.9999, low=0.0, high=1.0, source=LDAM + ": beta = 0.9999")
-    dro_eta: float = hp(0.01, gt=0.0, source=DRO + ": robust_step_size = 0.01", high=100.0)
+    drw_beta: float = hp(
+        0.9999, low=0.0, high=1.0, source=LDAM + ": beta = 0.9999", applies=loss_is("ldam-drw")
+    )
+    dro_eta: float = hp(
+        0.01,
+        gt=0.0,
+        source=DRO + ": robust_step_size = 0.01",
+        high=100.0,
+        applies=loss_is("group-dro"),
+    )
     batch_aug: str = hp(
         "none",
         choices=tuple(BATCH_AUGS),
@@ -134,7 +165,11 @@ class StageFields:
         "sample (Fill-Up Sec 4.2 '+RandAug')",
     )
     mix_alpha: float = hp(
-        1.0, gt=0.0, source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1", high=100.0
+        1.0,
+        gt=0.0,
+        source=MIXUP + "; CutMix (Yun et al. 2019) beta = 1",
+        high=100.0,
+        applies=WITH_BATCH_AUG,
     )
     mix_pairs: str = hp(
         "batch",
