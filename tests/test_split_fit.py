@@ -176,7 +176,12 @@ def test_two_processes_fitting_every_class_at_once_share_the_classes(sd_dir, who
     import sys
 
     results = tmp_path / "results"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    import torch
+
+    # the thread count of the reference fit in this process (float sums differ with it): 1 in
+    # an xdist worker, the cores in the one-process slow tier
+    threads = str(torch.get_num_threads())
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     ready = [tmp_path / "ready-0", tmp_path / "ready-1"]
     procs = [
         subprocess.Popen(
