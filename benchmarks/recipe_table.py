@@ -17,6 +17,11 @@ import numpy as np
 from bench.runs.records import iter_finished_runs
 
 
+def sample_std(values: list[float]) -> float:
+    """Sample std (ddof 1), as the leaderboard; 0 for one seed."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
 def main() -> None:
     rows: dict[tuple, dict[int, dict]] = defaultdict(dict)
     for run in iter_finished_runs(Path(sys.argv[1])):
@@ -36,7 +41,7 @@ def main() -> None:
             ]
             values = [v for v in values if v is not None]
             cells.append(
-                f"{100 * np.mean(values):.1f} ± {100 * np.std(values):.1f}" if values else "-"
+                f"{100 * np.mean(values):.1f} ± {100 * sample_std(values):.1f}" if values else "-"
             )
         print(f"| {dataset} | {method} | {prior} | " + " | ".join(cells) + f" | {len(by_seed)} |")
 
