@@ -144,7 +144,7 @@ def check_size(size: int, levels: int) -> None:
 FILLUP_STEPS = "Fill-Up App B.3's min(max(100 n, 2000), 10000)"
 CPU_SCALE = (
     "ours: " + FILLUP_STEPS + " divided by 20 (5 n, 100, 500), so digits-lt's 10 classes "
-    "(278 images) invert in about 1,800 steps on a CPU"
+    "(278 images) invert in 1,760 steps on a CPU"
 )
 TOKEN_INITS = ("label-mean", "null")
 
@@ -180,12 +180,13 @@ class DDPMInversionSettings(DDPMSettings):
         source="as sd-ti's ti_weight_decay (torch AdamW's default, the TI code's optimiser)",
     )
     token_batch_size: int = hp(
-        32,
+        16,
         low=1,
         high=65_536,
         stage="generator",
-        source="ours: Fill-Up's batch 2 x 16, as the steps are 20x fewer than Fill-Up's rule: "
-        "about as many noised images per class as Fill-Up's",
+        source="ours: Fill-Up's batch 2 x 8 with 20x fewer steps than Fill-Up's rule: 40% of the "
+        "noised images per class Fill-Up draws, sized for CPUs (digits-lt's ten classes in "
+        "minutes; docs/fillup.md)",
     )
     token_steps_per_image: int = hp(5, low=1, high=100_000, stage="generator", source=CPU_SCALE)
     token_min_steps: int = hp(100, low=1, high=10**7, stage="generator", source=CPU_SCALE)
