@@ -156,3 +156,17 @@ def test_a_class_without_images_fails_before_any_fitting(tmp_path: Path) -> None
     with pytest.raises(DataError, match=r"class 1 \(one\) has no real training image to invert"):
         gen.fit(data, tmp_path, seed=1, progress=False)
     assert not (tmp_path / "base").exists() and not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("dataset", ["digits-lt", "colored-digits", "imagenet-lt"])
+def test_fill_up_inverts_the_ddpm_on_the_embedded_digits(dataset: str) -> None:
+    """Fill-Up's learned token vs the class name on the embedded data: fill-up inverts the
+    harness DDPM, fillup-template samples its label rows; real datasets keep Stable Diffusion."""
+    from bench.runs.config import resolve
+
+    embedded = dataset != "imagenet-lt"
+    learned = resolve("fill-up", dataset, 0, None, ["pretrained_generator=printed-digits"])
+    template = resolve("fillup-template", dataset, 0, None, ["pretrained_generator=printed-digits"])
+    assert learned.hparams["generator"] == ("ddpm-ti" if embedded else "sd-ti")
+    assert template.hparams["generator"] == ("ddpm" if embedded else "sd")
+    assert learned.hparams["pretrained_generator"] == "printed-digits"
