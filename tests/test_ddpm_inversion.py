@@ -99,6 +99,42 @@ def test_the_vector_learns_with_the_generator_frozen(tmp_path: Path) -> None:
     assert torch.equal(load_file(files[-1])["vector"], learned)
 
 
+def denoising_loss(gen: DDPMInversionGenerator, ids: np.ndarray, vector: torch.Tensor) -> float:
+    """The DDPM loss of the class's images conditioned on `vector`, on fixed draws (not the
+    inversion's own)."""
+    import torch.nn.functional as F
+
+    from bench.generators.ddpm import unit
+
+    rng, total = torch.Generator().manual_seed(123), 0.0
+    with torch.no_grad():
+        for _ in range(8):
+            pick = torch.randint(len(ids), (16,), generator=rng).numpy()
+            x0 = unit(gen.real_images.read(ids[pick]))
+            t = torch.randint(TINY["num_train_timesteps"], (16,), generator=rng)
+            noise = torch.randn(x0.shape, generator=rng)
+            emb = gen.ema_cond(None, None, vector[None].expand(16, -1))
+            noisy = gen.noise_schedule.add_noise(x0, noise, t)
+            total += F.mse_loss(gen.ema_unet(noisy, t, class_labels=emb).sample, noise).item()
+    return total / 8
+
+
+def test_the_learned_vector_fits_its_class_better_than_its_start_and_label_row(tmp_path) -> None:
+    """What the inversion is for: on draws it never trained on, the class's images are denoised
+    better with the learned vector than with the generic start or the class's own label row."""
+    from safetensors.torch import load_file
+
+    data = toy_data()
+    steps = {"token_min_steps": 60, "token_max_steps": 60, "token_checkpoint_every": 60}
+    gen = with_base(tmp_path, data, **steps)
+    ids = ids_of(data, 0)
+    start = initial_vector(gen.ema_cond, "label-mean", 3)
+    row = gen.ema_cond.labels.weight[0].detach()
+    learned = load_file(invert_label(gen, 0, ids, 5, tmp_path))["vector"][0]
+    losses = [denoising_loss(gen, ids, v) for v in (start, row, learned)]
+    assert losses[2] < min(losses[:2]) - 0.005, losses
+
+
 class Interrupt(Exception):
     pass
 
