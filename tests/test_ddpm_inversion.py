@@ -206,3 +206,23 @@ def test_fill_up_inverts_the_ddpm_on_the_embedded_digits(dataset: str) -> None:
     assert learned.hparams["generator"] == ("ddpm-ti" if embedded else "sd-ti")
     assert template.hparams["generator"] == ("ddpm" if embedded else "sd")
     assert learned.hparams["pretrained_generator"] == "printed-digits"
+
+
+def test_classes_fitted_by_separate_processes_equal_one_whole_fit(tmp_path: Path) -> None:
+    """Each class is a unit of work (array tasks): fitted in another order by other generator
+    objects sharing the folder (and the base the first one fitted), bitwise the same vectors."""
+    from safetensors.torch import load_file
+
+    data = toy_data()
+    torch.manual_seed(0)
+    DDPMInversionGenerator.for_data(settings(), data).fit(data, tmp_path / "a", 1, False)
+    for parts in ([2], [1, 0]):  # two "processes", the later classes first
+        gen = DDPMInversionGenerator.for_data(settings(), data)
+        for part in parts:
+            gen.fit_part(data, tmp_path / "b", 1, part, False)
+    for c in range(3):
+        a, b = (
+            load_file(d / "vectors" / f"{c}.safetensors")["vector"]
+            for d in (tmp_path / "a", tmp_path / "b")
+        )
+        assert torch.equal(a, b), c
