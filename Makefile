@@ -42,7 +42,9 @@ run: setup
 PRETRAINED_RESULTS ?= results/embedded-pretrained
 BASELINES ?= erm balanced-softmax ddpm-fill
 PRETRAINED_METHODS ?= ddpm-fill ldm-txt ldm-txt-img fg-loss fg-entropy fg-hardness fg-combined \
-  augcond-random-image augcond-dropout augcond-embed-cutmix-dropout
+  augcond-random-image augcond-dropout augcond-embed-cutmix-dropout fill-up fillup-template synaug
+# SYNAuG's ablation row beside synaug: uniformisation alone (no Mixup, no last-layer fine-tuning)
+UNIFORM_ONLY = --set recipe.batch_aug=none --set recipe.mix_pairs=batch --set stage.ft.epochs=0
 embedded-pretrained: setup
 	@for seed in $(SEEDS); do \
 	  for method in $(BASELINES); do \
@@ -53,6 +55,9 @@ embedded-pretrained: setup
 	    extra=""; [ $$method = ldm-txt ] && extra="--set image_conditioning=true"; \
 	    $(BIN)/bench run --method $$method --dataset digits-lt --seed $$seed \
 	      --set pretrained_generator=printed-digits $$extra --results $(PRETRAINED_RESULTS) || exit 1; \
+	    [ $$method = synaug ] || continue; \
+	    $(BIN)/bench run --method synaug --dataset digits-lt --seed $$seed $(UNIFORM_ONLY) \
+	      --set pretrained_generator=printed-digits --results $(PRETRAINED_RESULTS) || exit 1; \
 	  done; \
 	done
 	$(BIN)/bench leaderboard --results $(PRETRAINED_RESULTS)

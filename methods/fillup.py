@@ -15,8 +15,12 @@ with Balanced Softmax. Stage I's optimiser is the dataset's protocol (Fill-Up's 
 100 epochs / batch 256 / LR 0.1 x0.1 every 30, is a config in docs/fillup.md).
 
 The embedded benchmarks (digits-lt, colored-digits) have no offline text-to-image model to
-invert: there both methods run the same recipe on the harness's class-conditional `ddpm`
-(trained on the long-tailed split, as ddpm-fill), which has no prompt or token (docs/fillup.md).
+invert: there `fill-up` inverts the harness's class-conditional DDPM instead (`ddpm-ti`,
+bench/generators/ddpm_inversion.py: one learned vector per class in the label-table space, the
+model frozen, the checkpoints used evenly) and `fillup-template` samples the same DDPM with the
+class's own label row (the "class name"). Both take the `ddpm` backend's settings, so
+`pretrained_generator=printed-digits` gives both the pretrained printed-digits model (issue 14;
+docs/fillup.md, docs/printed-digits.md).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import ConfigError
-from bench.generators.ddpm_settings import DDPMSettings
+from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
@@ -35,7 +39,12 @@ PAPER = "Fill-Up (Shin et al. 2023)"
 B4 = "Fill-Up App B.4"
 EMBEDDED = (
     "ours: no offline text-to-image model for the embedded digits: the harness's class-"
-    "conditional ddpm trained on the LT split (docs/fillup.md)"
+    "conditional ddpm, sampled with each class's label row (the class name; docs/fillup.md)"
+)
+EMBEDDED_TI = (
+    "ours: no offline text-to-image model for the embedded digits: Fill-Up's textual inversion "
+    "on the harness's class-conditional ddpm, a learned vector per class in place of its label "
+    "row (bench/generators/ddpm_inversion.py; docs/fillup.md)"
 )
 PLAN = {
     "stage": "synthesis",
@@ -56,6 +65,8 @@ TINY_DDPM = {
     "batch_size": 8,
     "sampling_steps": 2,
     "num_train_timesteps": 10,
+    "pretrain_per_class": 1,  # a 10-image printed corpus (pretrained_generator=printed-digits)
+    "encoder_steps": 2,
 }
 STAGE_II = {
     "trains": (
@@ -89,14 +100,14 @@ PLANS = {
 
 
 @dataclass(frozen=True)
-class FillUpHparams(SynthesisHparams, DDPMSettings, InversionSettings):
+class FillUpHparams(SynthesisHparams, DDPMInversionSettings, InversionSettings):
     generator: str = hp(
         "sd-ti",
-        choices=("sd-ti", "ddpm"),
+        choices=("sd-ti", "ddpm-ti"),
         stage="generator",
         source="Fill-Up Sec 3.1: textual inversion on Stable Diffusion (local weights)",
-        help="sd-ti (Stable Diffusion + a learned token per class) | ddpm (the harness's "
-        "class-conditional DDPM; the embedded benchmarks)",
+        help="sd-ti (Stable Diffusion + a learned token per class) | ddpm-ti (the harness's "
+        "class-conditional DDPM + a learned class vector per class; the embedded benchmarks)",
     )
     prompt: str = hp(
         "a photo of a *",
@@ -139,21 +150,32 @@ class FillUp(Method):
     Hparams = FillUpHparams
     paper = f"{PAPER} Sec 3 / App B (textual inversion, two-stage training)"
     generator = "sd-ti"  # the default; each instance uses its `generator` setting
+    VERSION = 2  # v2: on the embedded digits, a learned class vector (ddpm-ti), not plain ddpm
     RECIPE = RECIPE
     STAGES = {"ft": STAGE_II}
     DATASET_DEFAULTS = {
         **PLANS,
-        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
-        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
+        "digits-lt": {"generator": ("ddpm-ti", EMBEDDED_TI)},
+        "colored-digits": {"generator": ("ddpm-ti", EMBEDDED_TI)},
     }
-    TINY = {**TINY_DDPM, "ti_min_steps": 2, "ti_max_steps": 2, "ti_checkpoint_every": 1}
+    TINY = {
+        **TINY_DDPM,
+        "generator": "ddpm-ti",  # registry tests and --smoke need no weights
+        "ti_min_steps": 2,
+        "ti_max_steps": 2,
+        "ti_checkpoint_every": 1,
+        "token_min_steps": 2,
+        "token_max_steps": 2,
+        "token_checkpoint_every": 1,
+        "token_batch_size": 4,
+    }
 
     def __init__(self, hparams: Any, context: Any):
         super().__init__(hparams, context)
         self.generator = hparams.generator
 
     def prompt(self) -> str | None:
-        return None if self.generator == "ddpm" else self.hparams.prompt
+        return None if self.generator.startswith("ddpm") else self.hparams.prompt
 
 
 class FillUpTemplate(FillUp):
@@ -162,4 +184,10 @@ class FillUpTemplate(FillUp):
     Hparams = TemplateHparams
     paper = f"{PAPER} Sec 3.1 'single template'"
     generator = "sd"
+    VERSION = 1
+    DATASET_DEFAULTS = {
+        **PLANS,
+        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
+        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
+    }
     TINY = TINY_DDPM

@@ -36,16 +36,21 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"sd": save_tiny_sd(root / "sd"), "unclip": save_tiny_unclip(root / "unclip")}
 
 
+TINY_DDPM = {
+    "unet_channels": (8, 16),
+    "train_steps": 4,
+    "batch_size": 4,
+    "num_train_timesteps": 20,
+    "image_conditioning": True,
+    "embed_dim": 4,
+}
+
+
 def settings_for(name: str, pipelines: dict[str, Path]) -> dict:
     if name == "ddpm":
-        return {
-            "unet_channels": (8, 16),
-            "train_steps": 4,
-            "batch_size": 4,
-            "num_train_timesteps": 20,
-            "image_conditioning": True,
-            "embed_dim": 4,
-        }
+        return TINY_DDPM
+    if name == "ddpm-ti":  # a learned class vector: a few steps, a checkpoint every 2
+        return {**TINY_DDPM, **TINY_DDPM_TI}
     if name in ("sd", "unclip"):
         return {"model_dir": str(pipelines[name]), "resolution": 32}
     if name == "sd-ti":  # textual inversion: a few steps, a checkpoint every 2
@@ -58,6 +63,15 @@ def settings_for(name: str, pipelines: dict[str, Path]) -> dict:
             "ti_checkpoint_every": 2,
         }
     return {}
+
+
+TINY_DDPM_TI = {
+    "token_steps_per_image": 1,
+    "token_min_steps": 2,
+    "token_max_steps": 3,
+    "token_checkpoint_every": 2,
+    "token_batch_size": 4,
+}
 
 
 def ready(name: str, pipelines: dict[str, Path], tmp_path: Path):

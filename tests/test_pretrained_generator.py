@@ -162,6 +162,9 @@ ALL = [
             "embed-cutmix-dropout",
         )
     ),
+    "fill-up",  # ddpm-ti: a learned class vector on the pretrained model
+    "fillup-template",  # the pretrained model's label row (the class name)
+    "synaug",
 ]  # fmt: skip
 
 
@@ -170,9 +173,18 @@ def check_on_pretrained(result: dict) -> None:
     assert gen["cached"] in (True, False)
     workdir = Path(gen["dir"])
     src = Path(read_json(workdir / "pretrained.json")["path"])
-    assert (src / "model_index.json").is_file() and src.parent.name == "pretrained"
+    assert (src / "model_index.json").is_file()
+    assert src.parent == workdir.parent.parent / "pretrained"  # <cache>/pretrained, shared
     synthetic = result["metrics"]["synthetic_counts"]
     assert synthetic is not None and sum(synthetic) > 0
+    if (workdir / "base").is_dir():  # ddpm-ti inverts the pretrained model, bitwise as it is
+        inverted = DDPMGenerator.load(workdir / "base")
+        for x, y in zip(
+            inverted.ema_unet.parameters(),
+            DDPMGenerator.load(src).ema_unet.parameters(),
+            strict=True,
+        ):
+            assert torch.equal(x, y)
 
 
 def test_methods_run_on_the_pretrained_generator(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ GENERATORS = Registry(
     "generator",
     {
         "ddpm": "bench.generators.ddpm:DDPMGenerator",
+        "ddpm-ti": "bench.generators.ddpm_inversion:DDPMInversionGenerator",
         "sd": "bench.generators.sd:StableDiffusionGenerator",
         "sd-ti": "bench.generators.inversion:TextualInversionGenerator",
         "unclip": "bench.generators.unclip:StableUnCLIPGenerator",

@@ -66,8 +66,12 @@ class Conditioner(nn.Module):
         self.encoder = None if embed_dim is None else ImageEncoder(channels, embed_dim)
         self.project = None if embed_dim is None else nn.Linear(embed_dim, width)
 
-    def forward(self, labels: torch.Tensor, embeds: torch.Tensor | None) -> torch.Tensor:
-        out = self.labels(labels)
+    def forward(
+        self, labels: torch.Tensor, embeds: torch.Tensor | None, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`rows` (N x width), where given, stand in for the label rows (a learned class vector,
+        bench/generators/ddpm_inversion.py); the image-embedding term is added as usual."""
+        out = self.labels(labels) if rows is None else rows
         if self.project is not None:
             # No image: the zero embedding, the unconditional mode embedding dropout trains.
             out = out + (self.project.bias if embeds is None else self.project(embeds))
@@ -131,6 +135,9 @@ class DDPMGenerator(Generator):
         # A pretrained image encoder stays as it is while the UNet trains (bench/generators/
         # pretrain.py); otherwise it is trained jointly.
         self.freeze_encoder = False
+        # Where the pretraining stage caches its models (None: <workdir>/../../pretrained, the
+        # cache of a generator fitted in <cache>/generators/<key>).
+        self.pretrained_root: Path | None = None
 
     @classmethod
     def for_data(cls, settings: DDPMSettings, data: Any, device: str = "cpu") -> DDPMGenerator:
@@ -209,7 +216,7 @@ class DDPMGenerator(Generator):
         fitted generators in <cache>/pretrained/): checked against the data, then copied."""
         from bench.generators import pretrain
 
-        root = Path(workdir).parent.parent / "pretrained"
+        root = self.pretrained_root or Path(workdir).parent.parent / "pretrained"
         path = pretrain.ensure(self.settings, data, self.image_size, self.channels, root, progress)
         embed = self.settings.image_conditioning
         pretrain.check_geometry(path, data.num_classes, self.image_size, self.channels, embed)
@@ -455,6 +462,11 @@ class DDPMGenerator(Generator):
         out = [self.sample(c, hooks, steps).images for c in chunks]
         return np.concatenate(out) if out else self.sample([], hooks).images
 
+    def class_rows(self, requests: Sequence[SynthesisRequest]) -> torch.Tensor | None:
+        """The vectors standing in for the requests' label rows (N x width), or None: the
+        label table. A backend with learned class vectors (ddpm-ti) overrides this."""
+        return None
+
     @torch.no_grad()
     def embed(self, images: np.ndarray) -> torch.Tensor:
         """Image embeddings of uint8 N x H x W x C images at the generator's size."""
@@ -482,6 +494,7 @@ class DDPMDenoiser:
             self.embeds = conditioning_embeddings(
                 requests, model.real_images.read, model.embed, hooks
             )
+        self.rows = model.class_rows(requests)
         self.requests = requests
 
     def initial(self, requests: Sequence[SynthesisRequest]) -> torch.Tensor:
@@ -492,7 +505,7 @@ class DDPMDenoiser:
     def predict(self, x: torch.Tensor, t: Any, branch: str) -> torch.Tensor:
         m = self.model
         if branch == "cond":
-            emb = m.ema_cond(self.labels, self.embeds)
+            emb = m.ema_cond(self.labels, self.embeds, self.rows)
         else:  # unCLIP's unconditional branch: null label and a zero image embedding
             zeros = None if self.embeds is None else torch.zeros_like(self.embeds)
             emb = m.ema_cond(self.null, zeros)

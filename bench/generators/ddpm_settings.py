@@ -139,3 +139,71 @@ def check_size(size: int, levels: int) -> None:
             f"side must be a multiple of {factor}. Set generator image_size to a multiple of "
             f"{factor} or use fewer unet_channels."
         )
+
+
+FILLUP_STEPS = "Fill-Up App B.3's min(max(100 n, 2000), 10000)"
+CPU_SCALE = (
+    "ours: " + FILLUP_STEPS + " divided by 20 (5 n, 100, 500), so digits-lt's 10 classes "
+    "(278 images) invert in 1,760 steps on a CPU"
+)
+TOKEN_INITS = ("label-mean", "null")
+
+
+@dataclass(frozen=True)
+class DDPMInversionSettings(DDPMSettings):
+    """The `ddpm-ti` backend (bench/generators/ddpm_inversion.py): the ddpm's settings plus the
+    inversion of one class vector per class (Fill-Up's textual inversion, on the label table)."""
+
+    token_init: str = hp(
+        "label-mean",
+        choices=TOKEN_INITS,
+        stage="generator",
+        source="ours: Fill-Up App C.3 starts every token from a generic word ('object'); here "
+        "the mean of the class rows of the label table (a generic digit)",
+        help="label-mean (mean of the class rows) | null (the unconditional row label dropout "
+        "trains)",
+    )
+    token_lr: float = hp(
+        1e-2,
+        gt=0.0,
+        high=10.0,
+        stage="generator",
+        source="ours: Fill-Up's 5e-3 is for CLIP token rows; the label rows here have unit scale "
+        "(nn.Embedding's N(0, 1) init), and Adam moves a coordinate by about the LR per step, so "
+        "1e-2 crosses that scale within the 100-500 steps of token_min/max_steps",
+    )
+    token_weight_decay: float = hp(
+        0.01,
+        low=0.0,
+        high=1.0,
+        stage="generator",
+        source="as sd-ti's ti_weight_decay (torch AdamW's default, the TI code's optimiser)",
+    )
+    token_batch_size: int = hp(
+        16,
+        low=1,
+        high=65_536,
+        stage="generator",
+        source="ours: Fill-Up's batch 2 x 8 with 20x fewer steps than Fill-Up's rule: 40% of the "
+        "noised images per class Fill-Up draws, sized for CPUs (digits-lt's ten classes in "
+        "minutes; docs/fillup.md)",
+    )
+    token_steps_per_image: int = hp(5, low=1, high=100_000, stage="generator", source=CPU_SCALE)
+    token_min_steps: int = hp(100, low=1, high=10**7, stage="generator", source=CPU_SCALE)
+    token_max_steps: int = hp(500, low=1, high=10**7, stage="generator", source=CPU_SCALE)
+    token_checkpoint_every: int = hp(
+        5,
+        low=1,
+        high=10**7,
+        stage="generator",
+        source="ours: Fill-Up App B.3's every 100 steps divided by 20 as the steps (at least 20 "
+        "checkpoints per class, all used evenly for generation)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.token_min_steps > self.token_max_steps:
+            raise ConfigError(
+                f"token_min_steps={self.token_min_steps} is more than token_max_steps="
+                f"{self.token_max_steps}."
+            )
+        super().__post_init__()

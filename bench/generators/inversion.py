@@ -121,16 +121,124 @@ class InversionSettings(SDSettings):
         super().__post_init__()
 
 
+def step_rule(n_images: int, per_image: int, low: int, high: int) -> int:
+    """Fill-Up App B.3's rule min(max(per_image n_images, low), high) (100, 2000, 10000)."""
+    return min(max(per_image * n_images, low), high)
+
+
+def checkpoint_marks(total: int, every: int) -> list[int]:
+    """The steps a class is checkpointed at (each is used for generation); the last always."""
+    steps = list(range(every, total + 1, every))
+    return steps if steps and steps[-1] == total else [*steps, total]
+
+
 def inversion_steps(n_images: int, s: InversionSettings) -> int:
     """Fill-Up App B.3: min(max(100 n_images, 2000), 10000)."""
-    return min(max(s.ti_steps_per_image * n_images, s.ti_min_steps), s.ti_max_steps)
+    return step_rule(n_images, s.ti_steps_per_image, s.ti_min_steps, s.ti_max_steps)
 
 
 def checkpoint_steps(n_images: int, s: InversionSettings) -> list[int]:
-    """The steps a class is checkpointed at (each is used for generation); the last always."""
-    total = inversion_steps(n_images, s)
-    steps = list(range(s.ti_checkpoint_every, total + 1, s.ti_checkpoint_every))
-    return steps if steps and steps[-1] == total else [*steps, total]
+    return checkpoint_marks(inversion_steps(n_images, s), s.ti_checkpoint_every)
+
+
+def load_state(state_file: Path, rows: Any, opt: Any) -> int:
+    """Resume a class's fit: the rows and AdamW's moments of its last checkpoint; its step
+    (0 without one)."""
+    import torch
+    from safetensors.torch import load_file
+
+    if not state_file.exists():
+        return 0
+    state = load_file(state_file)
+    with torch.no_grad():
+        rows.copy_(state["rows"].to(rows.device))
+    opt.state[rows] = {
+        "step": state["adam_step"].clone(),
+        "exp_avg": state["exp_avg"].to(rows.device),
+        "exp_avg_sq": state["exp_avg_sq"].to(rows.device),
+    }
+    return int(state["step"].item())
+
+
+def save_checkpoint(cdir: Path, name: str, rows: Any, opt: Any, step: int) -> None:
+    """`cdir/step-NNNNNN.safetensors` ({name: rows}, used for generation) and the resume state
+    (rows, step, AdamW's moments) in `cdir/state.safetensors`."""
+    import torch
+    from safetensors.torch import save_file
+
+    vec = rows.detach().float().cpu().clone()
+    ckpt = cdir / f"step-{step:06d}.safetensors"
+    atomic_write(ckpt, lambda p: save_file({name: vec}, str(p)))
+    adam = opt.state[rows]
+    state = {
+        "rows": vec,
+        "step": torch.tensor(step),
+        "adam_step": torch.as_tensor(adam["step"]).clone().cpu(),
+        "exp_avg": adam["exp_avg"].detach().cpu().clone(),
+        "exp_avg_sq": adam["exp_avg_sq"].detach().cpu().clone(),
+    }
+    atomic_write(cdir / "state.safetensors", lambda p: save_file(state, str(p)))
+
+
+@dataclass
+class RowsFit:
+    """The optimisation loop of one class's learned rows (sd-ti's token, ddpm-ti's vector):
+    `loss_at(step)` draws that step's batch from its own seed; a checkpoint at every step of
+    `marks`; the final rows go to a file named `name` inside, and `cdir/done` marks the class."""
+
+    rows: Any
+    opt: Any
+    cdir: Path
+    name: str
+    marks: set[int]
+    desc: str
+
+    def run(
+        self,
+        loss_at: Callable[[int], Any],
+        step: int,
+        total: int,
+        progress: bool,
+        on_step: Callable[[int, float], None] | None,
+    ) -> None:
+        from bench.progress import progress_bar
+
+        bar = progress_bar(None, progress, total=total, initial=step, desc=self.desc)
+        try:
+            while step < total:
+                loss = loss_at(step)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                self.opt.step()
+                step += 1
+                bar.update(1)
+                if on_step is not None:
+                    on_step(step, float(loss.detach()))
+                if step in self.marks:
+                    save_checkpoint(self.cdir, self.name, self.rows, self.opt, step)
+        finally:
+            bar.close()
+
+    def finish(self, final: Path, record: dict[str, Any]) -> Path:
+        from safetensors.torch import save_file
+
+        vec = self.rows.detach().float().cpu().clone()
+        atomic_write(final, lambda p: save_file({self.name: vec}, str(p)))
+        atomic_write_json(self.cdir / "done", record)
+        return final
+
+
+def check_every_class_has_images(data: Any) -> None:
+    """A class without a real training image cannot be inverted: an error before any fitting."""
+    counts = np.bincount(np.asarray(data.train.targets), minlength=data.num_classes)
+    empty = [c for c in range(data.num_classes) if counts[c] == 0]
+    if empty:
+        name = data.class_names[empty[0]]
+        raise DataError(
+            f"class {empty[0]} ({name}) has no real training image to invert ({len(empty)} such "
+            f"class(es): {empty[:10]}). Textual inversion learns each class from its own images; "
+            "use a dataset split where every class has one, or the fillup-template method."
+        )
 
 
 def token_of(s: InversionSettings, label: int) -> str:
@@ -220,9 +328,6 @@ def invert_class(
     import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
-    from safetensors.torch import load_file, save_file
-
-    from bench.progress import progress_bar
 
     s, label = settings, images.label
     token = token_of(s, label)
@@ -244,18 +349,7 @@ def invert_class(
         raise BenchError(f"the tokens of class {label} did not get consecutive ids: {ids}.")
     rows = torch.nn.Parameter(init_vector(pipe, s.ti_init_word).repeat(s.ti_vectors, 1).to(device))
     opt = torch.optim.AdamW([rows], lr=s.ti_lr, weight_decay=s.ti_weight_decay)
-    step = 0
-    state_file = cdir / "state.safetensors"
-    if state_file.exists():  # resume from the last checkpoint
-        state = load_file(state_file)
-        step = int(state["step"].item())
-        with torch.no_grad():
-            rows.copy_(state["rows"].to(device))
-        opt.state[rows] = {
-            "step": state["adam_step"].clone(),
-            "exp_avg": state["exp_avg"].to(device),
-            "exp_avg_sq": state["exp_avg_sq"].to(device),
-        }
+    step = load_state(cdir / "state.safetensors", rows, opt)  # resume from the last checkpoint
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
     prompt = s.ti_prompt.replace("*", " ".join(names))
     ids_in = tokenizer(
@@ -270,55 +364,34 @@ def invert_class(
         module.requires_grad_(False)
     encoder.set_input_embeddings(InvertedEmbedding(base, start, rows))
     marks = set(checkpoint_steps(len(images.ids), s))
-    bar = progress_bar(None, progress, total=total, initial=step, desc=f"invert class {label}")
+
+    def loss_at(step: int) -> Any:
+        rng = torch.Generator().manual_seed(seed_hash(seed, "ti", label, step))
+        batch = images.batch(rng, s.ti_batch_size)
+        x = torch.as_tensor(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = x.to(device=device, dtype=vae.dtype)
+        with torch.no_grad():
+            dist = vae.encode(x).latent_dist
+            eps = torch.randn(dist.mean.shape, generator=rng).to(device, dist.mean.dtype)
+            latents = (dist.mean + dist.std * eps) * vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=rng).to(device, latents.dtype)
+        t = torch.randint(noise_sched.config.num_train_timesteps, (len(x),), generator=rng)
+        t = t.to(device)
+        noisy = noise_sched.add_noise(latents, noise, t)
+        text = encoder(ids_in.expand(len(x), -1))[0]
+        pred = unet(noisy, t, encoder_hidden_states=text).sample
+        if noise_sched.config.prediction_type == "v_prediction":
+            target = noise_sched.get_velocity(latents, noise, t)
+        else:
+            target = noise
+        return F.mse_loss(pred.float(), target.float())
+
     try:
-        while step < total:
-            rng = torch.Generator().manual_seed(seed_hash(seed, "ti", label, step))
-            batch = images.batch(rng, s.ti_batch_size)
-            x = torch.as_tensor(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            x = x.to(device=device, dtype=vae.dtype)
-            with torch.no_grad():
-                dist = vae.encode(x).latent_dist
-                eps = torch.randn(dist.mean.shape, generator=rng).to(device, dist.mean.dtype)
-                latents = (dist.mean + dist.std * eps) * vae.config.scaling_factor
-            noise = torch.randn(latents.shape, generator=rng).to(device, latents.dtype)
-            t = torch.randint(noise_sched.config.num_train_timesteps, (len(x),), generator=rng)
-            t = t.to(device)
-            noisy = noise_sched.add_noise(latents, noise, t)
-            text = encoder(ids_in.expand(len(x), -1))[0]
-            pred = unet(noisy, t, encoder_hidden_states=text).sample
-            if noise_sched.config.prediction_type == "v_prediction":
-                target = noise_sched.get_velocity(latents, noise, t)
-            else:
-                target = noise
-            loss = F.mse_loss(pred.float(), target.float())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            bar.update(1)
-            if on_step is not None:
-                on_step(step, float(loss.detach()))
-            if step in marks:
-                vec = rows.detach().float().cpu().clone()
-                ckpt = cdir / f"step-{step:06d}.safetensors"
-                atomic_write(ckpt, lambda p, v=vec: save_file({token: v}, str(p)))
-                adam = opt.state[rows]
-                state = {
-                    "rows": vec,
-                    "step": torch.tensor(step),
-                    "adam_step": torch.as_tensor(adam["step"]).clone().cpu(),
-                    "exp_avg": adam["exp_avg"].detach().cpu().clone(),
-                    "exp_avg_sq": adam["exp_avg_sq"].detach().cpu().clone(),
-                }
-                atomic_write(state_file, lambda p, st=state: save_file(st, str(p)))
+        fit = RowsFit(rows, opt, cdir, token, marks, f"invert class {label}")
+        fit.run(loss_at, step, total, progress, on_step)
     finally:
-        bar.close()
         encoder.set_input_embeddings(base)
-    vec = rows.detach().float().cpu().clone()
-    atomic_write(final, lambda p: save_file({token: vec}, str(p)))
-    atomic_write_json(cdir / "done", {"label": label, "steps": total, "token": token})
-    return final
+    return fit.finish(final, {"label": label, "steps": total, "token": token})
 
 
 def class_images(data: Any, size: int) -> dict[int, ClassImages]:
@@ -333,15 +406,7 @@ def class_images(data: Any, size: int) -> dict[int, ClassImages]:
 
 def check_inversion(pipe: Any, data: Any, s: InversionSettings) -> None:
     """Fail before any fitting: classes without images, tokens already in the tokenizer."""
-    counts = np.bincount(np.asarray(data.train.targets), minlength=data.num_classes)
-    empty = [c for c in range(data.num_classes) if counts[c] == 0]
-    if empty:
-        name = data.class_names[empty[0]]
-        raise DataError(
-            f"class {empty[0]} ({name}) has no real training image to invert ({len(empty)} such "
-            f"class(es): {empty[:10]}). Textual inversion learns each class from its own images; "
-            "use a dataset split where every class has one, or the fillup-template method."
-        )
+    check_every_class_has_images(data)
     tokens = []
     for c in range(data.num_classes):
         token = token_of(s, c)
