@@ -19,7 +19,7 @@
 set -euo pipefail
 results=${1:?results directory}
 shift
-bench=${BENCH:-bench}
+. "$(dirname "$0")/run_arms.sh"
 arm_sets() {
   case "$1" in
     class-only) echo "--set plan=fill:max" ;;
@@ -28,11 +28,4 @@ arm_sets() {
     *) echo "unknown arm $1 (class-only class-add fair)" >&2; exit 2 ;;
   esac
 }
-for seed in ${SEEDS:-0 1 2}; do
-  for arm in ${ARMS:-class-only class-add fair}; do
-    sets=$(arm_sets "$arm")
-    # shellcheck disable=SC2086  # the arm's --set items are separate words
-    "$bench" run --method synaug --dataset colored-digits --seed "$seed" --quiet \
-      --results "$results" --set recipe.epochs=6 --set recipe.steps_per_epoch=25 $sets "$@"
-  done
-done
+run_arms synaug colored-digits "$results" "${ARMS:-class-only class-add fair}" "$@"

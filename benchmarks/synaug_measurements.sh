@@ -14,7 +14,7 @@
 set -euo pipefail
 results=${1:?results directory}
 shift
-bench=${BENCH:-bench}
+. "$(dirname "$0")/run_arms.sh"
 arm_sets() {
   case "$1" in
     default) ;;
@@ -24,11 +24,4 @@ arm_sets() {
     *) echo "unknown arm $1 (default no-mixup no-ft neither)" >&2; exit 2 ;;
   esac
 }
-for seed in ${SEEDS:-0 1 2}; do
-  for arm in ${ARMS:-default no-mixup no-ft neither}; do
-    sets=$(arm_sets "$arm")
-    # shellcheck disable=SC2086  # the arm's --set items are separate words
-    "$bench" run --method synaug --dataset digits-lt --seed "$seed" --quiet \
-      --results "$results" --set recipe.epochs=6 --set recipe.steps_per_epoch=25 $sets "$@"
-  done
-done
+run_arms synaug digits-lt "$results" "${ARMS:-default no-mixup no-ft neither}" "$@"
