@@ -11,6 +11,10 @@ Every numeric setting has an upper bound (`high`): where a paper gives none it i
 limit far above any value a benchmark uses (e.g. 10,000 epochs), there to turn a typo such as
 `epochs=1e23` into an error before any work; a setting that must stay unbounded says why in
 `unbounded=`. A list setting whose default is not empty must not be given empty.
+
+A setting added after results were recorded, whose default is the behaviour before it, is
+declared `keyless_default=True`: at its default it is left out of run ids and cache keys
+(`keyed`), so the runs, generators and synthetic sets made before it keep their ids.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class Spec:
     # (when, test): the setting only matters when test(stage settings, synthetic) holds ("when"
     # says so in words); set where it cannot matter it is refused (bench.runs.config)
     applies: tuple[str, Any] | None = None
+    # left out of run ids and cache keys while at its default (see the module docstring)
+    keyless_default: bool = False
 
 
 def hp(
@@ -64,13 +70,15 @@ def hp(
     stage: str | None = None,
     unbounded: str | None = None,
     applies: tuple[str, Any] | None = None,
+    keyless_default: bool = False,
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
     `low`/`high` are inclusive bounds, `gt` an exclusive lower bound; `stage` is one of
     generator / synthesis / classifier / data and decides which cached artefacts it invalidates;
     `applies` = (when, test(settings, synthetic) -> bool) for a setting that only matters in
-    some configurations (a loss's own parameter), so setting it elsewhere can be refused.
+    some configurations (a loss's own parameter), so setting it elsewhere can be refused;
+    `keyless_default`: at its default the setting is no part of ids and keys (`keyed`).
     """
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
@@ -84,6 +92,7 @@ def hp(
         stage=stage,
         unbounded=unbounded,
         applies=applies,
+        keyless_default=keyless_default,
     )
     return dataclasses.field(default=default, metadata={"bench": meta})
 
@@ -102,6 +111,24 @@ def specs(cls: type) -> dict[str, Spec]:
 
 def defaults(cls: type) -> dict[str, Any]:
     return {name: spec.default for name, spec in specs(cls).items()}
+
+
+def keyed(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` as ids and cache keys hold them: without the `keyless_default` settings of `cls`
+    that are at their default (settings added later leave earlier ids as they were)."""
+    known = specs(cls)
+    return {
+        k: v
+        for k, v in values.items()
+        if not (k in known and known[k].keyless_default and same(v, known[k].default))
+    }
+
+
+def same(value: Any, default: Any) -> bool:
+    """Equal as settings are stored (a tuple default equals the list a JSON record holds)."""
+    if isinstance(default, tuple) and isinstance(value, list | tuple):
+        return list(value) == list(default)
+    return value == default
 
 
 def build(cls: type, values: Mapping[str, Any], where: str) -> Any:

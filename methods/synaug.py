@@ -20,7 +20,9 @@ The last stage subsamples the real data group-balanced with `groups=auto`: on da
 attributes the groups are the classes (SYNAuG's uniform subsample); on datasets with them every
 (class, attribute) cell keeps as many images as the smallest (so classes are balanced too).
 On digits-lt / colored-digits the generator is the harness's class-conditional `ddpm` (no
-prompts): what differs is in docs/synaug.md.
+prompts): what differs is in docs/synaug.md. Fairness-aware uniformisation on colored-digits
+(colour = the sensitive attribute) is `plan=cells:max condition=cell`: the ddpm conditioned on
+the (class, attribute) cell; a cells: plan with the class-conditional ddpm is refused.
 """
 
 from __future__ import annotations

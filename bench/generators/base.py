@@ -234,8 +234,10 @@ class Generator:
         raise NotImplementedError(f"{type(self).__name__} must implement sample()")
 
     @classmethod
-    def check_requests(cls, requests: Sequence[SynthesisRequest], num_train: int) -> None:
-        """Fail before any work on requests this backend cannot serve."""
+    def check_requests(
+        cls, requests: Sequence[SynthesisRequest], num_train: int, settings: Any = None
+    ) -> None:
+        """Fail before any work on requests this backend (with these settings) cannot serve."""
         for r in requests:
             if r.prompt is not None and not cls.takes_prompts:
                 raise ConfigError(f"the {cls.name} generator takes no prompts (got {r.prompt!r}).")

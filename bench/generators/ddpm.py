@@ -115,10 +115,18 @@ class DDPMGenerator(Generator):
         channels: int,
         device: str = "cpu",
         checkpoint_every: int = 250,
+        num_attributes: int = 0,
     ):
         check_size(image_size, len(settings.unet_channels))
         self.settings = settings
         self.num_classes = num_classes
+        # condition=cell: one label per (class, attribute) cell, class * K + attribute
+        self.num_attributes = num_attributes if settings.condition == "cell" else 0
+        if settings.condition == "cell" and num_attributes < 1:
+            raise ConfigError(
+                "the ddpm generator with condition='cell' needs the number of attributes of the "
+                f"data (got {num_attributes}): use condition=class on data without attributes."
+            )
         self.image_size = image_size
         self.channels = channels
         self.device = torch.device(device)
@@ -126,7 +134,7 @@ class DDPMGenerator(Generator):
         width = 4 * settings.unet_channels[0]  # UNet2DModel's time-embedding width
         embed_dim = settings.embed_dim if settings.image_conditioning else None
         self.unet = build_unet(settings, image_size, channels).to(self.device)
-        self.cond = Conditioner(num_classes, width, embed_dim, channels).to(self.device)
+        self.cond = Conditioner(self.num_labels, width, embed_dim, channels).to(self.device)
         self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
@@ -142,7 +150,9 @@ class DDPMGenerator(Generator):
     @classmethod
     def for_data(cls, settings: DDPMSettings, data: Any, device: str = "cpu") -> DDPMGenerator:
         size = settings.image_size or min(data.image_size, MAX_SIZE)
-        return cls(settings, data.num_classes, size, data.channels, device)
+        check_cells(settings, data)
+        k = len(data.attribute_names or ()) if settings.condition == "cell" else 0
+        return cls(settings, data.num_classes, size, data.channels, device, num_attributes=k)
 
     @classmethod
     def weights_identity(cls, settings: DDPMSettings) -> dict[str, Any]:
@@ -156,6 +166,7 @@ class DDPMGenerator(Generator):
         from bench.generators import pretrain
 
         pretrain.check_data(settings, data)
+        check_cells(settings, data)
         if settings.pretrained_dir is not None:
             size = settings.image_size or min(data.image_size, MAX_SIZE)
             path = pretrain.model_dir(settings)
@@ -163,8 +174,56 @@ class DDPMGenerator(Generator):
             pretrain.check_geometry(path, data.num_classes, size, data.channels, embed)
 
     @property
+    def num_labels(self) -> int:
+        """Labels the UNet is conditioned on: the classes, or the (class, attribute) cells."""
+        return self.num_classes * (self.num_attributes or 1)
+
+    @property
     def null_label(self) -> int:
-        return self.num_classes
+        return self.num_labels
+
+    def training_labels(self, split: Any) -> torch.Tensor:
+        """Each training image's label: its class, or its cell class * K + attribute (the
+        group index of SubpopBench; colored-digits' groups)."""
+        labels = np.asarray(split.targets, dtype=np.int64)
+        if self.num_attributes:
+            attributes = np.asarray(split.attributes, dtype=np.int64)
+            labels = labels * self.num_attributes + attributes
+        return torch.as_tensor(labels, dtype=torch.long)
+
+    def label_of(self, request: SynthesisRequest) -> int:
+        """The label a request is drawn with: its class, or its (class, attribute) cell."""
+        if not self.num_attributes:
+            return int(request.label)
+        if request.group is None:
+            raise ConfigError(no_attribute_message(request))
+        if not 0 <= request.group < self.num_attributes:
+            raise ConfigError(
+                f"request {request.index} names attribute {request.group}, but this ddpm "
+                f"generator knows {self.num_attributes} (0..{self.num_attributes - 1})."
+            )
+        return int(request.label) * self.num_attributes + int(request.group)
+
+    @classmethod
+    def check_requests(
+        cls, requests: Sequence[SynthesisRequest], num_train: int, settings: Any = None
+    ) -> None:
+        """Also: a cell model needs every request's attribute, and a class model cannot draw a
+        requested attribute (unless the request's real conditioning images carry it)."""
+        super().check_requests(requests, num_train, settings)
+        if settings is None:
+            return
+        for r in requests:
+            if settings.condition == "cell" and r.group is None:
+                raise ConfigError(no_attribute_message(r))
+            if settings.condition == "class" and r.group is not None and not r.cond_ids:
+                raise ConfigError(
+                    f"the plan fills (class, attribute) cells (request {r.index}: class "
+                    f"{r.label}, attribute {r.group}), but the ddpm generator with "
+                    "condition='class' is conditioned on the class only and cannot draw a "
+                    "requested attribute. Set condition=cell (a generator conditioned on the "
+                    "cell), or use a fill:/add:/ratio: plan."
+                )
 
     # Training ------------------------------------------------------------------------------
 
@@ -184,7 +243,7 @@ class DDPMGenerator(Generator):
         images = SplitImages(data.train, self.image_size, self.channels)
         if len(images) == 0:
             raise DataError(f"{data.name}: the training split is empty: nothing to train on.")
-        labels = torch.as_tensor(data.train.targets, dtype=torch.long)
+        labels = self.training_labels(data.train)
         s = self.settings
         params = [*self.unet.parameters(), *self.cond.parameters()]
         if self.freeze_encoder and self.cond.encoder is not None:
@@ -305,21 +364,22 @@ class DDPMGenerator(Generator):
         s = self.settings
         self._image_weights = self._other_labels = None
         if s.label_sampling != "data":
-            w = image_weights(labels.numpy(), self.num_classes, s.label_sampling)
+            w = image_weights(labels.numpy(), self.num_labels, s.label_sampling)
             self._image_weights = torch.as_tensor(w, dtype=torch.float64)
         if s.cbdm_tau > 0:
-            counts = np.bincount(labels.numpy(), minlength=self.num_classes)
+            counts = np.bincount(labels.numpy(), minlength=self.num_labels)
             p = class_distribution(counts, s.label_set())
             self._other_labels = torch.as_tensor(p, dtype=torch.float64)
 
     def _start_from(self, path: Path) -> None:
         """Fine-tuning: the live and EMA weights start from a fitted generator's EMA weights."""
         source = DDPMGenerator.load(path, str(self.device))
-        mine = (self.num_classes, self.image_size, self.channels)
-        theirs = (source.num_classes, source.image_size, source.channels)
+        mine = (self.num_classes, self.num_attributes, self.image_size, self.channels)
+        theirs = (source.num_classes, source.num_attributes, source.image_size, source.channels)
         if mine != theirs:
             raise ConfigError(
-                f"init_from={path}: that generator has (classes, size, channels) {theirs}, this "
+                f"init_from={path}: that generator has (classes, attributes of its cells, size, "
+                f"channels) {theirs}, this "
                 f"one {mine}: fine-tune a generator fitted on the same data."
             )
         try:
@@ -404,6 +464,8 @@ class DDPMGenerator(Generator):
             "image_size": self.image_size,
             "channels": self.channels,
         }
+        if self.num_attributes:  # absent for class conditioning, as before cells existed
+            meta["num_attributes"] = self.num_attributes
         atomic_write_json(workdir / "generator.json", meta)
 
     @classmethod
@@ -420,7 +482,15 @@ class DDPMGenerator(Generator):
             )
         meta = read_json(workdir / "generator.json")
         settings = build(DDPMSettings, meta["settings"], f"generator {workdir}")
-        model = cls(settings, meta["num_classes"], meta["image_size"], meta["channels"], device)
+        k = int(meta.get("num_attributes", 0))
+        model = cls(
+            settings,
+            meta["num_classes"],
+            meta["image_size"],
+            meta["channels"],
+            device,
+            num_attributes=k,
+        )
         model.ema_unet = UNet2DModel.from_pretrained(workdir / "unet").to(model.device).eval()
         model.ema_cond.load_state_dict(load_file(workdir / "conditioner.safetensors"))
         model.ema_cond.to(model.device)
@@ -485,7 +555,7 @@ class DDPMDenoiser:
         self.model = model
         self.scheduler = DDIMScheduler.from_config(model.noise_schedule.config)
         device = model.device
-        self.labels = torch.tensor([r.label for r in requests], device=device)
+        self.labels = torch.tensor([model.label_of(r) for r in requests], device=device)
         self.null = torch.full_like(self.labels, model.null_label)
         self.embeds = None
         if any(r.cond_ids for r in requests):
@@ -534,7 +604,27 @@ def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2D
 
 
 def settings_key(settings: DDPMSettings) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    from bench.hparams import keyed
+
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    return keyed(type(settings), values)
+
+
+def check_cells(settings: DDPMSettings, data: Any) -> None:
+    """condition=cell needs data whose training images have an attribute."""
+    if settings.condition == "cell" and (data.train.attributes is None or not data.attribute_names):
+        raise ConfigError(
+            f"condition='cell' conditions the ddpm generator on (class, attribute) cells, but "
+            f"{data.name} has no attribute (context, race, place, colour). Use condition=class."
+        )
+
+
+def no_attribute_message(request: SynthesisRequest) -> str:
+    return (
+        f"the ddpm generator with condition='cell' draws (class, attribute) cells, but request "
+        f"{request.index} (class {request.label}) names no attribute: its plan fills classes "
+        "only. Use a cells: plan (plan=cells:max) or condition=class."
+    )
 
 
 def cosine_with_warmup(total_steps: int, warmup: int | None = None):

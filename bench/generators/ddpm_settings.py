@@ -13,6 +13,8 @@ PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
 MAX_SIZE = 64
 # What `pretrained_generator` names: "none" (fit on the run's data) or a corpus pretrained on.
 PRETRAINED = ("none", "printed-digits")
+# What the label the UNet is conditioned on names: the class, or the (class, attribute) cell.
+CONDITIONS = ("class", "cell")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ class DDPMSettings(BalancingSettings):
         stage="generator",
         source=f"harness: the dataset's image size, at most {MAX_SIZE} px (a CPU-trainable DDPM)",
         help="side of the generated images; none = the dataset's, capped at 64",
+    )
+    condition: str = hp(
+        "class",
+        choices=CONDITIONS,
+        stage="generator",
+        source="class: a class-conditional DDPM (CBDM Sec 3.1); cell: ours, the embedded analogue "
+        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', L70): one label "
+        "per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
+        help="class | cell: what the label names; cell draws a cells: plan's requested attribute",
+        keyless_default=True,
     )
     image_conditioning: bool = hp(
         False,
@@ -125,6 +137,17 @@ class DDPMSettings(BalancingSettings):
             raise ConfigError("unet_channels is empty: give at least one width, e.g. 32,64,64.")
         if self.image_size is not None:
             check_size(self.image_size, len(self.unet_channels))
+        if self.condition == "cell" and (
+            self.pretrained_generator != "none" or self.pretrained_dir is not None
+        ):
+            given = f"pretrained_generator={self.pretrained_generator!r}"
+            if self.pretrained_dir is not None:
+                given += f", pretrained_dir={self.pretrained_dir!r}"
+            raise ConfigError(
+                f"condition='cell' with {given}: a pretrained generator is conditioned on the "
+                "class only. Use pretrained_generator=none (fit on the run's data) or "
+                "condition=class."
+            )
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
             parent()

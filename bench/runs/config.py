@@ -116,6 +116,13 @@ class RunConfig:
     def identity(self) -> dict[str, Any]:
         """Everything that defines the experiment (sources and data_root are not identity)."""
         out = {name: copy.deepcopy(getattr(self, name)) for name in self.IDENTITY}
+        # settings added later are absent at their default, so earlier ids stay what they were
+        for name, settings in (
+            ("hparams", self.method_settings),
+            ("data", self.dataset_settings),
+            ("recipe", self.recipe_settings),
+        ):
+            out[name] = hparams.keyed(type(settings), out[name])
         if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
             out["smoke"] = True
         if self.dependencies:

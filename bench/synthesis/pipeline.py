@@ -26,7 +26,7 @@ import numpy as np
 
 from bench.errors import CorruptCacheError
 from bench.generators.base import SampleBatch
-from bench.hparams import specs
+from bench.hparams import keyed, specs
 from bench.io import (
     atomic_write_json,
     changed_files,
@@ -61,7 +61,8 @@ def plain(value: Any) -> Any:
 def stage_settings(method: Any, stage: str) -> dict[str, Any]:
     """The method settings that belong to one pipeline stage (they make its cache key)."""
     declared = specs(type(method).Hparams)
-    return {k: plain(getattr(method.hparams, k)) for k, s in declared.items() if s.stage == stage}
+    values = {k: plain(getattr(method.hparams, k)) for k, s in declared.items() if s.stage == stage}
+    return keyed(type(method).Hparams, values)
 
 
 class Synthesis:
@@ -94,14 +95,14 @@ class Synthesis:
         self.requests = expand(
             self.plan, self.key, data, method.prompt(), method.conditioning(), method.modifiers()
         )
-        self.backend.check_requests(self.requests, len(data.train))
+        self.backend.check_requests(self.requests, len(data.train), self.settings)
         self._generator = None
 
     def generator_identity(self) -> dict[str, Any]:
         c = self.config
         identity = {
             "backend": self.backend.name,
-            "settings": plain(self.settings),
+            "settings": keyed(type(self.settings), plain(self.settings)),
             "weights": self.backend.weights_identity(self.settings),
         }
         if self.backend.trains:
