@@ -45,19 +45,24 @@ PRETRAINED_METHODS ?= ddpm-fill ldm-txt ldm-txt-img fg-loss fg-entropy fg-hardne
   augcond-random-image augcond-dropout augcond-embed-cutmix-dropout fill-up fillup-template synaug
 # SYNAuG's ablation row beside synaug: uniformisation alone (no Mixup, no last-layer fine-tuning)
 UNIFORM_ONLY = --set recipe.batch_aug=none --set recipe.mix_pairs=batch --set stage.ft.epochs=0
+# Extra arguments for every run, e.g. a reduced classifier budget:
+#   make embedded-pretrained BENCH_ARGS="--set recipe.epochs=6 --set recipe.steps_per_epoch=25"
+BENCH_ARGS ?=
 embedded-pretrained: setup
 	@for seed in $(SEEDS); do \
 	  for method in $(BASELINES); do \
 	    $(BIN)/bench run --method $$method --dataset digits-lt --seed $$seed \
-	      --results $(PRETRAINED_RESULTS) || exit 1; \
+	      --results $(PRETRAINED_RESULTS) $(BENCH_ARGS) || exit 1; \
 	  done; \
 	  for method in $(PRETRAINED_METHODS); do \
 	    extra=""; [ $$method = ldm-txt ] && extra="--set image_conditioning=true"; \
 	    $(BIN)/bench run --method $$method --dataset digits-lt --seed $$seed \
-	      --set pretrained_generator=printed-digits $$extra --results $(PRETRAINED_RESULTS) || exit 1; \
+	      --set pretrained_generator=printed-digits $$extra --results $(PRETRAINED_RESULTS) \
+	      $(BENCH_ARGS) || exit 1; \
 	    [ $$method = synaug ] || continue; \
 	    $(BIN)/bench run --method synaug --dataset digits-lt --seed $$seed $(UNIFORM_ONLY) \
-	      --set pretrained_generator=printed-digits --results $(PRETRAINED_RESULTS) || exit 1; \
+	      --set pretrained_generator=printed-digits --results $(PRETRAINED_RESULTS) \
+	      $(BENCH_ARGS) || exit 1; \
 	  done; \
 	done
 	$(BIN)/bench leaderboard --results $(PRETRAINED_RESULTS)
