@@ -17,8 +17,9 @@ shift
 bench=${BENCH:-bench}
 budget=(--set recipe.epochs=6 --set recipe.steps_per_epoch=25)
 "$bench" run --method erm --dataset digits-lt --seed 0 --quiet --results "$results"
-extractor=$(ls -d "$results"/runs/erm-digits-lt-s0-* | while read -r d; do
-  grep -q '"epochs": 12' "$d/config.json" && echo "$d"; done | head -n 1)
+# the erm run of the full protocol (12 epochs), not the reduced-budget ones beside it
+extractor=$(grep -l '"epochs": 12' "$results"/runs/erm-digits-lt-s0-*/config.json | head -n 1)
+extractor=${extractor%/config.json}
 for seed in ${SEEDS:-0 1 2}; do
   run=("$bench" run --dataset digits-lt --seed "$seed" --quiet --results "$results" "${budget[@]}")
   "${run[@]}" --method cbdm "$@"

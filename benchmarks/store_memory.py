@@ -1,9 +1,10 @@
 """Peak memory of one training epoch over a large synthetic store (streamed, never loaded).
 
 Writes a store of N images (default 1,000,000 at 64 px: 12.3 GB on disk), then runs one epoch
-of the harness's synthetic-data pipeline over it: the store reader, the same per-sample
-transforms as training, a DataLoader and a linear classifier step per batch. Prints the peak
-resident memory (ru_maxrss) of the process, and of a baseline process that only imports torch.
+of the harness's synthetic-data training path over it (`Indexed` over the store: whole-batch
+reads, per-sample seeded shift + flip, as `bench.train.loop.make_loader` reads it), a DataLoader
+and a linear classifier step per batch. Prints the peak resident memory (ru_maxrss) of the
+process, and of a baseline process that only imports torch.
 
     python benchmarks/store_memory.py [--images 1000000] [--size 64] [--keep DIR]
 
@@ -52,15 +53,30 @@ def epoch(root: Path, size: int, batch: int) -> None:
 
     from bench.data.torchdata import StreamImages
     from bench.synthesis.store import SyntheticSet
+    from bench.train.loop import Indexed
 
     torch.set_num_threads(1)
     store = SyntheticSet(root)
-    data = StreamImages(store, size, 3, "half", "standard", "array")
-    loader = DataLoader(data, batch_size=batch, shuffle=True, num_workers=0)
+    # The training path (bench.train.loop.make_loader): keys (index, sample seed) in batches,
+    # whole-batch reads from the store, per-sample seeded shift + flip. The epoch's order is one
+    # permutation (8 bytes an image); its batches of keys are made as the loader asks for them.
+    data = Indexed(StreamImages(store, size, 3, "half", "standard", "array"), True)
+    order = np.random.default_rng(0).permutation(len(store))
+
+    class Batches:
+        def __len__(self):
+            return -(-len(order) // batch)
+
+        def __iter__(self):
+            for start in range(0, len(order), batch):
+                part = order[start : start + batch]
+                yield [(int(i), int(i) * 7919 + 1) for i in part]
+
+    loader = DataLoader(data, batch_sampler=Batches(), num_workers=0)
     model = torch.nn.Linear(3 * size * size, 100)
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     start, seen = time.time(), 0
-    for x, y in loader:
+    for x, y, _ in loader:
         loss = torch.nn.functional.cross_entropy(model(x.flatten(1)), y)
         opt.zero_grad()
         loss.backward()
