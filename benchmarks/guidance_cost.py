@@ -94,26 +94,28 @@ def main() -> None:
         ),
     }
 
-    def sample(kind: str, steps: int = args.steps) -> float:
+    def sample(kind: str, steps: int = args.steps) -> tuple[float, float]:
         denoiser = LatentDenoiser(pipe, settings, requests, (text, torch.zeros_like(text)), None)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         x, _ = denoise(denoiser, requests, steps, hooks[kind])
         with torch.no_grad():
             pipe.vae.decode(x / pipe.vae.config.scaling_factor)
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        print(f"  ({kind}: {seconds:.1f} s)", flush=True)  # progress: rounds can take minutes
-        return seconds
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        # progress: rounds can take minutes
+        print(f"  ({kind}: {seconds:.1f} s, {cpu:.1f} CPU-s)", flush=True)
+        return seconds, cpu
 
     sample("plain", args.warmup_steps or args.steps)  # warm-up
     times = {"plain": [], "guided": []}
     for _ in range(args.rounds):
         for kind in ("plain", "guided"):
             times[kind].append(sample(kind))
-    best = {k: min(v) for k, v in times.items()}
+    best = {k: min(t for t, _ in v) for k, v in times.items()}
+    cpu = {k: min(c for _, c in v) for k, v in times.items()}
     print(
         f"SD-2.1-shaped UNet+VAE (random weights), {args.resolution} px, batch {args.batch}, "
         f"{args.steps} DDIM steps, CFG 3, guidance every {args.every}, {args.device} {args.dtype}"
@@ -121,6 +123,10 @@ def main() -> None:
     for kind, value in best.items():
         print(f"  {kind:6s} {value:8.1f} s per batch  {args.batch / value:8.3f} images/s")
     print(f"  guided / plain = {best['guided'] / best['plain']:.2f}x  (goal <= 2.4x; FG 5.7x)")
+    # CPU seconds of this process: on a machine shared with other jobs the wall-time ratio is
+    # noise-bound; with one torch thread (OMP_NUM_THREADS=1) the CPU-time ratio is the figure.
+    print(f"  CPU time: plain {cpu['plain']:.1f} s, guided {cpu['guided']:.1f} s per batch")
+    print(f"  guided / plain = {cpu['guided'] / cpu['plain']:.2f}x in CPU time")
 
 
 if __name__ == "__main__":
