@@ -194,6 +194,11 @@ def test_a_class_without_images_fails_before_any_fitting(tmp_path: Path) -> None
     assert not (tmp_path / "base").exists() and not (tmp_path / "checkpoints").exists()
 
 
+def test_cell_conditioning_is_refused_before_any_fitting() -> None:
+    with pytest.raises(ConfigError, match="condition='cell' is not supported"):
+        build(DDPMInversionSettings, {"condition": "cell"}, "test")
+
+
 @pytest.mark.parametrize("dataset", ["digits-lt", "colored-digits", "imagenet-lt"])
 def test_fill_up_inverts_the_ddpm_on_the_embedded_digits(dataset: str) -> None:
     """Fill-Up's learned token vs the class name on the embedded data: fill-up inverts the

@@ -127,7 +127,9 @@ class DDPMInversionGenerator(DDPMGenerator):
         channels: int,
         device: str = "cpu",
         checkpoint_every: int = 250,
+        num_attributes: int = 0,
     ):
+        # num_attributes: always 0 here (DDPMInversionSettings refuses condition=cell)
         super().__init__(
             base_settings(settings), num_classes, image_size, channels, device, checkpoint_every
         )

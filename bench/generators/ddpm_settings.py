@@ -224,6 +224,12 @@ class DDPMInversionSettings(DDPMSettings):
     )
 
     def __post_init__(self) -> None:
+        if self.condition == "cell":
+            raise ConfigError(
+                "generator ddpm-ti learns one vector per class (Fill-Up's token per class), not "
+                "one per (class, attribute) cell: condition='cell' is not supported; use "
+                "condition=class."
+            )
         if self.token_min_steps > self.token_max_steps:
             raise ConfigError(
                 f"token_min_steps={self.token_min_steps} is more than token_max_steps="
