@@ -82,9 +82,11 @@ class CIFAR10LT(DatasetAdapter):
         "it under the root, or run: bench data download --dataset cifar10-lt --root DIR"
     )
     RECIPE = {
-        # ResNet-32 (LDAM-DRW, CBDM Table 4, SYNAuG Sec 4) is not a timm model; resnet18 is the
-        # nearest registered backbone until the harness has a CIFAR ResNet-32.
-        "backbone": ("resnet18", "nearest available to LDAM-DRW's ResNet-32 (not in timm)"),
+        "backbone": (
+            "resnet32",
+            "LDAM-DRW (Cao et al. 2019) models/resnet_cifar.py resnet32, the backbone of CBDM "
+            "Table 4 and SYNAuG Sec 4 (bench/train/backbones.py)",
+        ),
         "optimizer": ("sgd", LDAM + ": cifar_train.py"),
         "lr": (0.1, LDAM + ": cifar_train.py --lr 0.1"),
         "momentum": (0.9, LDAM),

@@ -14,8 +14,8 @@ i.e. the harness's CFG(w) with w = 1 + omega, with DDIM 100 steps (CBDM Table 6'
 with 1,000 steps, not ancestral DDPM sampling).
 
 Downstream classifier (CBDM Table 4): trained on the long-tailed real data pooled with the
-generated set, with the dataset's recipe (Table 4's ResNet-32 is not in the harness yet; the
-CIFAR recipes use resnet18 until it is). Table 4 adds 50k generations with labels drawn
+generated set, with the dataset's recipe (on CIFAR-LT LDAM-DRW's ResNet-32, Table 4's backbone).
+Table 4 adds 50k generations with labels drawn
 uniformly (the official sampler's `randint(num_class)`): `add:5000` / `add:500` per class on
 CIFAR-10/100-LT; elsewhere the harness's `fill:max`, as ddpm-fill, so the two compare.
 """
