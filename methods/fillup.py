@@ -26,6 +26,7 @@ docs/fillup.md, docs/printed-digits.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.errors import ConfigError
@@ -34,6 +35,7 @@ from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
+from bench.synthesis.plans import PromptTemplate, load_class_lists, per_class_lists
 
 PAPER = "Fill-Up (Shin et al. 2023)"
 B4 = "Fill-Up App B.4"
@@ -53,6 +55,7 @@ PLAN = {
     "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
 }
 SD15 = "runwayml/stable-diffusion-v1-5"
+CLIP_TEMPLATES = Path(__file__).with_name("fillup_clip_templates.yaml")
 MODEL = {
     "stage": "generator",
     "source": "Fill-Up Sec 2.1: Stable Diffusion v1.5 unless stated (4 x 768 tokens: SD 1.x's "
@@ -140,8 +143,33 @@ class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
         stage="synthesis",
         source="Fill-Up Sec 3.1: the single template 'a photo of a {CLS}'",
     )
+    prompts: str = hp(
+        "single",
+        stage="synthesis",
+        keyless_default=True,
+        source="Fill-Up Sec 3.1: the single template (Table 1's prompt-to-image baseline)",
+        help="single (the `prompt` template) | clip-templates (Fill-Up Fig. A9's 80 CLIP "
+        "templates, used evenly) | PATH of a YAML file {class name: [prompts]} ('*' for every "
+        "other class; a prompt may name {class_name}), used evenly: prompts made outside bench "
+        "by T5, Flan-T5 XXL, Prompt-Extend or BLIP-2 captions (Fill-Up Table 1, App B.1-B.3)",
+    )
     plan: str = hp("fill:max", **PLAN)
     model_id: str = hp(SD15, **MODEL)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.prompts == "single":
+            return
+        if self.generator == "ddpm":
+            raise ConfigError(
+                f"prompts={self.prompts!r}: the ddpm generator has no text encoder (it is "
+                "conditioned on the class); prompt lists need generator=sd."
+            )
+        if self.prompts != "clip-templates" and not Path(self.prompts).is_file():
+            raise ConfigError(
+                f"prompts={self.prompts!r} is neither 'single', 'clip-templates' nor a file. "
+                "Give a YAML file {class name: [prompts]} ('*' for every other class)."
+            )
 
 
 class FillUp(Method):
@@ -191,3 +219,31 @@ class FillUpTemplate(FillUp):
         "colored-digits": {"generator": ("ddpm", EMBEDDED)},
     }
     TINY = TINY_DDPM
+
+    def prompt(self) -> str | None:
+        if self.generator.startswith("ddpm"):
+            return None
+        return self.hparams.prompt if self.hparams.prompts == "single" else "{modifier}"
+
+    def modifiers(self) -> dict[int, list[str]] | None:
+        """With a prompt list, each class's prompts (its {class_name} filled in), used evenly."""
+        if self.prompt() != "{modifier}":
+            return None
+        return class_prompts(self.hparams.prompts, self.context.data)
+
+
+def class_prompts(prompts: str, data: Any) -> dict[int, list[str]]:
+    """Per class, its prompts from the shipped CLIP templates or a user's YAML file."""
+    path = CLIP_TEMPLATES if prompts == "clip-templates" else Path(prompts)
+    table = per_class_lists(load_class_lists(path, "prompts"), data.class_names, path, "prompts")
+    out = {}
+    for label, texts in table.items():
+        rendered = []
+        for text in texts:
+            template = PromptTemplate(text)
+            template.check(data)
+            if "modifier" in template.fields() or "attribute" in template.fields():
+                raise ConfigError(f"{path}: prompt {text!r}: only {{class_name}} is filled in.")
+            rendered.append(template.render(data, label, None))
+        out[label] = rendered
+    return out

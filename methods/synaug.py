@@ -39,6 +39,7 @@ from bench.generators.sd import SDSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
 from bench.methods.fillup import TINY_DDPM
+from bench.synthesis.plans import load_class_lists, per_class_lists
 
 SYNAUG = "SYNAuG (Ye-Bin et al.)"
 ALG1 = f"{SYNAUG} Alg. 1"
@@ -164,41 +165,7 @@ class SYNAuG(Method):
         ):  # UTKFace: the class's real ages
             return class_ages(data)
         path = Path(self.hparams.modifiers_file) if self.hparams.modifiers_file else SHIPPED
-        return class_modifiers(load_modifiers(path), data.class_names, path)
-
-
-def load_modifiers(path: Path) -> dict[str, list[str]]:
-    import yaml
-
-    from bench.io import decode_utf8
-
-    text = decode_utf8(path.read_bytes(), str(path), ConfigError)
-    try:
-        table = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: expected a mapping of class name -> list of modifiers.")
-    out = {}
-    for name, mods in table.items():
-        if not isinstance(mods, list) or not mods or not all(isinstance(m, str) for m in mods):
-            raise ConfigError(f"{path}: {name!r} must map to a non-empty list of strings.")
-        out[str(name)] = mods
-    return out
-
-
-def class_modifiers(
-    table: dict[str, list[str]], class_names: list[str], path: Path
-) -> dict[int, list[str]]:
-    """Each class's modifiers ('*' for classes without their own); a missing class is an error."""
-    missing = [n for n in class_names if n not in table]
-    if missing and "*" not in table:
-        raise ConfigError(
-            f"{path}: no modifiers for class {missing[0]!r} ({len(missing)} class(es) missing) "
-            f"and no '*' entry. Add them, or a '*' list every other class takes. Classes: "
-            f"{', '.join(class_names[:20])}{' ...' if len(class_names) > 20 else ''}."
-        )
-    return {i: table.get(n, table.get("*", [])) for i, n in enumerate(class_names)}
+        return per_class_lists(load_class_lists(path), data.class_names, path)
 
 
 def class_ages(data: Any) -> dict[int, list[str]]:

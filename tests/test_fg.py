@@ -245,3 +245,31 @@ def test_method_runs_on_the_unclip_backend(name: str, unclip_dir: Path, results:
     assert (counts >= 6).all()
     manifest = read_json(next((results / "cache" / "synthetic").glob("*/manifest.json")))
     assert manifest["image_size"] == 32 and manifest["channels"] == 3
+
+
+def test_reimagine_is_ldm_txt_img_with_an_empty_prompt_on_synthetic_data_alone(
+    unclip_dir: Path, results: Path
+) -> None:
+    """Fill-Up Table 1's Reimagine row (results/published/methods.csv): a real image's CLIP
+    embedding, no prompt, the classifier trained on the synthetic images alone."""
+    from helpers import run_digits, tiny_sets
+
+    from bench.synthesis.store import SyntheticSet
+
+    sets = [
+        *tiny_sets("ldm-txt-img"),
+        "generator=unclip",
+        f"model_dir={unclip_dir}",
+        "resolution=32",
+        "prompt=",
+        "plan=add:2",
+        "recipe.data=synthetic",
+        "recipe.loss=ce",
+    ]
+    run_dir = run_digits("ldm-txt-img", results, sets)
+    result = read_json(run_dir / "result.json")
+    main = result["metrics"]["stages"][0]
+    assert main["data"] == "synthetic" and main["train_samples"] == 20
+    key = result["info"]["synthesis"]["key"]
+    prompts = SyntheticSet(results / "cache" / "synthetic" / key).metadata(0)["prompts"]
+    assert set(prompts) <= {"", None}

@@ -212,3 +212,80 @@ def test_fill_up_runs_end_to_end_on_the_tiny_sd_pipeline(method, sd_dir, tmp_pat
     synthetic = SyntheticSet(tmp_path / "results" / "cache" / "synthetic" / store)
     prompt = synthetic.metadata(0)["prompts"][0]
     assert prompt == ("a photo of a *" if method == "fill-up" else "a photo of a 6")
+
+
+def test_prompt_lists_of_fill_up_table_1(tmp_path) -> None:
+    """CLIP templates (Fig. A9, 80 of them) and a user's prompt file, used evenly per class."""
+    from bench.methods.fillup import class_prompts
+    from bench.synthesis.plans import expand, make_plan
+
+    data = toy_data()
+    clip = class_prompts("clip-templates", data)
+    assert [len(v) for v in clip.values()] == [80, 80, 80]
+    assert clip[0][0] == "a bad photo of a cat." and clip[2][-1] == "a tattoo of the bird."
+    assert len(set(clip[1])) == 80
+    lm = tmp_path / "t5.yaml"
+    lm.write_text(
+        "cat: [a cat asleep on a sofa]\n'*': ['{class_name} in the wild', 'a {class_name}']\n"
+    )
+    prompts = class_prompts(str(lm), data)
+    assert prompts == {
+        0: ["a cat asleep on a sofa"],
+        1: ["dog in the wild", "a dog"],
+        2: ["bird in the wild", "a bird"],
+    }
+    requests = expand(make_plan("fill:5", data), "k", data, "{modifier}", 0, prompts)
+    assert [r.prompt for r in requests if r.label == 2] == ["bird in the wild", "a bird"] * 2
+    lm.write_text("cat: ['a {modifier} cat']\n'*': [a photo]\n")
+    with pytest.raises(ConfigError, match=r"prompt 'a \{modifier\} cat': only \{class_name\}"):
+        class_prompts(str(lm), data)
+    lm.write_text("cat: [a cat]\n")
+    with pytest.raises(ConfigError, match=r"no prompts for class 'dog'"):
+        class_prompts(str(lm), data)
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (
+            ["prompts=missing.yaml"],
+            r"prompts='missing\.yaml' is neither 'single', 'clip-templates'",
+        ),
+        (
+            ["method.generator=ddpm", "prompts=clip-templates"],
+            r"the ddpm generator has no text encoder",
+        ),
+    ],
+)
+def test_bad_prompt_lists_fail_at_resolve(sets, message) -> None:
+    from bench.runs.config import resolve
+
+    with pytest.raises(ConfigError, match=message):
+        resolve("fillup-template", "imagenet-lt", sets=sets)
+
+
+@pytest.mark.slow
+def test_synthetic_only_clip_templates_run_on_the_tiny_sd_pipeline(sd_dir, tmp_path) -> None:
+    """Fill-Up Table 1's CLIP-templates row: synthetic images alone train the classifier."""
+    sets = [
+        *tiny_sets("fillup-template"),
+        "method.generator=sd",
+        f"model_dir={sd_dir}",
+        "resolution=32",
+        "sampling_steps=2",
+        "plan=add:2",
+        "prompts=clip-templates",
+        "recipe.data=synthetic",
+        "recipe.loss=ce",
+        "stage.ft.epochs=0",
+    ]
+    run_dir = run_digits("fillup-template", tmp_path / "results", sets)
+    result = read_json(run_dir / "result.json")
+    assert result["metrics"]["synthetic_counts"] == [2] * 10
+    main = result["metrics"]["stages"][0]
+    assert main["data"] == "synthetic" and main["train_samples"] == 20
+    from bench.synthesis.store import SyntheticSet
+
+    key = result["info"]["synthesis"]["key"]
+    synthetic = SyntheticSet(tmp_path / "results" / "cache" / "synthetic" / key)
+    assert synthetic.metadata(0)["prompts"][:2] == ["a bad photo of a 0.", "a photo of many 0."]

@@ -132,3 +132,79 @@ def test_a_mapping_file_without_its_columns_is_an_error(tmp_path: Path) -> None:
         published.load(directory)
     with pytest.raises(published.PublishedDataError, match="is not a directory"):
         published.load(tmp_path / "absent")
+
+
+def test_every_mapping_setting_is_a_setting_of_its_bench_method(
+    pub: published.Published, tmp_path: Path
+) -> None:
+    """The `settings` of methods.csv resolve with the bench method on each dataset the
+    published rows name (so a typo or a renamed setting fails here, not in a user's run)."""
+    from bench.runs.config import resolve
+
+    checked = 0
+    for m in pub.methods:
+        if not m.settings or m.bench_method not in METHODS:
+            continue
+        sets = []
+        for key, value in m.settings.items():
+            value = published.first(key, value)
+            if value.startswith("<"):
+                continue  # '*': any value (init_from=<a fitted generator>)
+            if value.startswith("PATH/"):  # a prompt file the user makes: any file will do
+                value = str(tmp_path / value.removeprefix("PATH/"))
+                Path(value).write_text("'*': [a photo of a {class_name}]\n")
+            sets.append(f"{key}={value}")
+        datasets = {
+            (v.dataset, v.imbalance_factor): pub.dataset_for(v.dataset, v.imbalance_factor)
+            for v in pub.values
+            if v.slug == m.slug and m.paper in ("", v.paper)
+        }
+        targets = [(d.bench_dataset, d.settings) for d in datasets.values() if d.bench_dataset]
+        for dataset, options in targets or [("imagenet-lt", {})]:  # IN100 has no adapter
+            data_sets = [f"{k}={v}" for k, v in options.items()]
+            resolve(m.bench_method, dataset, sets=[*data_sets, *sets])
+            checked += 1
+    assert checked > 30
+
+
+def test_a_published_variant_is_compared_with_our_row_of_its_settings() -> None:
+    """Fill-Up Table 5 holds the filled-up two-stage method, its Stage I alone and its
+    synthetic-only training: each published row takes our row with its settings."""
+    from bench.report.leaderboard import Group, Row, matching_row, same_value
+
+    def row(label: str, seeds: int, **options) -> Row:
+        return Row("fill-up", label, seeds=list(range(seeds)), options=options)
+
+    two_stage = row("fill-up", 2, plan="fill:2600", **{"stage.ft.epochs": 30})
+    stage1 = row("stage1", 3, plan="fill:2600", **{"stage.ft.epochs": 0})
+    synthetic = row("syn", 5, plan="add:1300", **{"recipe.data": "synthetic"})
+    smoke = row("smoke", 9, plan="fill:2600", smoke=True)
+    group = Group(
+        "k",
+        "imagenet-lt",
+        "imagenet-lt",
+        {},
+        "long-tail",
+        [two_stage, stage1, synthetic, smoke],
+        [],
+    )
+    plain = published.MethodMap("fill-up", "", "fill-up", "", "")
+    first = published.MethodMap("fill-up-stage1", "", "fill-up", "", "", {"stage.ft.epochs": "0"})
+    only = published.MethodMap(
+        "textual-inversion",
+        "",
+        "fill-up",
+        "",
+        "",
+        {"recipe.data": "synthetic", "plan": "add:1300|add:2600"},
+    )
+    siblings = [plain, first, only]
+    assert matching_row(group, plain, siblings) is two_stage
+    assert matching_row(group, first, siblings) is stage1
+    assert matching_row(group, only, siblings) is synthetic
+    assert matching_row(group, plain) is synthetic  # alone in its table: most seeds
+    other = published.MethodMap("x", "", "fill-up", "", "", {"plan": "fill:1300"})
+    assert matching_row(group, other, siblings) is None
+    assert same_value(True, "true") and not same_value(False, "true") and same_value(7.5, "7.5")
+    assert same_value([8, 16], "8,16") and same_value("/a/t5-prompts.yaml", "*t5-prompts.yaml")
+    assert same_value("/a/dir", "*") and not same_value(None, "*") and not same_value("x", "y")

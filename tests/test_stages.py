@@ -177,3 +177,57 @@ def test_the_papers_stage_recipes_resolve(tmp_path: Path) -> None:
         ],
     )
     assert synaug.stage_settings["ft"].trains == "head"
+
+
+def test_data_synthetic_trains_on_the_synthetic_set_alone() -> None:
+    """Fill-Up Table 1 / Table 5's synthetic-only rows: no real image in the training data."""
+    from bench.train.loop import training_data
+    from bench.train.recipe import stage_fields
+
+    config = resolve(
+        "fillup-template", "digits-lt", sets=["recipe.data=synthetic", "recipe.loss=ce"]
+    )
+    data = DATASETS["digits-lt"](config.dataset_settings).load()
+    synthetic = data.splits["test"]  # any labelled split stands in for a synthetic set here
+    st = stage_fields(config.recipe_settings)
+    only = training_data(st, config.recipe_settings, data, synthetic, 0)
+    assert only.n_real == 0 and len(only.dataset) == len(synthetic)
+    assert (only.classes == synthetic.targets).all() and not only.real_counts.any()
+    assert (only.synthetic_counts == synthetic.class_counts(data.num_classes)).all()
+    drawn = np.concatenate(list(iter(only.plan)))
+    assert drawn.max() < len(synthetic)
+    pooled = training_data(
+        stage_fields(resolve("fillup-template", "digits-lt").recipe_settings),
+        config.recipe_settings,
+        data,
+        synthetic,
+        0,
+    )
+    assert pooled.n_real == len(data.train) and len(pooled.dataset) == len(data.train) + len(
+        synthetic
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "sets", "message"),
+    [
+        ("erm", [], r"recipe\.data='synthetic': erm makes no synthetic data"),
+        ("fillup-template", ["recipe.loss=balanced-softmax"], r"prior='real' counts real images"),
+        ("ddpm-fill", ["recipe.loss=group-dro"], r"loss='group-dro' needs group labels"),
+        (
+            "fillup-template",
+            [
+                "recipe.loss=ce",
+                "recipe.then=x",
+                "stage.x.data=synthetic",
+                "stage.x.sampler=group-balanced",
+            ],
+            r"stage\.x: sampler='group-balanced' needs group labels",
+        ),
+    ],
+)
+def test_data_synthetic_is_refused_where_it_cannot_work(method, sets, message) -> None:
+    """At resolve time, before any generator fit or synthesis."""
+    first = ["recipe.data=synthetic"] if not any(s.startswith("stage.x.data") for s in sets) else []
+    with pytest.raises(ConfigError, match=message):
+        resolve(method, "digits-lt", sets=[*first, *sets])

@@ -12,8 +12,8 @@ from helpers import cli, run_digits, tiny_sets
 from bench.data import ImageSplit, LoadedDataset
 from bench.errors import ConfigError
 from bench.io import read_json
-from bench.methods.synaug import SHIPPED, class_ages, class_modifiers, load_modifiers
-from bench.synthesis.plans import expand, make_plan
+from bench.methods.synaug import SHIPPED, class_ages
+from bench.synthesis.plans import expand, load_class_lists, make_plan, per_class_lists
 
 
 def faces() -> LoadedDataset:
@@ -34,9 +34,9 @@ def faces() -> LoadedDataset:
 
 
 def test_shipped_modifiers_give_twenty_per_class() -> None:
-    table = load_modifiers(SHIPPED)
+    table = load_class_lists(SHIPPED)
     assert all(len(mods) == 20 for mods in table.values())
-    mods = class_modifiers(table, ["cat", "landbird"], SHIPPED)
+    mods = per_class_lists(table, ["cat", "landbird"], SHIPPED)
     assert mods[0] == table["*"] and mods[1] == table["landbird"]
 
 
@@ -80,10 +80,10 @@ def test_bad_inputs_fail_before_any_work(tmp_path: Path) -> None:
     bad = tmp_path / "mods.yaml"
     bad.write_text("cat: [a small]\n")
     with pytest.raises(ConfigError, match=r"no modifiers for class 'dog' .* Classes: cat, dog"):
-        class_modifiers(load_modifiers(bad), ["cat", "dog"], bad)
+        per_class_lists(load_class_lists(bad), ["cat", "dog"], bad)
     bad.write_text("cat: []\n")
     with pytest.raises(ConfigError, match="'cat' must map to a non-empty list"):
-        load_modifiers(bad)
+        load_class_lists(bad)
     # a fairness-aware plan on a dataset without a sensitive attribute
     code, _, err = cli(
         "run",
@@ -183,7 +183,7 @@ def test_modifier_prompts_through_the_tiny_sd_pipeline(tmp_path: Path) -> None:
     key = result["info"]["synthesis"]["key"]
     store = SyntheticSet(tmp_path / "results" / "cache" / "synthetic" / key)
     prompts = store.metadata(0)["prompts"]
-    star = load_modifiers(SHIPPED)["*"]
+    star = load_class_lists(SHIPPED)["*"]
     assert prompts == [
         f"a photo of {star[0]} 8",
         f"a photo of {star[1]} 8",

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -285,6 +285,8 @@ def dataset_options(cfg: dict[str, Any]) -> dict[str, Any]:
 
 def method_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     out = {**(cfg.get("hparams") or {}), **{f"recipe.{k}": v for k, v in cfg["recipe"].items()}}
+    for stage, values in (cfg.get("stages") or {}).items():
+        out.update({f"stage.{stage}.{k}": v for k, v in (values or {}).items()})
     if cfg.get("method_version", 1) != 1:
         out["method_version"] = cfg["method_version"]
     if cfg.get("smoke"):
@@ -676,10 +678,11 @@ def published_table(
     title = f"{label}: {PAPERS.get(paper, paper)} {table} (published)"
     group = matching_group(groups, dmap)
     rows, long, methods = [], [], []
+    siblings = [pub.method_for(paper, slug_) for slug_ in dict.fromkeys(v.slug for v in values)]
     for (method, slug_, _, _, setting), cells_by_metric in by_row.items():
         first = next(iter(cells_by_metric.values()))
         mmap = pub.method_for(paper, slug_)
-        ours = matching_row(group, mmap.bench_method) if group else None
+        ours = matching_row(group, mmap, siblings) if group else None
         marker = f" [{settings.index(setting) + 1}]" if len(settings) > 1 else ""
         cells = [Cell(method), Cell(first.source + marker)]
         if show_syn:
@@ -783,17 +786,49 @@ def matching_group(groups: list[Group], dmap: DatasetMap) -> Group | None:
 
 
 def same_value(ours: Any, text: str) -> bool:
+    """Whether a recorded value is the one a settings text stands for (1 = 1.0, true = True,
+    a list = its comma-separated items, * = any value that is set, a text with * a pattern)."""
+    if text == "*":  # any value that is set
+        return ours not in (None, "", [], ())
+    if "*" in text and isinstance(ours, str):  # a pattern: prompts=*t5-prompts.yaml
+        from fnmatch import fnmatchcase
+
+        return fnmatchcase(ours, text)
     if ours is None:
         return False
+    if isinstance(ours, bool):
+        return text.strip().lower() in (("true", "1", "yes") if ours else ("false", "0", "no"))
+    if isinstance(ours, list | tuple):
+        return ",".join(map(str, ours)) == text.replace(" ", "")
     try:
         return float(ours) == float(text)
     except (TypeError, ValueError):
         return str(ours) == text
 
 
-def matching_row(group: Group, method: str) -> Row | None:
-    rows = [r for r in group.rows if r.method == method and not r.options.get("smoke")]
+def matching_row(group: Group, mmap: MethodMap, siblings: Sequence[MethodMap] = ()) -> Row | None:
+    """Our row for a published one: its bench method with the mapping's settings (the row with
+    most seeds). A mapping without settings takes none of the rows a sibling mapping (another
+    variant of the same bench method in the same published table: Stage I only, synthetic
+    only, ...) claims."""
+    rows = [r for r in group.rows if r.method == mmap.bench_method and not r.options.get("smoke")]
+    rows = [r for r in rows if holds(r.options, mmap.settings)]
+    if not mmap.settings:
+        claimed = [
+            m.settings for m in siblings if m.settings and m.bench_method == mmap.bench_method
+        ]
+        rows = [r for r in rows if not any(holds(r.options, c) for c in claimed)]
     return max(rows, key=lambda r: len(r.seeds), default=None)
+
+
+def holds(options: dict[str, Any], settings: dict[str, str]) -> bool:
+    """Whether a row's settings hold every `--set` KEY=VALUE ('a|b': either; `method.` keys are
+    the method's own settings), compared as the values they stand for (`same_value`)."""
+    for key, text in settings.items():
+        key = key.removeprefix("method.")
+        if key not in options or not any(same_value(options[key], t) for t in text.split("|")):
+            return False
+    return True
 
 
 def ours_text(ours: Row | None, mmap: MethodMap, dmap: DatasetMap, registered: set[str]) -> str:
@@ -804,7 +839,7 @@ def ours_text(ours: Row | None, mmap: MethodMap, dmap: DatasetMap, registered: s
         return status + (f": {mmap.bench_method}" if mmap.bench_method else "")
     if not dmap.bench_dataset:
         return "no counterpart (dataset)"
-    sets = "".join(f" --set {k}={v}" for k, v in dmap.settings.items())
+    sets = "".join(f" --set {k}={v}" for k, v in dmap.settings.items()) + mmap.set_flags()
     return (
         f"not run yet: bench run --method {mmap.bench_method} --dataset {dmap.bench_dataset}{sets}"
     )

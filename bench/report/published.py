@@ -96,6 +96,25 @@ class MethodMap:
     bench_method: str
     planned_in: str
     note: str
+    # the bench settings of the published variant, `--set` keys -> value ("a|b": either);
+    # our row must hold them (methods.csv's optional `settings` column, KEY=VALUE;KEY=VALUE)
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def set_flags(self) -> str:
+        """The settings as `--set` flags (the first choice of an either-or value)."""
+        import shlex
+
+        return "".join(
+            f" --set {shlex.quote(f'{k}={first(k, v)}')}" for k, v in self.settings.items()
+        )
+
+
+def first(key: str, value: str) -> str:
+    """The value a command gives for a mapping setting: the first of 'a|b'; `<key>` for '*'; a
+    pattern's * as PATH/ (prompts=*t5-prompts.yaml -> prompts=PATH/t5-prompts.yaml)."""
+    if value == "*":
+        return f"<{key}>"
+    return value.split("|")[0].replace("*", "PATH/")
 
 
 @dataclass(frozen=True)
@@ -199,8 +218,15 @@ def load(directory: Path) -> Published:
         directory / f"{name}.csv" for name in ("methods", "datasets", "metrics")
     )
     methods = [
-        MethodMap(r["method_slug"], r["paper"], r["bench_method"], r["planned_in"], r["note"])
-        for _, r in read_rows(
+        MethodMap(
+            r["method_slug"],
+            r["paper"],
+            r["bench_method"],
+            r["planned_in"],
+            r["note"],
+            parse_settings(methods_path, line, r.get("settings", "")),
+        )
+        for line, r in read_rows(
             methods_path, ("method_slug", "paper", "bench_method", "planned_in", "note")
         )
     ]
@@ -322,10 +348,18 @@ def mapping_markdown(pub: Published) -> str:
         if (v.paper, v.slug) not in rows:
             m = pub.method_for(v.paper, v.slug)
             bench = f"`{m.bench_method}`" if m.bench_method else "no counterpart"
+            flags = f"`{m.set_flags().strip()}`" if m.settings else ""
             planned = f"planned in {m.planned_in}" if m.planned_in else ""
             note = "; ".join(x for x in (planned, m.note) if x)
-            rows[(v.paper, v.slug)] = [PAPERS.get(v.paper, v.paper), v.slug, bench, "0", note]
-        rows[(v.paper, v.slug)][3] = str(int(rows[(v.paper, v.slug)][3]) + 1)
-    headers = ["paper", "published slug", "bench method", "values", "note"]
+            rows[(v.paper, v.slug)] = [
+                PAPERS.get(v.paper, v.paper),
+                v.slug,
+                bench,
+                flags,
+                "0",
+                note,
+            ]
+        rows[(v.paper, v.slug)][4] = str(int(rows[(v.paper, v.slug)][4]) + 1)
+    headers = ["paper", "published slug", "bench method", "settings", "values", "note"]
     body = sorted(rows.values(), key=lambda r: (r[0], r[1]))
     return tabulate(body, headers, tablefmt="pipe", disable_numparse=True) + "\n"

@@ -25,7 +25,7 @@ import yaml
 from bench import hparams
 from bench.errors import ConfigError
 from bench.io import decode_utf8, stable_hash
-from bench.train.recipe import Recipe, Stage
+from bench.train.recipe import Recipe, Stage, check_data
 
 SECTIONS = ("method", "dataset", "recipe")
 TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "stages", "seed", "data_root")
@@ -227,7 +227,9 @@ def resolve(
     stage_schemas = stage_sections(layers, built["recipe"].then)
     stage_values, stage_built, stage_sources = merge_layers(layers, stage_schemas, method, dataset)
     sources.update(stage_sources)
-    refuse_unused(layers, built["recipe"], stage_built, method_cls.uses_synthetic_data(), method)
+    synthetic = method_cls.uses_synthetic_data()
+    refuse_unused(layers, built["recipe"], stage_built, synthetic, method)
+    check_data(built["recipe"], stage_built, synthetic, method)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
     dependencies = {

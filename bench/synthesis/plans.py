@@ -22,6 +22,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -183,6 +184,42 @@ class PromptTemplate:
             group_name=f"{data.class_names[label]}/{attr}" if attr else data.class_names[label],
             label=label,
         )
+
+
+def load_class_lists(path: Path, what: str = "modifiers") -> dict[str, list[str]]:
+    """A YAML file {class name: [strings]} ('*' for every other class): SYNAuG's modifiers,
+    Fill-Up's prompt lists. Errors name the file and the entry."""
+    import yaml
+
+    from bench.io import decode_utf8
+
+    text = decode_utf8(path.read_bytes(), str(path), ConfigError)
+    try:
+        table = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: expected a mapping of class name -> list of {what}.")
+    out = {}
+    for name, items in table.items():
+        if not isinstance(items, list) or not items or not all(isinstance(m, str) for m in items):
+            raise ConfigError(f"{path}: {name!r} must map to a non-empty list of strings.")
+        out[str(name)] = items
+    return out
+
+
+def per_class_lists(
+    table: dict[str, list[str]], class_names: list[str], path: Path, what: str = "modifiers"
+) -> dict[int, list[str]]:
+    """Each class's list ('*' for classes without their own); a missing class is an error."""
+    missing = [n for n in class_names if n not in table]
+    if missing and "*" not in table:
+        raise ConfigError(
+            f"{path}: no {what} for class {missing[0]!r} ({len(missing)} class(es) missing) "
+            f"and no '*' entry. Add them, or a '*' list every other class takes. Classes: "
+            f"{', '.join(class_names[:20])}{' ...' if len(class_names) > 20 else ''}."
+        )
+    return {i: table.get(n, table.get("*", [])) for i, n in enumerate(class_names)}
 
 
 def expand(

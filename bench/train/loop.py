@@ -311,9 +311,11 @@ def loss_context(st: StageFields, train: TrainData, data: LoadedDataset) -> Loss
 def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, synthetic: Any, seed: int):
     """The one place where the real split and the synthetic set become a torch Dataset for
     training, with the batch plan that draws from it (per the stage's data and sampler)."""
+    augment = st.augment + (RANDAUGMENT if st.randaugment else "")
+    if st.data == "synthetic":
+        return synthetic_only(st, recipe, data, synthetic, seed, augment)
     real_split = real_subset(st.data, recipe, data, seed)
     use_synthetic = st.data == "real+synthetic" and synthetic is not None and len(synthetic) > 0
-    augment = st.augment + (RANDAUGMENT if st.randaugment else "")
     parts = [torch_split(recipe, data, real_split, augment)]
     if use_synthetic:
         parts.append(torch_split(recipe, data, synthetic, augment))
@@ -350,6 +352,34 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
         num_groups=num_groups,
         real_counts=real_split.class_counts(data.num_classes),
         synthetic_counts=synthetic.class_counts(data.num_classes) if use_synthetic else None,
+    )
+
+
+def synthetic_only(
+    st: StageFields, recipe: Recipe, data: LoadedDataset, synthetic: Any, seed: int, augment: str
+) -> TrainData:
+    """`data=synthetic`: the synthetic set alone (Fill-Up Table 1 / Table 5); no real image is
+    counted (real_counts are zeros) and every sample's group is its class."""
+    if synthetic is None or len(synthetic) == 0:
+        raise ConfigError(
+            f"data='synthetic': the run has no synthetic images to train on (the plan made "
+            f"none for {data.name}). Use a plan that makes some (e.g. plan=add:N), or data=real."
+        )
+    targets = np.asarray(synthetic.targets, dtype=np.int64)
+    plan = BatchPlan(
+        targets, None, st.batch_size, steps_per_epoch(st, len(targets)), st.sampler, None, seed
+    )
+    return TrainData(
+        dataset=Indexed(
+            torch_split(recipe, data, synthetic, augment), st.augment != "none" or st.randaugment
+        ),
+        plan=plan,
+        n_real=0,
+        classes=targets,
+        groups=targets,
+        num_groups=data.num_classes,
+        real_counts=np.zeros(data.num_classes, dtype=np.int64),
+        synthetic_counts=synthetic.class_counts(data.num_classes),
     )
 
 

@@ -50,7 +50,13 @@ BATCH_AUGS = Registry(
     },
 )
 TRAINS = ("all", "head", "lws")
-DATA = ("real+synthetic", "real", "class-balanced-subsample", "group-balanced-subsample")
+DATA = (
+    "real+synthetic",
+    "real",
+    "synthetic",
+    "class-balanced-subsample",
+    "group-balanced-subsample",
+)
 SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
 SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("none", "shift", "standard", "flip-rotate")
@@ -92,7 +98,8 @@ class StageFields:
         "real+synthetic",
         choices=DATA,
         source="all the training data the method has",
-        help="real+synthetic (synthetic only where the method makes it), real, or a class- / "
+        help="real+synthetic (synthetic only where the method makes it), real, synthetic (the "
+        "synthetic set alone: Fill-Up Table 1 / Table 5's synthetic-only rows), or a class- / "
         "group-balanced random subsample of the real training split (SYNAuG Alg. 1, DFR)",
     )
     sampler: str = hp(
@@ -338,6 +345,37 @@ class Stage(StageFields):
 
 
 FIRST_STAGE = "main"
+
+
+def check_data(recipe: Recipe, stages: dict[str, Stage], synthetic: bool, method: str) -> None:
+    """Stages training on the synthetic set alone (`data=synthetic`) need one, and nothing that
+    counts real images or reads group labels (synthetic images have none). Checked when the
+    settings are resolved, before any generator fit or synthesis."""
+    every = [(FIRST_STAGE, stage_fields(recipe))]
+    every += [(name, stage_fields(recipe, st)) for name, st in stages.items()]
+    for name, st in every:
+        if st.data != "synthetic" or st.epochs == 0:
+            continue
+        where = "recipe" if name == FIRST_STAGE else f"stage.{name}"
+        if not synthetic:
+            raise ConfigError(
+                f"{where}.data='synthetic': {method} makes no synthetic data to train on. Use "
+                "data=real, or a method that synthesises (fillup-template, fill-up, ...)."
+            )
+        if st.loss in ("balanced-softmax", "logit-adjusted") and st.prior == "real":
+            raise ConfigError(
+                f"{where}: loss={st.loss!r} with prior='real' counts real images, and "
+                "data='synthetic' trains on none. Use prior=real+synthetic or prior=batch (the "
+                "synthetic set's class frequencies), or loss=ce (Fill-Up Table 1)."
+            )
+        if st.sampler == "group-balanced" or st.loss == "group-dro":
+            what = (
+                "sampler='group-balanced'" if st.sampler == "group-balanced" else "loss='group-dro'"
+            )
+            raise ConfigError(
+                f"{where}: {what} needs group labels, and data='synthetic' has none (synthetic "
+                "images carry their class only). Use data=real+synthetic or a class-level choice."
+            )
 
 
 def stage_fields(recipe: Recipe, stage: Stage | None = None) -> StageFields:
