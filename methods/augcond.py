@@ -41,7 +41,7 @@ from bench.hparams import hp
 from bench.io import seed_hash
 from bench.method import Method, SynthesisHparams
 
-BACKENDS = ("ddpm", "unclip")
+BACKENDS = ("ddpm", "unclip", "sd-imgvar")
 TINY_DDPM = {
     "unet_channels": (8, 16),
     "train_steps": 3,
@@ -63,7 +63,9 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
         stage="generator",
         source="harness: the embedded ddpm with image conditioning runs offline; 'unclip' is the "
         "papers' Stable unCLIP 2.1 (FG Sec 3.2, augcond Sec 3.2; needs local weights)",
-        help="ddpm (trained by the harness, image_conditioning on) | unclip (model_dir / HF cache)",
+        help="ddpm (trained by the harness, image_conditioning on) | unclip (model_dir / HF cache) "
+        "| sd-imgvar (SD image variations, the image embedding only: Fill-Up's Image Variation; "
+        "give its model_id)",
     )
     image_conditioning: bool = hp(
         True,
@@ -109,7 +111,7 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.generator == "unclip" and self.scheduler == "pndm" and self.sampling_steps < 4:
+        if self.generator != "ddpm" and self.scheduler == "pndm" and self.sampling_steps < 4:
             raise ConfigError(
                 f"sampling_steps={self.sampling_steps} with scheduler=pndm: diffusers' PNDM "
                 "needs at least 4 steps (its Runge-Kutta warm-up). Use more steps or "

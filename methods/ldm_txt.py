@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.methods.augcond import ConditionedHparams, ImageConditioned
 
@@ -52,6 +53,14 @@ class TxtHparams(TxtImgHparams):
         stage="synthesis",
         source="FG Table 1 'LDM (txt)': no image information (unclip: the zero image embedding)",
     )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.generator == "sd-imgvar":
+            raise ConfigError(
+                "generator=sd-imgvar takes only an image embedding (no text encoder), and LDM "
+                "(txt) conditions on the class alone; use unclip or ddpm."
+            )
 
 
 class LDMTxtImg(ImageConditioned):

@@ -247,19 +247,28 @@ def test_method_runs_on_the_unclip_backend(name: str, unclip_dir: Path, results:
     assert manifest["image_size"] == 32 and manifest["channels"] == 3
 
 
-def test_reimagine_is_ldm_txt_img_with_an_empty_prompt_on_synthetic_data_alone(
-    unclip_dir: Path, results: Path
+@pytest.fixture(scope="module")
+def imgvar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fixtures.tiny_pipelines import save_tiny_imgvar
+
+    return save_tiny_imgvar(tmp_path_factory.mktemp("pipelines") / "sd-imgvar")
+
+
+@pytest.mark.parametrize("backend", ["unclip", "sd-imgvar"])
+def test_reimagine_and_image_variation_train_on_synthetic_data_alone(
+    backend: str, unclip_dir: Path, imgvar_dir: Path, results: Path
 ) -> None:
-    """Fill-Up Table 1's Reimagine row (results/published/methods.csv): a real image's CLIP
-    embedding, no prompt, the classifier trained on the synthetic images alone."""
+    """Fill-Up Table 1's Reimagine (unclip, empty prompt) and Image Variation (sd-imgvar) rows
+    (results/published/methods.csv): a real image's CLIP embedding, no prompt, the classifier
+    trained on the synthetic images alone."""
     from helpers import run_digits, tiny_sets
 
     from bench.synthesis.store import SyntheticSet
 
     sets = [
         *tiny_sets("ldm-txt-img"),
-        "generator=unclip",
-        f"model_dir={unclip_dir}",
+        f"generator={backend}",
+        f"model_dir={unclip_dir if backend == 'unclip' else imgvar_dir}",
         "resolution=32",
         "prompt=",
         "plan=add:2",
@@ -268,6 +277,7 @@ def test_reimagine_is_ldm_txt_img_with_an_empty_prompt_on_synthetic_data_alone(
     ]
     run_dir = run_digits("ldm-txt-img", results, sets)
     result = read_json(run_dir / "result.json")
+    assert result["info"]["generator"]["backend"] == backend
     main = result["metrics"]["stages"][0]
     assert main["data"] == "synthetic" and main["train_samples"] == 20
     key = result["info"]["synthesis"]["key"]

@@ -30,10 +30,14 @@ def toy_data() -> LoadedDataset:
 
 @pytest.fixture(scope="module")
 def pipelines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from fixtures.tiny_pipelines import save_tiny_sd, save_tiny_unclip
+    from fixtures.tiny_pipelines import save_tiny_imgvar, save_tiny_sd, save_tiny_unclip
 
     root = tmp_path_factory.mktemp("pipelines")
-    return {"sd": save_tiny_sd(root / "sd"), "unclip": save_tiny_unclip(root / "unclip")}
+    return {
+        "sd": save_tiny_sd(root / "sd"),
+        "unclip": save_tiny_unclip(root / "unclip"),
+        "sd-imgvar": save_tiny_imgvar(root / "sd-imgvar"),
+    }
 
 
 TINY_DDPM = {
@@ -51,7 +55,7 @@ def settings_for(name: str, pipelines: dict[str, Path]) -> dict:
         return TINY_DDPM
     if name == "ddpm-ti":  # a learned class vector: a few steps, a checkpoint every 2
         return {**TINY_DDPM, **TINY_DDPM_TI}
-    if name in ("sd", "unclip"):
+    if name in ("sd", "unclip", "sd-imgvar"):
         return {"model_dir": str(pipelines[name]), "resolution": 32}
     if name == "sd-ti":  # textual inversion: a few steps, a checkpoint every 2
         return {
@@ -120,7 +124,7 @@ def test_backend_synthesises_through_requests_plans_and_the_store(
     assert meta["labels"] == [r.label for r in requests]
 
 
-@pytest.mark.parametrize("name", ["ddpm", "sd", "unclip"])
+@pytest.mark.parametrize("name", ["ddpm", "sd", "unclip", "sd-imgvar"])
 def test_a_sample_depends_on_its_seed_not_its_batch(name: str, pipelines, tmp_path) -> None:
     generator, _ = ready(name, pipelines, tmp_path)
     prompt = "x" if GENERATORS[name].takes_prompts else None
@@ -138,7 +142,7 @@ def mean_brightness(images: torch.Tensor, requests) -> torch.Tensor:
     return images.float().mean(dim=(1, 2, 3))
 
 
-@pytest.mark.parametrize("name", ["ddpm", "sd", "unclip"])
+@pytest.mark.parametrize("name", ["ddpm", "sd", "unclip", "sd-imgvar"])
 def test_x0_guidance_is_a_hook_zero_omega_is_plain_sampling(name: str, pipelines, tmp_path) -> None:
     generator, _ = ready(name, pipelines, tmp_path)
     prompt = "x" if GENERATORS[name].takes_prompts else None
@@ -161,15 +165,28 @@ def test_guidance_settings_are_checked() -> None:
         X0Guidance(mean_brightness, 0.1, every=0)
 
 
-def test_embedding_hook_sees_the_raw_embedding(pipelines, tmp_path) -> None:
-    generator, _ = ready("unclip", pipelines, tmp_path)
+@pytest.mark.parametrize("name", ["unclip", "sd-imgvar"])
+def test_the_conditioning_image_steers_the_sample(name: str, pipelines, tmp_path) -> None:
+    generator, _ = ready(name, pipelines, tmp_path)
+    prompt = "x" if GENERATORS[name].takes_prompts else None
+    a, b = ([SynthesisRequest(0, 0, 5, None, prompt, (i,))] for i in (0, 7))
+    hooks = SamplingHooks(noise=CFG(3.0))
+    first = generator.sample(a, hooks, steps=2).images
+    assert not np.array_equal(first, generator.sample(b, hooks, steps=2).images)
+    assert np.array_equal(first, generator.sample(a, hooks, steps=2).images)
+
+
+@pytest.mark.parametrize("name", ["unclip", "sd-imgvar"])
+def test_embedding_hook_sees_the_raw_embedding(name: str, pipelines, tmp_path) -> None:
+    generator, _ = ready(name, pipelines, tmp_path)
     seen = {}
 
     def zero_out(embeds, requests):
         seen["shape"] = tuple(embeds.shape)
         return torch.zeros_like(embeds[:, 0])
 
-    requests = [SynthesisRequest(0, 0, 3, None, "x", (0, 1))]  # a pair of images per request
+    prompt = "x" if GENERATORS[name].takes_prompts else None
+    requests = [SynthesisRequest(0, 0, 3, None, prompt, (0, 1))]  # a pair of images per request
     generator.sample(requests, SamplingHooks(embeddings=zero_out), steps=2)
     assert seen["shape"] == (1, 2, 32)
     with pytest.raises(ConfigError, match="no hook combines them"):

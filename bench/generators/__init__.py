@@ -13,6 +13,7 @@ GENERATORS = Registry(
         "sd": "bench.generators.sd:StableDiffusionGenerator",
         "sd-ti": "bench.generators.inversion:TextualInversionGenerator",
         "unclip": "bench.generators.unclip:StableUnCLIPGenerator",
+        "sd-imgvar": "bench.generators.imgvar:StableDiffusionImageVariationGenerator",
         # The test double: draws noise images fast, so pipeline tests run in seconds.
         "noise": "bench.generators.noise:NoiseGenerator",
     },

@@ -168,3 +168,27 @@ def check_resolution(size: int, unet: Any, vae: Any) -> None:
             f"resolution={size}: this pipeline needs a multiple of {factor} "
             "(its autoencoder and UNet downsampling)."
         )
+
+
+class CLIPImageInput:
+    """The real images a CLIP-image-conditioned pipeline (`unclip`, `sd-imgvar`) embeds: read
+    at the image encoder's crop size, RGB, embedded by the pipeline's own processor + encoder."""
+
+    pipe: Any
+    real_images: Any = None
+
+    def set_real_images(self, split: Any, channels: int) -> None:
+        from bench.data.torchdata import SplitImages
+
+        crop = self.pipe.feature_extractor.crop_size
+        side = int(getattr(crop, "height", None) or crop["height"])
+        self.real_images = SplitImages(split, side, 3)  # CLIP sees RGB at its crop size
+
+    def encode_images(self, images: Any) -> Any:
+        """CLIP image embeddings of uint8 N x H x W x 3 images (the raw vector)."""
+        import torch
+
+        pixels = self.pipe.feature_extractor(images=list(images), return_tensors="pt").pixel_values
+        encoder = self.pipe.image_encoder
+        with torch.no_grad():
+            return encoder(pixels.to(self.pipe.device, encoder.dtype)).image_embeds

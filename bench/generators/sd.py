@@ -198,7 +198,7 @@ def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPi
     path = weights_dir(settings)
     cls = getattr(diffusers, cls_name)
     kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype, device)}
-    if cls_name == "StableDiffusionPipeline":
+    if cls_name in ("StableDiffusionPipeline", "StableDiffusionImageVariationPipeline"):
         kwargs.update(safety_checker=None, requires_safety_checker=False)
     try:
         pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)

@@ -26,6 +26,7 @@ from bench.generators.base import (
     to_uint8,
 )
 from bench.generators.pretrained import (
+    CLIPImageInput,
     PretrainedSettings,
     check_resolution,
     decode_latents,
@@ -55,7 +56,7 @@ class UnCLIPSettings(PretrainedSettings):
     )
 
 
-class StableUnCLIPGenerator(Generator):
+class StableUnCLIPGenerator(CLIPImageInput, Generator):
     """Stable unCLIP: a prompt plus the CLIP embedding of real images, from local weights."""
 
     name = "unclip"
@@ -75,22 +76,6 @@ class StableUnCLIPGenerator(Generator):
     @classmethod
     def for_data(cls, settings: UnCLIPSettings, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device, "StableUnCLIPImg2ImgPipeline"), settings)
-
-    def set_real_images(self, split: Any, channels: int) -> None:
-        from bench.data.torchdata import SplitImages
-
-        crop = self.pipe.feature_extractor.crop_size
-        side = int(getattr(crop, "height", None) or crop["height"])
-        self.real_images = SplitImages(split, side, 3)  # CLIP sees RGB at its crop size
-
-    def encode_images(self, images: np.ndarray) -> Any:
-        """CLIP image embeddings of uint8 N x H x W x 3 images (the raw, un-noised vector)."""
-        import torch
-
-        pixels = self.pipe.feature_extractor(images=list(images), return_tensors="pt").pixel_values
-        encoder = self.pipe.image_encoder
-        with torch.no_grad():
-            return encoder(pixels.to(self.pipe.device, encoder.dtype)).image_embeds
 
     def sample(
         self,

@@ -1,0 +1,101 @@
+"""`sd-imgvar`: Stable Diffusion image variations through diffusers, local weights.
+
+Lambda Labs' Stable Diffusion fine-tuned to take the CLIP image embedding of one image in place of
+the text encoder's output (`StableDiffusionImageVariationPipeline`): Fill-Up Table 1's "Image
+Variation" (Sec 3.1, App B.2: lambda-diffusers, based on SD v1.3; guidance 3.0 as "high"). Each
+request is conditioned on the CLIP embedding of its real training image (`cond_ids`), after the
+`images` / `embeddings` hooks (augmentation-conditioning's Dropout, Mixup, CutMix act here as on
+`unclip`); the embedding is the UNet's one-token cross-attention context and the unconditional
+branch is zeros of it, as in diffusers. No prompt: the pipeline has no text encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.errors import ConfigError
+from bench.generators.base import (
+    Generator,
+    SampleBatch,
+    SamplingHooks,
+    SynthesisRequest,
+    conditioning_embeddings,
+    denoise,
+    to_uint8,
+)
+from bench.generators.pretrained import (
+    CLIPImageInput,
+    PretrainedSettings,
+    check_resolution,
+    decode_latents,
+    pretrained_identity,
+)
+from bench.generators.sd import LatentDenoiser, load_pipeline
+from bench.hparams import hp
+
+IMGVAR = "lambdalabs/sd-image-variations-diffusers"
+
+
+@dataclass(frozen=True)
+class ImageVariationSettings(PretrainedSettings):
+    model_id: str = hp(
+        IMGVAR,
+        stage="generator",
+        source="Fill-Up Sec 3.1 / App B.2: Image Variation (lambda-diffusers)",
+    )
+
+
+class StableDiffusionImageVariationGenerator(CLIPImageInput, Generator):
+    """SD image variations: the CLIP embedding of a real image is the whole condition."""
+
+    name = "sd-imgvar"
+    Settings = ImageVariationSettings
+    takes_prompts = False
+    takes_images = True
+
+    def __init__(self, pipe: Any, settings: Any):
+        self.pipe, self.settings = pipe, settings
+        self.image_size, self.channels = settings.resolution, 3
+        check_resolution(self.image_size, pipe.unet, pipe.vae)
+
+    @classmethod
+    def weights_identity(cls, settings: Any) -> dict[str, Any]:
+        return pretrained_identity(settings)
+
+    @classmethod
+    def for_data(cls, settings: Any, data: Any, device: str = "cpu") -> Any:
+        pipe = load_pipeline(settings, device, "StableDiffusionImageVariationPipeline")
+        return cls(pipe, settings)
+
+    def sample(
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        steps: int = 50,
+        progress: bool = False,
+    ) -> SampleBatch:
+        import torch
+
+        hooks = hooks or SamplingHooks()
+        if not requests:
+            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
+        if self.real_images is None:
+            raise ConfigError("the sd-imgvar generator needs the real images (set_real_images).")
+        raw = conditioning_embeddings(requests, self.real_images.read, self.encode_images, hooks)
+        if raw is None:
+            raise ConfigError(
+                "every sd-imgvar request needs a conditioning image (the method's "
+                "conditioning()): the image embedding is its only input."
+            )
+        context = raw[:, None, :].to(self.pipe.unet.dtype)
+        text = (context, torch.zeros_like(context))
+        denoiser = LatentDenoiser(self.pipe, self.settings, requests, text, None)
+        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
+        with torch.no_grad():
+            images = decode_latents(self.pipe.vae, x)
+        values = None if criterion is None else criterion.cpu().numpy()
+        return SampleBatch(to_uint8(images), values)
