@@ -87,7 +87,11 @@ GENERATION_METRICS = (
     ("coverage", "Coverage", 3, False),
     ("f8", "F8", 3, False),
     ("f1_8", "F1/8", 3, False),
+    # SYNAuG Fig. 3a's real-vs-synthetic domain-classifier accuracy; 50% = no domain gap
+    ("domain_cls_acc", "Domain cls acc", 1, True),
 )
+# Generation metrics recorded as a share and shown in % (as their papers print them).
+GENERATION_PERCENT = ("domain_cls_acc",)
 LEGEND = {
     "group": "Worst-group / Mean-group: smallest and plain mean of the test group accuracies "
     "(%); Train-weighted avg: group accuracies weighted by the training group sizes (WILDS "
@@ -338,7 +342,8 @@ def generation_column(extractor: str, key: str, title: str, digits: int, lower: 
     suffix = "" if extractor == "inception" else f" ({extractor})"
     column_key = key if extractor == "inception" else f"{key}[{extractor}]"
     path = ("generation", extractor, key)
-    return Column(column_key, title + suffix, path, 1.0, digits, "generation", lower)
+    scale = 100.0 if key in GENERATION_PERCENT else 1.0
+    return Column(column_key, title + suffix, path, scale, digits, "generation", lower)
 
 
 def make_row(
