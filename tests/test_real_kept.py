@@ -127,6 +127,28 @@ def test_bad_forms_are_config_errors_naming_the_value_and_the_forms(
     assert "all | uniform:F | classwise:F with 0 < F <= 1" in str(info.value)
 
 
+def test_the_cli_refuses_a_bad_form_before_any_work(tmp_path: Path) -> None:
+    from helpers import cli
+
+    results = tmp_path / "r"
+    args = ["run", "--method", "synaug", "--dataset", "digits-lt", "--results", str(results)]
+    code, _, err = cli(*args, "--quiet", "--set", "dataset.real_kept=uniform:2")
+    assert code == 2 and "real_kept='uniform:2': F=2 lies outside (0, 1]" in err
+    assert "Traceback" not in err and not results.exists()
+
+
+@pytest.mark.slow
+def test_uniform_replacement_run_fills_every_class_to_the_target(tmp_path: Path) -> None:
+    """Fig. 2b on digits-lt: every class keeps 10% of its real images, fill:20 tops it up."""
+    sets = [*tiny_sets("synaug"), "dataset.real_kept=uniform:0.1", "plan=fill:20"]
+    result = read_json(run_digits("synaug", tmp_path / "results", sets) / "result.json")
+    real = result["metrics"]["train_counts"]
+    assert real == [11, 7, 4, 2, 1, 1, 1, 1, 1, 1]
+    assert [r + s for r, s in zip(real, result["metrics"]["synthetic_counts"], strict=True)] == [
+        20
+    ] * 10
+
+
 @pytest.mark.slow
 def test_synaug_replacement_run_fills_the_emptied_classes(tmp_path: Path) -> None:
     """Fig. 2a on digits-lt: half the classes lose their real images; fill:68 (the largest
