@@ -64,6 +64,11 @@ def test_another_split_scores_worse_than_the_same_split(tmp_path: Path) -> None:
     assert 0 < digits["fid"] < random["fid"] and digits["kid_mean"] < random["kid_mean"]
     assert digits["coverage"] > random["coverage"] and digits["density"] > random["density"]
     assert digits["n_fake"] == 278 and digits["is_mean"] > 1.0
+    # SYNAuG's domain classifier: 2,500 per domain by default, more than these sets hold
+    assert digits["domain_cls_acc"] is None and "domain_cls_n=2500" in digits["domain_cls_note"]
+    sets = [*FAST, "domain_cls_n=250"]
+    noise_gap = eval_gen("digits-lt", noise_folder, sets=sets, results=results, progress=False)
+    assert noise_gap["domain_cls_acc"] > 0.95 and noise_gap["domain_cls_n_test"] == 100
 
 
 def test_real_features_are_cached_and_invalidated(tmp_path: Path) -> None:
@@ -138,6 +143,7 @@ def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     report = leaderboard.collect(iter_finished_runs(finished_run.parents[1]))
     md = render(report, "md")
     assert "FID (small)" in md and "Coverage (small)" in md and "nan" not in md.lower()
+    assert "Domain cls acc (small)" not in md  # null for every run (2,500 per domain asked)
     fid = result["generation"]["small"]["fid"]
     assert f"{fid:.2f}" in md
 

@@ -81,6 +81,7 @@ def test_error_records_and_nan_show_as_dashes() -> None:
 
 def test_generation_metrics_get_their_own_table_per_extractor() -> None:
     inception = {"fid": 12.345, "kid_mean": 0.0123, "f8": 0.9, "f1_8": None}
+    inception["domain_cls_acc"] = 0.7416  # a share, shown in % as SYNAuG Fig. 3a prints it
     records = [
         record("fill", 0, generation={"inception": inception, "clip": {"fid": 3.0}}),
         record("erm", 0),
@@ -88,10 +89,10 @@ def test_generation_metrics_get_their_own_table_per_extractor() -> None:
     r = report(records)
     _, gen = r.tables
     assert gen.title == "toy: generation" and gen.shape == "generation"
-    assert gen.headers == ["Method", "FID", "KID", "F8", "FID (clip)", "Seeds"]
+    assert gen.headers == ["Method", "FID", "KID", "F8", "Domain cls acc", "FID (clip)", "Seeds"]
     rows = {row[0]: row[1:] for row in md_rows(to_markdown(leaderboard.Report([gen])))[1:]}
-    assert rows["fill"] == ["12.35", "0.0123", "0.900", "3.00", "1"]
-    assert rows["erm"] == ["–", "–", "–", "–", "1"]
+    assert rows["fill"] == ["12.35", "0.0123", "0.900", "74.2", "3.00", "1"]
+    assert rows["erm"] == ["–", "–", "–", "–", "–", "1"]
     csv = to_csv(r)
     assert "toy: generation,toy,fill,fill,ours,fid,12.3450," in csv
     assert "toy: generation,toy,fill,fill,ours,fid[clip],3.0000," in csv

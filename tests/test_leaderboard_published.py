@@ -208,3 +208,27 @@ def test_a_published_variant_is_compared_with_our_row_of_its_settings() -> None:
     assert same_value(True, "true") and not same_value(False, "true") and same_value(7.5, "7.5")
     assert same_value([8, 16], "8,16") and same_value("/a/t5-prompts.yaml", "*t5-prompts.yaml")
     assert same_value("/a/dir", "*") and not same_value(None, "*") and not same_value("x", "y")
+
+
+def test_a_mapping_with_dataset_settings_takes_the_table_they_make() -> None:
+    """SYNAuG's replacement test (dataset.real_kept=...) is compared with our runs of that
+    reduced split, the plain row with the runs on the whole split, whatever the table order."""
+    from bench.report.leaderboard import Group, Row, matching_row
+
+    plain = Row("synaug", "synaug", seeds=[0, 1, 2], options={"plan": "fill:max"})
+    reduced = Row("synaug", "synaug", seeds=[0], options={"plan": "fill:500"})
+    whole = Group("a", "cifar100-lt", "cifar100-lt", {"real_kept": "all"}, "long-tail", [plain], [])
+    kept = {"real_kept": "uniform:0.01"}
+    part = Group("b", "cifar100-lt (real_kept)", "cifar100-lt", kept, "long-tail", [reduced], [])
+    synaug = published.MethodMap("synaug", "", "synaug", "", "")
+    slug = "synaug-replacement-uniform"
+    for extra in ({"plan": "fill:500"}, {}):  # with row settings too, or the dataset's alone
+        settings = {"dataset.real_kept": "uniform:0.01", **extra}
+        uniform = published.MethodMap(slug, "", "synaug", "", "", settings)
+        siblings = [synaug, uniform]
+        for order in ([whole, part], [part, whole]):
+            found = {
+                m.slug: next(filter(None, (matching_row(g, m, siblings) for g in order)), None)
+                for m in siblings
+            }
+            assert found == {"synaug": plain, slug: reduced}

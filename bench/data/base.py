@@ -155,8 +155,20 @@ class DatasetOptions:
         source="long-tail convention: few-shot = fewer than 20 train "
         "images (classifier-balancing utils.shot_acc; Fill-Up Table 2)",
     )
+    real_kept: str = hp(
+        "all",
+        stage="data",
+        keyless_default=True,
+        source="all real training images; SYNAuG Sec 4.2 / Fig. 2's replacement test keeps "
+        "uniform:0.01 (1% of every class) or classwise:0.5 (half the classes, all their images)",
+        help="all | uniform:F | classwise:F: the share of the real training split kept, drawn "
+        "with the run's seed (bench.data.realkept)",
+    )
 
     def __post_init__(self) -> None:
+        from bench.data.realkept import canonical
+
+        object.__setattr__(self, "real_kept", canonical(self.real_kept))  # checked, one spelling
         if self.few_threshold > self.many_threshold + 1:
             raise ConfigError(
                 f"few_threshold={self.few_threshold} exceeds many_threshold={self.many_threshold}"

@@ -31,6 +31,7 @@ import numpy as np
 from bench.data.base import SPLITS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import MAX_SHOWN, Reading, reading
 from bench.errors import DataError
+from bench.hparams import keyed
 from bench.io import stable_hash
 
 
@@ -110,7 +111,10 @@ def fingerprint(
     """The fingerprint (JSON-ready); its "digest" hashes everything but the root's location."""
     fp: dict[str, Any] = {
         "dataset": data.name,
-        "options": dataclasses.asdict(options) if dataclasses.is_dataclass(options) else {},
+        # settings added later are absent at their default (hparams.keyed): digests stay
+        "options": keyed(type(options), dataclasses.asdict(options))
+        if dataclasses.is_dataclass(options)
+        else {},
         "classes": hash_text("\n".join(data.class_names)),
         "files_read": {
             relative(path, root): digest[:16] for path, digest in sorted(record.files.items())

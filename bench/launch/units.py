@@ -196,6 +196,8 @@ def loaded_data(config: Any, env: Env) -> Any:
 
     root = env.data_root_for(config)
     key = (config.dataset, repr(sorted(config.data.items())), str(root))
+    if config.dataset_settings.real_kept != "all":  # the run's seed draws the kept images
+        key += (config.seed,)
     if key not in DATA:
         DATA.clear()  # one dataset held at a time: sweeps list runs dataset by dataset
         DATA[key] = load_data(config, None, root)[0]

@@ -1,14 +1,15 @@
 """Evaluation metrics.
 
 Classification (numpy only): `shot_accuracy`, `group_accuracy`, `fairness`.
-Generation: `frechet_distance`, `prdc`, `prd_scores` (numpy, with torch / scikit-learn imported
-inside the functions), and FID / KID / IS / precision / recall through torch-fidelity
-(`bench.metrics.generation`) on features from the extractors in `EXTRACTORS` (imported only when
-one is built, so importing this package never imports torch).
+Generation: `frechet_distance`, `prdc`, `prd_scores`, `domain_classifier_accuracy` (numpy, with
+torch / scikit-learn / scipy imported inside the functions), and FID / KID / IS / precision /
+recall through torch-fidelity (`bench.metrics.generation`) on features from the extractors in
+`EXTRACTORS` (imported only when one is built, so importing this package never imports torch).
 """
 
 from bench.metrics.accuracy import per_class_accuracy, shot_accuracy
 from bench.metrics.checks import MetricInputError
+from bench.metrics.domain import domain_classifier_accuracy
 from bench.metrics.fairness import fairness
 from bench.metrics.frechet import feature_statistics, frechet_distance
 from bench.metrics.group import group_accuracy
@@ -31,6 +32,7 @@ EXTRACTORS = Registry(
 __all__ = [
     "EXTRACTORS",
     "MetricInputError",
+    "domain_classifier_accuracy",
     "fairness",
     "feature_statistics",
     "frechet_distance",

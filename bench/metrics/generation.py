@@ -16,6 +16,7 @@ import numpy as np
 from bench.data import FULL_TRAIN, SPLITS
 from bench.hparams import hp
 from bench.metrics.checks import check_enough, check_features, check_same_width
+from bench.metrics.domain import domain_classifier_accuracy
 from bench.metrics.imagesets import choose
 from bench.metrics.manifold import prdc
 from bench.metrics.prd import prd_scores
@@ -60,6 +61,29 @@ class GenerationSettings:
     prd_runs: int = hp(10, low=1, source="Sajjadi et al. reference prd_score.py (num_runs=10)")
     prd_angles: int = hp(1001, low=3, source="Sajjadi et al. reference (num_angles=1001)")
     beta: float = hp(8.0, gt=0.0, source="Sajjadi et al. 2018 and CBDM: F8 and F1/8")
+    domain_cls_n: int = hp(
+        2500,
+        low=2,
+        high=10**7,
+        source="SYNAuG Fig. 3a: 2.5k samples for each of the real and synthetic domains",
+        help="samples per domain for the domain-classifier accuracy (null, with a note, when a "
+        "set has fewer)",
+    )
+    domain_cls_held_out: float = hp(
+        0.2,
+        gt=0.0,
+        high=0.9,
+        source="ours: SYNAuG Fig. 3a states no train / test split; 20% of each domain held out",
+    )
+    domain_cls_c: float = hp(
+        1.0,
+        gt=0.0,
+        high=1e6,
+        source="ours: SYNAuG states no optimiser or regularisation for its FC layer; "
+        "scikit-learn's LogisticRegression default C = 1 (L2), fitted to convergence (the loss "
+        "is convex)",
+        help="inverse L2 strength of the domain classifier (logistic regression)",
+    )
     batch_size: int = hp(64, low=1, source=TF)
     seed: int = hp(2020, low=0, source=TF + " (rng_seed): subsets, KID subsets, k-means")
 
@@ -82,7 +106,22 @@ def generation_metrics(
     density = prdc(real, fake, settings.k)
     out["density"], out["coverage"] = density["density"], density["coverage"]
     out.update(prd_metrics(real, fake, settings, num_classes))
+    out.update(domain_metrics(real, fake, settings))
     return out
+
+
+def domain_metrics(real: np.ndarray, fake: np.ndarray, settings: Any) -> dict[str, Any]:
+    """SYNAuG's real-vs-synthetic domain-classifier accuracy (null where a set is too small)."""
+    n = settings.domain_cls_n
+    if min(len(real), len(fake)) < n:
+        return {
+            "domain_cls_acc": None,
+            "domain_cls_note": f"not computed: domain_cls_n={n} per domain, got {len(real)} real "
+            f"and {len(fake)} fake features; lower domain_cls_n or give more images",
+        }
+    return domain_classifier_accuracy(
+        real, fake, n, settings.domain_cls_held_out, settings.seed, settings.domain_cls_c
+    )
 
 
 def fidelity_metrics(

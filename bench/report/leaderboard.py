@@ -87,7 +87,11 @@ GENERATION_METRICS = (
     ("coverage", "Coverage", 3, False),
     ("f8", "F8", 3, False),
     ("f1_8", "F1/8", 3, False),
+    # SYNAuG Fig. 3a's real-vs-synthetic domain-classifier accuracy; 50% = no domain gap
+    ("domain_cls_acc", "Domain cls acc", 1, True),
 )
+# Generation metrics recorded as a share and shown in % (as their papers print them).
+GENERATION_PERCENT = ("domain_cls_acc",)
 LEGEND = {
     "group": "Worst-group / Mean-group: smallest and plain mean of the test group accuracies "
     "(%); Train-weighted avg: group accuracies weighted by the training group sizes (WILDS "
@@ -340,7 +344,8 @@ def generation_column(extractor: str, key: str, title: str, digits: int, lower: 
     suffix = "" if extractor == "inception" else f" ({extractor})"
     column_key = key if extractor == "inception" else f"{key}[{extractor}]"
     path = ("generation", extractor, key)
-    return Column(column_key, title + suffix, path, 1.0, digits, "generation", lower)
+    scale = 100.0 if key in GENERATION_PERCENT else 1.0
+    return Column(column_key, title + suffix, path, scale, digits, "generation", lower)
 
 
 def make_row(
@@ -676,13 +681,13 @@ def published_table(
         f" (IF {values[0].imbalance_factor})" if values[0].imbalance_factor else ""
     )
     title = f"{label}: {PAPERS.get(paper, paper)} {table} (published)"
-    group = matching_group(groups, dmap)
+    candidates = matching_groups(groups, dmap)
     rows, long, methods = [], [], []
     siblings = [pub.method_for(paper, slug_) for slug_ in dict.fromkeys(v.slug for v in values)]
     for (method, slug_, _, _, setting), cells_by_metric in by_row.items():
         first = next(iter(cells_by_metric.values()))
         mmap = pub.method_for(paper, slug_)
-        ours = matching_row(group, mmap, siblings) if group else None
+        ours = next(filter(None, (matching_row(g, mmap, siblings) for g in candidates)), None)
         marker = f" [{settings.index(setting) + 1}]" if len(settings) > 1 else ""
         cells = [Cell(method), Cell(first.source + marker)]
         if show_syn:
@@ -773,16 +778,16 @@ def metric_notes(pub: Published, values: list[Value]) -> list[tuple[str, str]]:
     return list(out.items())
 
 
-def matching_group(groups: list[Group], dmap: DatasetMap) -> Group | None:
-    """Our table of the mapped dataset whose options include the mapped settings."""
+def matching_groups(groups: list[Group], dmap: DatasetMap) -> list[Group]:
+    """Our tables of the mapped dataset whose options include the mapped settings."""
     if not dmap.bench_dataset:
-        return None
-    for g in groups:
-        if g.dataset == dmap.bench_dataset and all(
-            same_value(g.options.get(k), v) for k, v in dmap.settings.items()
-        ):
-            return g
-    return None
+        return []
+    return [
+        g
+        for g in groups
+        if g.dataset == dmap.bench_dataset
+        and all(same_value(g.options.get(k), v) for k, v in dmap.settings.items())
+    ]
 
 
 def same_value(ours: Any, text: str) -> bool:
@@ -807,18 +812,33 @@ def same_value(ours: Any, text: str) -> bool:
 
 
 def matching_row(group: Group, mmap: MethodMap, siblings: Sequence[MethodMap] = ()) -> Row | None:
-    """Our row for a published one: its bench method with the mapping's settings (the row with
-    most seeds). A mapping without settings takes none of the rows a sibling mapping (another
-    variant of the same bench method in the same published table: Stage I only, synthetic
-    only, ...) claims."""
+    """Our row for a published one in `group`: its bench method with the mapping's settings (the
+    row with most seeds); `dataset.` settings must hold in the group's options (SYNAuG's
+    replacement test: dataset.real_kept=uniform:0.01). A mapping without settings takes none of
+    the rows (or tables) a sibling mapping claims: another variant of the same bench method in
+    the same published table (Stage I only, synthetic only, ...)."""
+    own_data, own = split_settings(mmap.settings)
+    claims = [
+        split_settings(m.settings)
+        for m in siblings
+        if m.settings and m.bench_method == mmap.bench_method and m is not mmap
+    ]
+    if not holds(group.options, own_data):
+        return None
+    if not own_data and any(d and holds(group.options, d) for d, _ in claims):
+        return None  # a table a sibling's dataset settings make (a replacement test)
     rows = [r for r in group.rows if r.method == mmap.bench_method and not r.options.get("smoke")]
-    rows = [r for r in rows if holds(r.options, mmap.settings)]
-    if not mmap.settings:
-        claimed = [
-            m.settings for m in siblings if m.settings and m.bench_method == mmap.bench_method
-        ]
+    rows = [r for r in rows if holds(r.options, own)]
+    if not own:
+        claimed = [c for d, c in claims if c and holds(group.options, d)]
         rows = [r for r in rows if not any(holds(r.options, c) for c in claimed)]
     return max(rows, key=lambda r: len(r.seeds), default=None)
+
+
+def split_settings(settings: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(dataset options, the row's own settings) of a mapping's `--set` settings."""
+    data = {k.removeprefix("dataset."): v for k, v in settings.items() if k.startswith("dataset.")}
+    return data, {k: v for k, v in settings.items() if not k.startswith("dataset.")}
 
 
 def holds(options: dict[str, Any], settings: dict[str, str]) -> bool:

@@ -61,7 +61,8 @@ def eval_gen(
     fake_source = open_synthetic(target.synthetic)  # a wrong path fails before any work
     adapter_cls = DATASETS[target.dataset]
     options = hparams.build(adapter_cls.Options, target.options, f"dataset {target.dataset}")
-    target = replace(target, options=asdict(options))  # every option, defaults included
+    # every option, defaults included (settings added later only when not at their default)
+    target = replace(target, options=hparams.keyed(adapter_cls.Options, asdict(options)))
     data = adapter_cls(options, data_root).load()
     device = pick_device(device)
     from bench.runs.models import load_classifier

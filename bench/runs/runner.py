@@ -95,6 +95,8 @@ def run(
         record.open()
         record.timings["load-data"] = load_seconds
         record.info["data"] = fingerprint
+        if "real_kept" in data.info:
+            record.info["real_kept"] = data.info["real_kept"]
         if world.distributed:
             record.info["distributed"] = distributed_info(world)
         with log_to(run_dir / "log.txt"):
@@ -146,15 +148,19 @@ def load_data(
 ) -> tuple[LoadedDataset, float]:
     """The run's data, checked (bench.data.check.load_for_run) and fingerprinted, and the
     seconds it took: loaded before the run directory is known, since the data's fingerprint is
-    part of the run's name."""
+    part of the run's name. The option `real_kept` reduces the training split here, once, so
+    the generator, the synthesis plan and the classifier all see the same reduced split (the
+    fingerprint is the full data's; the option is part of the run's identity)."""
     import time
 
     from bench.data.check import load_for_run
+    from bench.data.realkept import keep_real
     from bench.datasets import DATASETS
 
     start = time.time()
     adapter = DATASETS[config.dataset](config.dataset_settings, data_root)
     data = load_for_run(adapter, cache, progress)
+    data = keep_real(data, config.dataset_settings.real_kept, config.seed)
     return data, round(time.time() - start, 3)
 
 

@@ -109,9 +109,11 @@ class Synthesis:
             identity.update(
                 dataset=c.dataset,
                 dataset_version=c.dataset_version,
-                data=c.data,
+                data=keyed(type(c.dataset_settings), c.data),
                 seed=generator_seed_of(c.hparams, c.seed),
             )
+            if "real_kept" in self.data.info:  # the run's seed drew the real images it fits on
+                identity["real_kept_seed"] = c.seed
         return identity
 
     def set_identity(self) -> dict[str, Any]:
