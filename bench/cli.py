@@ -363,7 +363,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 def describe_config(config) -> str:
     import json
 
-    lines = [f"run: {config.run_name}", f"seed: {config.seed}"]
+    smoke = "-smoke" if config.smoke else ""
+    lines = [
+        # the directory's id hashes the data's fingerprint too, known once the run reads the data
+        f"run: {config.method}-{config.dataset}-s{config.seed}{smoke}-<id: settings + the data's "
+        "fingerprint, when the run reads the data>",
+        f"settings id: {config.run_id} (without the data fingerprint)",
+        f"seed: {config.seed}",
+    ]
     for section, values in (
         ("method", config.hparams),
         ("dataset", config.data),

@@ -65,5 +65,7 @@ def test_dry_run_prints_settings_with_sources(tmp_path: Path) -> None:
     )
     assert out.returncode == 0
     assert "guidance_scale = 1.5    # command line" in out.stdout
+    # the run directory's id also hashes the data's fingerprint: not printed as if it were final
+    assert "run: ddpm-fill-digits-lt-s0-<id: settings + the data's fingerprint" in out.stdout
     assert 'loss = "balanced-softmax"    # ddpm-fill default: FG Sec 4.1' in out.stdout
     assert not (tmp_path / "r").exists()
