@@ -20,15 +20,17 @@ budget=(--set recipe.epochs=6 --set recipe.steps_per_epoch=25)
 # the erm run of the full protocol (12 epochs), not the reduced-budget ones beside it
 extractor=$(grep -l '"epochs": 12' "$results"/runs/erm-digits-lt-s0-*/config.json | head -n 1)
 extractor=${extractor%/config.json}
+runs=()  # the run directories `bench run` prints: only these are evaluated below
 for seed in ${SEEDS:-0 1 2}; do
   run=("$bench" run --dataset digits-lt --seed "$seed" --quiet --results "$results" "${budget[@]}")
-  "${run[@]}" --method cbdm "$@"
-  "${run[@]}" --method cbdm --set recipe.loss=balanced-softmax --set recipe.real_fraction=0.5 "$@"
-  "${run[@]}" --method ddpm-fill --set label_dropout_unit=batch --set sampling_steps=100 "$@"
-  "${run[@]}" --method ddpm-fill "$@"
+  runs+=("$("${run[@]}" --method cbdm "$@" | tail -n 1)")
+  runs+=("$("${run[@]}" --method cbdm --set recipe.loss=balanced-softmax \
+    --set recipe.real_fraction=0.5 "$@" | tail -n 1)")
+  runs+=("$("${run[@]}" --method ddpm-fill --set label_dropout_unit=batch \
+    --set sampling_steps=100 "$@" | tail -n 1)")
+  runs+=("$("${run[@]}" --method ddpm-fill "$@" | tail -n 1)")
 done
-for d in "$results"/runs/cbdm-digits-lt-s* "$results"/runs/ddpm-fill-digits-lt-s*; do
-  [ -f "$d/done" ] || continue
+for d in "${runs[@]}"; do
   "$bench" eval-gen --run "$d" --extractor "classifier:$extractor" --set split=test --quiet \
     --results "$results"
 done
