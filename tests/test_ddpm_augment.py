@@ -172,3 +172,29 @@ def test_fine_tuning_with_ada_from_a_generator_without_it(tmp_path: Path) -> Non
     assert tuned.cond.augment is not None
     back = fit(tmp_path / "back", init_from=str(tmp_path / "tuned"))  # drops ADA's layer
     assert back.cond.augment is None
+
+
+@pytest.mark.parametrize("mode", ["ada", "diffaug"])
+def test_the_loss_sees_the_augmented_images(tmp_path: Path, mode: str) -> None:
+    import bench.generators.ddpm as ddpm
+
+    made: list[tuple[torch.Tensor, torch.Tensor]] = []
+    losses: list[torch.Tensor] = []
+    real_augment, real_loss = ddpm.augment, DDPMGenerator.training_loss
+
+    def recording_augment(x, *args):
+        out = real_augment(x, *args)
+        made.append((x.clone(), out[0].clone()))
+        return out
+
+    def recording_loss(self, x0, *args):
+        losses.append(x0.clone())
+        return real_loss(self, x0, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ddpm, "augment", recording_augment)
+        patch.setattr(DDPMGenerator, "training_loss", recording_loss)
+        fit(tmp_path, train_augment=mode, ada_prob=1.0 if mode == "ada" else 0.12)
+    assert len(made) == len(losses) == TINY["train_steps"]
+    for (before, after), seen in zip(made, losses, strict=True):
+        assert torch.equal(seen, after) and not torch.equal(seen, before)
