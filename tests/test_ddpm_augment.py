@@ -198,3 +198,18 @@ def test_the_loss_sees_the_augmented_images(tmp_path: Path, mode: str) -> None:
     assert len(made) == len(losses) == TINY["train_steps"]
     for (before, after), seen in zip(made, losses, strict=True):
         assert torch.equal(seen, after) and not torch.equal(seen, before)
+
+
+@pytest.mark.parametrize(("method", "mode"), [("ddpm-fill", "ada"), ("cbdm", "diffaug")])
+def test_methods_run_end_to_end_with_an_augmented_generator(
+    method: str, mode: str, results: Path
+) -> None:
+    from helpers import run_digits, tiny_sets
+
+    run_dir = run_digits(method, results, [*tiny_sets(method), f"method.train_augment={mode}"])
+    generators = list((results / "cache" / "generators").glob("*/generator.json"))
+    assert len(generators) == 1
+    generator = DDPMGenerator.load(generators[0].parent)
+    assert generator.settings.train_augment == mode
+    assert (generator.ema_cond.augment is not None) == (mode == "ada")
+    assert (run_dir / "result.json").is_file()
