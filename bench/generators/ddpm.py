@@ -49,6 +49,7 @@ from bench.generators.base import (
     per_sample_noise,
     to_uint8,
 )
+from bench.generators.ddpm_augment import ADA_DIM, augment
 from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
 from bench.io import atomic_write, atomic_write_json, read_json, set_aside
 from bench.progress import progress_bar
@@ -57,24 +58,44 @@ log = logging.getLogger(__name__)
 
 
 class Conditioner(nn.Module):
-    """Class label (with a null label) plus an optional image embedding -> the UNet's class
-    embedding input (`class_embed_type="identity"`: added to the time embedding)."""
+    """Class label (with a null label) plus an optional image embedding, plus ADA's
+    augmentation parameters where the model trains with ADA -> the UNet's class embedding input
+    (`class_embed_type="identity"`: added to the time embedding)."""
 
-    def __init__(self, num_classes: int, width: int, embed_dim: int | None, channels: int):
+    def __init__(
+        self,
+        num_classes: int,
+        width: int,
+        embed_dim: int | None,
+        channels: int,
+        augment_dim: int | None = None,
+    ):
         super().__init__()
         self.labels = nn.Embedding(num_classes + 1, width)
         self.encoder = None if embed_dim is None else ImageEncoder(channels, embed_dim)
         self.project = None if embed_dim is None else nn.Linear(embed_dim, width)
+        # CBDM's ADA embedding: Linear(9 -> tdim) without bias (qym7/CBDM-pytorch model.py)
+        self.augment = None if augment_dim is None else nn.Linear(augment_dim, width, bias=False)
 
     def forward(
-        self, labels: torch.Tensor, embeds: torch.Tensor | None, rows: torch.Tensor | None = None
+        self,
+        labels: torch.Tensor,
+        embeds: torch.Tensor | None,
+        rows: torch.Tensor | None = None,
+        augment: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """`rows` (N x width), where given, stand in for the label rows (a learned class vector,
-        bench/generators/ddpm_inversion.py); the image-embedding term is added as usual."""
+        bench/generators/ddpm_inversion.py); the image-embedding term is added as usual.
+        `augment` (N x 9): ADA's parameters of the training images; None = zeros, the
+        un-augmented images sampling asks for."""
         out = self.labels(labels) if rows is None else rows
         if self.project is not None:
             # No image: the zero embedding, the unconditional mode embedding dropout trains.
             out = out + (self.project.bias if embeds is None else self.project(embeds))
+        if self.augment is not None:
+            if augment is None:
+                augment = out.new_zeros(len(out), self.augment.in_features)
+            out = out + self.augment(augment)
         return out
 
 
@@ -134,7 +155,9 @@ class DDPMGenerator(Generator):
         width = 4 * settings.unet_channels[0]  # UNet2DModel's time-embedding width
         embed_dim = settings.embed_dim if settings.image_conditioning else None
         self.unet = build_unet(settings, image_size, channels).to(self.device)
-        self.cond = Conditioner(self.num_labels, width, embed_dim, channels).to(self.device)
+        augment_dim = ADA_DIM if settings.train_augment == "ada" else None
+        self.cond = Conditioner(self.num_labels, width, embed_dim, channels, augment_dim)
+        self.cond.to(self.device)
         self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
@@ -298,6 +321,8 @@ class DDPMGenerator(Generator):
         else:  # CBDM Table 1's +RS / +SQRT-RS: classes drawn uniformly or by sqrt frequency
             idx = torch.multinomial(self._image_weights, s.batch_size, True, generator=rng)
         x0 = unit(images.read(idx.numpy())).to(self.device)
+        # CBDM Table 1's +ADA / +DiffAug (bench/generators/ddpm_augment.py); none draws nothing
+        x0, aug = augment(x0, s.train_augment, s.ada_prob, rng)
         y = labels[idx].clone()
         # Classifier-free guidance training: each sample's label is dropped with this probability
         # (Ho & Salimans 2022; "usually 10%", CBDM Sec 3.1), or the whole batch's (CBDM's code).
@@ -317,7 +342,7 @@ class DDPMGenerator(Generator):
             keep = (torch.rand(len(y), generator=rng) >= s.embed_dropout).float()
             embeds = self.cond.encoder(view) * keep.to(self.device)[:, None]
         t, noise, y = t.to(self.device), noise.to(self.device), y.to(self.device)
-        loss = self.training_loss(x0, y, t, noise, embeds, other, ~drop)
+        loss = self.training_loss(x0, y, t, noise, embeds, other, ~drop, aug)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -335,22 +360,27 @@ class DDPMGenerator(Generator):
         embeds: torch.Tensor | None = None,
         other: torch.Tensor | None = None,
         keep: torch.Tensor | None = None,
+        aug: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The noise-prediction loss, plus CBDM's regulariser (bench/generators/balancing.py)
         where `other` (y') is given; `keep` marks the samples whose label was not dropped (the
-        regulariser applies to those: Eq. 4 is defined for a label y)."""
+        regulariser applies to those: Eq. 4 is defined for a label y). `aug`: ADA's parameters
+        of the images, given to both branches (as the official code does)."""
         s = self.settings
         noisy = self.noise_schedule.add_noise(x0, noise, t)
+        if aug is not None:
+            aug = aug.to(noisy.device)
         if other is None:
-            pred = self.unet(noisy, t, class_labels=self.cond(y, embeds)).sample
+            pred = self.unet(noisy, t, class_labels=self.cond(y, embeds, augment=aug)).sample
             return F.mse_loss(pred, noise)
         # eps(x_t, y) and eps(x_t, y') in one forward pass (no batch statistics in the UNet).
         labels = torch.cat([y, other.to(y.device)])
         both_embeds = None if embeds is None else torch.cat([embeds, embeds])
+        both_aug = None if aug is None else torch.cat([aug, aug])
         both = self.unet(
             torch.cat([noisy, noisy]),
             torch.cat([t, t]),
-            class_labels=self.cond(labels, both_embeds),
+            class_labels=self.cond(labels, both_embeds, augment=both_aug),
         ).sample
         pred, pred_other = both.chunk(2)
         weight = cbdm_weight(t, s.cbdm_tau, s.num_train_timesteps)
@@ -382,10 +412,22 @@ class DDPMGenerator(Generator):
                 f"channels) {theirs}, this "
                 f"one {mine}: fine-tune a generator fitted on the same data."
             )
+        # ADA's embedding layer is the one part that may differ (train_augment): a generator
+        # fine-tuned with ADA from one trained without it starts that layer from its own init;
+        # one fine-tuned without ADA leaves the source's out.
+        own = self.cond.state_dict()
+        cond_state = {
+            k: v
+            for k, v in source.ema_cond.state_dict().items()
+            if not k.startswith("augment.") or k in own
+        }
+        for k, v in own.items():
+            if k.startswith("augment."):
+                cond_state.setdefault(k, v.clone())
         try:
             for live, ema, state in (
                 (self.unet, self.ema_unet, source.ema_unet.state_dict()),
-                (self.cond, self.ema_cond, source.ema_cond.state_dict()),
+                (self.cond, self.ema_cond, cond_state),
             ):
                 live.load_state_dict(state)
                 ema.load_state_dict(state)

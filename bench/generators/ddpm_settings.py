@@ -15,6 +15,10 @@ MAX_SIZE = 64
 PRETRAINED = ("none", "printed-digits")
 # What the label the UNet is conditioned on names: the class, or the (class, attribute) cell.
 CONDITIONS = ("class", "cell")
+# Augmentations of the training images (bench/generators/ddpm_augment.py; CBDM Table 1).
+AUGMENTS = ("none", "ada", "diffaug")
+ADA_PROB = 0.12
+CBDM_CODE = "qym7/CBDM-pytorch"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,29 @@ class DDPMSettings(BalancingSettings):
         "(Adam 1e-3, the generator's batch size; about 6 epochs of 5,000 images), then frozen",
         help="training steps of the pretrained generator's image encoder (image_conditioning)",
     )
+    train_augment: str = hp(
+        "none",
+        choices=AUGMENTS,
+        stage="generator",
+        source="none: the plain DDPM of CBDM Table 1; ada: its '+ADA' rows, the non-leaking "
+        f"augmentation of Karras et al. 2022 as {CBDM_CODE} (utils/augmentation.py, taken from "
+        "k-diffusion) applies it, its 9 parameters fed to the UNet through Linear(9 -> time "
+        "embedding) (CBDM Sec 4.1 'encoded as a condition via an additional embedding layer'), "
+        "zeros when sampling; diffaug: '+DiffAug', which that code lacks: Zhao et al. 2020's "
+        "default policy 'color,translation,cutout' on each training batch (CBDM Sec 4.1 "
+        "'directly applied to all training images following their default')",
+        help="none | ada | diffaug: augmentation of the generator's training images",
+        keyless_default=True,
+    )
+    ada_prob: float = hp(
+        ADA_PROB,
+        low=0.0,
+        high=1.0,
+        stage="generator",
+        source=f"{CBDM_CODE} main.py: KarrasAugmentationPipeline(0.12) (k-diffusion's a_prob)",
+        help="train_augment=ada: probability of each transform (the x-flip is always 1/2)",
+        keyless_default=True,
+    )
     generator_seed: int | None = hp(
         0,
         low=0,
@@ -147,6 +174,20 @@ class DDPMSettings(BalancingSettings):
                 f"condition='cell' with {given}: a pretrained generator is conditioned on the "
                 "class only. Use pretrained_generator=none (fit on the run's data) or "
                 "condition=class."
+            )
+        if self.ada_prob != ADA_PROB and self.train_augment != "ada":
+            raise ConfigError(
+                f"ada_prob={self.ada_prob} is given but train_augment={self.train_augment!r}: "
+                "the probability belongs to ADA. Set train_augment=ada or drop ada_prob."
+            )
+        pretrained = self.pretrained_generator != "none" or self.pretrained_dir is not None
+        if self.train_augment != "none" and pretrained:
+            raise ConfigError(
+                f"train_augment={self.train_augment!r} with a pretrained generator "
+                f"(pretrained_generator={self.pretrained_generator!r}, pretrained_dir="
+                f"{self.pretrained_dir!r}): a pretrained generator is used as it is, "
+                "nothing trains on the run's images. Use pretrained_generator=none or "
+                "train_augment=none."
             )
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:
