@@ -17,24 +17,19 @@ from typing import Any
 
 import numpy as np
 
-from bench.errors import ConfigError
 from bench.generators.base import (
     Generator,
     SampleBatch,
     SamplingHooks,
     SynthesisRequest,
-    conditioning_embeddings,
-    denoise,
-    to_uint8,
 )
 from bench.generators.pretrained import (
     CLIPImageInput,
     PretrainedSettings,
     check_resolution,
-    decode_latents,
     pretrained_identity,
 )
-from bench.generators.sd import LatentDenoiser, load_pipeline
+from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
 from bench.hparams import hp
 
 IMGVAR = "lambdalabs/sd-image-variations-diffusers"
@@ -83,19 +78,7 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, Generator):
         hooks = hooks or SamplingHooks()
         if not requests:
             return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
-        if self.real_images is None:
-            raise ConfigError("the sd-imgvar generator needs the real images (set_real_images).")
-        raw = conditioning_embeddings(requests, self.real_images.read, self.encode_images, hooks)
-        if raw is None:
-            raise ConfigError(
-                "every sd-imgvar request needs a conditioning image (the method's "
-                "conditioning()): the image embedding is its only input."
-            )
-        context = raw[:, None, :].to(self.pipe.unet.dtype)
-        text = (context, torch.zeros_like(context))
+        context = self.image_embeddings(requests, hooks)[:, None, :].to(self.pipe.unet.dtype)
+        text = (context, torch.zeros_like(context))  # the image embedding is its only input
         denoiser = LatentDenoiser(self.pipe, self.settings, requests, text, None)
-        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
-        with torch.no_grad():
-            images = decode_latents(self.pipe.vae, x)
-        values = None if criterion is None else criterion.cpu().numpy()
-        return SampleBatch(to_uint8(images), values)
+        return sample_latents(denoiser, requests, steps, hooks, progress)

@@ -174,8 +174,24 @@ class CLIPImageInput:
     """The real images a CLIP-image-conditioned pipeline (`unclip`, `sd-imgvar`) embeds: read
     at the image encoder's crop size, RGB, embedded by the pipeline's own processor + encoder."""
 
+    name: str
     pipe: Any
     real_images: Any = None
+
+    def image_embeddings(self, requests: Sequence[SynthesisRequest], hooks: Any) -> Any:
+        """The raw CLIP embedding each request is conditioned on (after the `images` /
+        `embeddings` hooks); every request of these pipelines needs a conditioning image."""
+        from bench.generators.base import conditioning_embeddings
+
+        if self.real_images is None:
+            raise ConfigError(f"the {self.name} generator needs the real images (set_real_images).")
+        raw = conditioning_embeddings(requests, self.real_images.read, self.encode_images, hooks)
+        if raw is None:
+            raise ConfigError(
+                f"every {self.name} request needs a conditioning image (the method's "
+                "conditioning())."
+            )
+        return raw
 
     def set_real_images(self, split: Any, channels: int) -> None:
         from bench.data.torchdata import SplitImages

@@ -144,13 +144,25 @@ class StableDiffusionGenerator(Generator):
             self.text_embeddings(requests),
             None,
         )
-        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
-        import torch
+        return sample_latents(denoiser, requests, steps, hooks, progress)
 
-        with torch.no_grad():
-            images = decode_latents(self.pipe.vae, x)
-        values = None if criterion is None else criterion.cpu().numpy()
-        return SampleBatch(to_uint8(images), values)
+
+def sample_latents(
+    denoiser: LatentDenoiser,
+    requests: Sequence[SynthesisRequest],
+    steps: int,
+    hooks: SamplingHooks,
+    progress: bool,
+) -> SampleBatch:
+    """The shared loop on a latent-diffusion pipeline, the VAE decode, and the guidance
+    criterion per sample (`sd`, `unclip`, `sd-imgvar`)."""
+    import torch
+
+    x, criterion = denoise(denoiser, requests, steps, hooks, progress)
+    with torch.no_grad():
+        images = denoiser.decode(x)
+    values = None if criterion is None else criterion.cpu().numpy()
+    return SampleBatch(to_uint8(images), values)
 
 
 class LatentDenoiser:

@@ -21,19 +21,15 @@ from bench.generators.base import (
     SampleBatch,
     SamplingHooks,
     SynthesisRequest,
-    conditioning_embeddings,
-    denoise,
-    to_uint8,
 )
 from bench.generators.pretrained import (
     CLIPImageInput,
     PretrainedSettings,
     check_resolution,
-    decode_latents,
     encode_text,
     pretrained_identity,
 )
-from bench.generators.sd import LatentDenoiser, load_pipeline
+from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
 from bench.hparams import hp
 
 UNCLIP = "stabilityai/stable-diffusion-2-1-unclip"
@@ -89,17 +85,7 @@ class StableUnCLIPGenerator(CLIPImageInput, Generator):
         hooks = hooks or SamplingHooks()
         if not requests:
             return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
-        if self.real_images is None:
-            from bench.errors import ConfigError
-
-            raise ConfigError("the unclip generator needs the real images (set_real_images).")
-        raw = conditioning_embeddings(requests, self.real_images.read, self.encode_images, hooks)
-        if raw is None:
-            from bench.errors import ConfigError
-
-            raise ConfigError(
-                "every unclip request needs a conditioning image (the method's conditioning())."
-            )
+        raw = self.image_embeddings(requests, hooks)
         noise = torch.stack(
             [
                 torch.randn(raw.shape[1:], generator=torch.Generator().manual_seed(r.seed + 1))
@@ -111,8 +97,4 @@ class StableUnCLIPGenerator(CLIPImageInput, Generator):
         image = (embeds, torch.zeros_like(embeds))
         text = encode_text(self.pipe, requests, self.settings.negative_prompt)
         denoiser = LatentDenoiser(self.pipe, self.settings, requests, text, image)
-        x, criterion = denoise(denoiser, requests, steps, hooks, progress)
-        with torch.no_grad():
-            images = decode_latents(self.pipe.vae, x)
-        values = None if criterion is None else criterion.cpu().numpy()
-        return SampleBatch(to_uint8(images), values)
+        return sample_latents(denoiser, requests, steps, hooks, progress)
