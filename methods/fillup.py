@@ -236,14 +236,14 @@ def class_prompts(prompts: str, data: Any) -> dict[int, list[str]]:
     """Per class, its prompts from the shipped CLIP templates or a user's YAML file."""
     path = CLIP_TEMPLATES if prompts == "clip-templates" else Path(prompts)
     table = per_class_lists(load_class_lists(path, "prompts"), data.class_names, path, "prompts")
-    out = {}
-    for label, texts in table.items():
-        rendered = []
-        for text in texts:
-            template = PromptTemplate(text)
-            template.check(data)
-            if "modifier" in template.fields() or "attribute" in template.fields():
-                raise ConfigError(f"{path}: prompt {text!r}: only {{class_name}} is filled in.")
-            rendered.append(template.render(data, label, None))
-        out[label] = rendered
-    return out
+    templates = {}  # each distinct text checked once ('*' lists are shared by every class)
+    for text in {t for texts in table.values() for t in texts}:
+        template = PromptTemplate(text)
+        template.check(data)
+        if set(template.fields()) - {"class_name", "label"}:
+            raise ConfigError(f"{path}: prompt {text!r}: only {{class_name}} is filled in.")
+        templates[text] = template
+    return {
+        label: [templates[t].render(data, label, None) for t in texts]
+        for label, texts in table.items()
+    }

@@ -312,8 +312,9 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
     """The one place where the real split and the synthetic set become a torch Dataset for
     training, with the batch plan that draws from it (per the stage's data and sampler)."""
     augment = st.augment + (RANDAUGMENT if st.randaugment else "")
+    augments = st.augment != "none" or st.randaugment
     if st.data == "synthetic":
-        return synthetic_only(st, recipe, data, synthetic, seed, augment)
+        return synthetic_only(st, recipe, data, synthetic, seed, augment, augments)
     real_split = real_subset(st.data, recipe, data, seed)
     use_synthetic = st.data == "real+synthetic" and synthetic is not None and len(synthetic) > 0
     parts = [torch_split(recipe, data, real_split, augment)]
@@ -344,7 +345,7 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
     )
     dataset = parts[0] if len(parts) == 1 else Concat(parts)
     return TrainData(
-        dataset=Indexed(dataset, st.augment != "none" or st.randaugment),
+        dataset=Indexed(dataset, augments),
         plan=plan,
         n_real=n_real,
         classes=classes,
@@ -356,7 +357,13 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
 
 
 def synthetic_only(
-    st: StageFields, recipe: Recipe, data: LoadedDataset, synthetic: Any, seed: int, augment: str
+    st: StageFields,
+    recipe: Recipe,
+    data: LoadedDataset,
+    synthetic: Any,
+    seed: int,
+    augment: str,
+    augments: bool,
 ) -> TrainData:
     """`data=synthetic`: the synthetic set alone (Fill-Up Table 1 / Table 5); no real image is
     counted (real_counts are zeros) and every sample's group is its class."""
@@ -370,9 +377,7 @@ def synthetic_only(
         targets, None, st.batch_size, steps_per_epoch(st, len(targets)), st.sampler, None, seed
     )
     return TrainData(
-        dataset=Indexed(
-            torch_split(recipe, data, synthetic, augment), st.augment != "none" or st.randaugment
-        ),
+        dataset=Indexed(torch_split(recipe, data, synthetic, augment), augments),
         plan=plan,
         n_real=0,
         classes=targets,
