@@ -12,7 +12,7 @@ same class (augcond Sec 3.2, Table 1):
 
 Everything random (the pair's lambda, the CutMix box, the Dropout mask) is drawn from the
 request's own seed, so a sample does not depend on its batch or shard. The classifier then
-trains on 50/50 real:synthetic batches with Balanced Softmax (augcond Table 4, L244).
+trains on 50/50 real:synthetic batches with Balanced Softmax (augcond Table 4, App D).
 
 Choices the paper leaves open, marked "ours" in their sources (docs/augcond.md): lambda ~
 Beta(1, 1) for Mixup and CutMix (the CutMix paper's default); Embed-CutMix replaces one
@@ -133,7 +133,7 @@ class ImageConditioned(Method):
     RECIPE = {
         "loss": ("balanced-softmax", "FG Sec 4.1 / augcond Table 4: Balanced Softmax"),
         "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
-        "real_fraction": (0.5, "FG Sec 4.1 fn 3 / augcond L244: 50% real, 50% synthetic"),
+        "real_fraction": (0.5, "FG Sec 4.1 fn 3 / augcond App D: 50% real, 50% synthetic"),
     }
     TINY: ClassVar[dict[str, Any]] = TINY_DDPM
     pixel_mix: ClassVar[str | None] = None  # "mixup" | "cutmix" on the images

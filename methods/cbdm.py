@@ -34,7 +34,7 @@ OFFICIAL = "qym7/CBDM-pytorch"
 OMEGA = (
     f"{CBDM} Sec 4.1: omega = 1.6, 0.8, 1.0, 0.8 'respectively' for CIFAR10, CIFAR100, "
     "CIFAR10LT, CIFAR100LT in the order the datasets are listed (ambiguous: "
-    f"shared/reference/ambiguities.md #21; {OFFICIAL}'s README samples CBDM on CIFAR100LT "
+    f"results/published/AMBIGUITIES.md #21; {OFFICIAL}'s README samples CBDM on CIFAR100LT "
     "with 1.6)"
 )
 TABLE4 = f"{CBDM} Table 4: LT real + 50k generations, labels uniform ({OFFICIAL} sampler)"

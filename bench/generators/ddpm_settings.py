@@ -8,7 +8,7 @@ from bench.errors import ConfigError
 from bench.generators.balancing import BalancingSettings
 from bench.hparams import hp
 
-PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
+PROTO = "embedded-benchmark prototype on digits (measured on 2-core CPUs; docs/synthesis.md)"
 # The largest side the harness trains a DDPM at when the dataset's images are larger.
 MAX_SIZE = 64
 # What `pretrained_generator` names: "none" (fit on the run's data) or a corpus pretrained on.
@@ -72,7 +72,7 @@ class DDPMSettings(BalancingSettings):
         choices=CONDITIONS,
         stage="generator",
         source="class: a class-conditional DDPM (CBDM Sec 3.1); cell: ours, the embedded analogue "
-        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', L70): one label "
+        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', Sec 3): one label "
         "per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
         help="class | cell: what the label names; cell draws a cells: plan's requested attribute",
         keyless_default=True,

@@ -2,7 +2,7 @@
 
 `results/published/` holds four CSV files (docs/leaderboard.md describes them):
 
-- `published.csv`  every numeric result of the five papers (from shared/reference), one value
+- `published.csv`  every numeric result of the five papers (transcribed from the papers' tables), one value
                    a line: paper, table, dataset, imbalance factor, backbone, method, method_slug,
                    n_synthetic, metric, value, std, setting, reported_by;
 - `methods.csv`    method_slug (optionally per paper) -> bench method name, the issue that plans
