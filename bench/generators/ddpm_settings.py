@@ -72,8 +72,8 @@ class DDPMSettings(BalancingSettings):
         choices=CONDITIONS,
         stage="generator",
         source="class: a class-conditional DDPM (CBDM Sec 3.1); cell: ours, the embedded analogue "
-        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', Sec 3): one label "
-        "per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
+        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', Sec 3): one "
+        "label per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
         help="class | cell: what the label names; cell draws a cells: plan's requested attribute",
         keyless_default=True,
     )
