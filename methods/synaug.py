@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
+from bench.methods.augcond import TINY_PIPELINE
 from bench.methods.fillup import TINY_DDPM
 from bench.synthesis.plans import load_class_lists, per_class_lists
 
@@ -131,9 +133,16 @@ class SYNAuG(Method):
         }
     }
     DATASET_DEFAULTS = {
-        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
-        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
-        "imagenet100-lt": {"plan": ("fill:500", f"{SYNAUG} Sec 3: 500 samples per class")},
+        **{d: {"generator": ("ddpm", EMBEDDED)} for d in EMBEDDED_DATASETS},
+        "imagenet100-lt": {
+            "plan": ("fill:500", f"{SYNAUG} Sec 3: 500 samples per class"),
+            "prompt": (
+                "a photo of {class_name}",
+                f"{SYNAUG} Sec 3: 'a photo of {{class}}, ...' on ImageNet100-LT (the words after "
+                "the comma are not given)",
+            ),
+            "resolution": (256, f"{SYNAUG} Sec 3: 256 x 256 on ImageNet100-LT"),
+        },
         "utkface": {
             "plan": ("cells:max", f"{SYNAUG} Sec 3: equalise gender within each race"),
             "prompt": (
@@ -146,7 +155,8 @@ class SYNAuG(Method):
             "prompt": ("The photo of {class_name} in {attribute}", f"{SYNAUG} Sec 3"),
         },
     }
-    TINY = TINY_DDPM
+    TINY = {**TINY_DDPM, **TINY_PIPELINE}
+    PAPER_DATASETS = ("cifar100-lt", "imagenet100-lt", "utkface", "waterbirds")
 
     def __init__(self, hparams: Any, context: Any):
         super().__init__(hparams, context)

@@ -59,7 +59,7 @@ DATA = (
 )
 SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
 SCHEDULES = ("cosine", "constant", "step")
-AUGMENTS = ("none", "shift", "standard", "flip-rotate")
+AUGMENTS = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
@@ -216,7 +216,9 @@ class StageFields:
         source=CB,
         help="standard = random-resized crop + flip + colour jitter (files) or "
         "pad-crop + flip (arrays); shift = small translations only; flip-rotate = flip + "
-        "RandomRotation(15) (DA-Fusion)",
+        "RandomRotation(15) (DA-Fusion); standard-blur-gray = standard + Gaussian blur "
+        "(p 0.5, sigma 0.1-2) + grayscale (p 0.2) on files (FG App F.2; SimCLR's "
+        "probabilities), standard on arrays",
     )
 
     def __post_init__(self) -> None:
