@@ -504,6 +504,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def format_run(run: dict) -> str:
     from bench.data.fingerprint import describe
+    from bench.runs.describe import generator_line, stages_line
 
     cfg = run["config"]
     result = run.get("result") or {}
@@ -512,7 +513,9 @@ def format_run(run: dict) -> str:
     lines = [
         f"run       {run['dir']}",
         f"method    {cfg['method']}    dataset {cfg['dataset']}    seed {cfg['seed']}",
-        f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}",
+        f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}"
+        + ("    (smoke run: not a result)" if cfg.get("smoke") else ""),
+        f"stages    {stages_line(cfg)}",
         "data      "
         + (describe(data) if isinstance(data, dict) else digest or "not fingerprinted (older run)"),
     ]
@@ -522,6 +525,10 @@ def format_run(run: dict) -> str:
         loss, val = last.get("train_loss"), last.get("val_balanced")
         if isinstance(loss, float | int) and isinstance(val, float | int):
             lines.append(f"epochs    {len(epochs)} (last: loss {loss:.4f}, val {100 * val:.1f}%)")
+    info = result.get("info") if isinstance(result.get("info"), dict) else {}
+    generator = generator_line(info.get("synthetic_plan"))
+    if generator:
+        lines.append(f"generator {generator}")
     if result:
         m = result["metrics"]
         test = m.get("test") if isinstance(m.get("test"), dict) else {}

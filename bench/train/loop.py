@@ -558,7 +558,10 @@ def run_epoch(
         enabled=fast,
     )
     start, losses, correct, seen = time.time(), [], 0, 0
-    for step, (x, y, idx) in enumerate(progress_bar(loader, progress, desc=f"epoch {epoch + 1}")):
+    bar = progress_bar(
+        loader, progress, desc=f"epoch {epoch + 1}", unit="img", unit_scale=train.plan.batch_size
+    )  # counts batches, shows images (and images/s)
+    for step, (x, y, idx) in enumerate(bar):
         groups = groups_of[idx]
         partner = None
         if st.batch_aug != "none":
