@@ -87,7 +87,7 @@ class Synthesis:
         self.backend = GENERATORS[method.generator]
         self.settings = method.generator_settings(self.backend.Settings)
         self.backend.check_data(self.settings, data)
-        self.plan: Plan = make_plan(method.hparams.plan, data)
+        self.plan: Plan = make_plan(method.hparams.plan, data, allow_empty=config.smoke)
         if config.smoke:
             self.plan = self.plan.capped(SMOKE_PER_CELL)
         self._weights: dict[str, Any] | None = None

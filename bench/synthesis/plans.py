@@ -96,7 +96,11 @@ class Plan:
         return out
 
     def capped(self, per_cell: int) -> Plan:
-        """At most `per_cell` images per cell (a smoke run)."""
+        """A smoke run's plan: at most `per_cell` images per cell; where the plan asks for
+        none at all (a balanced fixture), one per cell, so synthesis still runs."""
+        if self.total == 0 and parse_plan(self.spec).amount != 0:  # add:0 stays nothing
+            note = " (smoke: the plan asks for none here; 1 per cell to run synthesis)"
+            return Plan(self.spec + note, self.cells, self.real, [1] * len(self.cells), {})
         counts = [min(n, per_cell) for n in self.counts]
         return Plan(
             self.spec + f" (smoke: at most {per_cell} per cell)",
@@ -107,8 +111,9 @@ class Plan:
         )
 
 
-def make_plan(text: str, data: Any) -> Plan:
-    """The plan `text` over the training split of `data` (a LoadedDataset)."""
+def make_plan(text: str, data: Any, allow_empty: bool = False) -> Plan:
+    """The plan `text` over the training split of `data` (a LoadedDataset); a plan that asks
+    for no image is an error unless it says so (add:0) or `allow_empty` (a smoke run)."""
     spec = parse_plan(text)
     train = data.train
     if spec.by_attribute:
@@ -138,7 +143,7 @@ def make_plan(text: str, data: Any) -> Plan:
         else:
             k = round(spec.amount * int(n))
         counts.append(k)
-    if sum(counts) == 0 and spec.amount != 0:
+    if sum(counts) == 0 and spec.amount != 0 and not allow_empty:
         raise ConfigError(
             f"plan={text!r} asks for no synthetic image on {data.name} (largest real count "
             f"{int(real.max()) if len(real) else 0}): the run would train on real data only. Ask "
