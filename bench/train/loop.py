@@ -40,7 +40,14 @@ from bench.train.backbones import (
     train_mode,
 )
 from bench.train.losses import LossContext, make_loss
-from bench.train.recipe import BATCH_AUGS, FIRST_STAGE, Recipe, StageFields, stage_fields
+from bench.train.recipe import (
+    BATCH_AUGS,
+    FIRST_STAGE,
+    SAMPLERS,
+    Recipe,
+    StageFields,
+    stage_fields,
+)
 from bench.train.samplers import BatchPlan
 
 log = logging.getLogger(__name__)
@@ -134,15 +141,14 @@ def check_stages(
     for name, st in plan:
         where = stage_where(name)
         check_separable(model, st.trains, where)
-        needs_groups = (
-            st.data in GROUPED or st.sampler == "group-balanced" or st.loss == "group-dro"
-        )
+        by_group = SAMPLERS[st.sampler].by_group
+        needs_groups = st.data in GROUPED or by_group or st.loss == "group-dro"
         if needs_groups and recipe.groups == "dataset" and data.train.groups is None:
             what = (
                 f"data={st.data!r}"
                 if st.data in GROUPED
                 else f"sampler={st.sampler!r}"
-                if st.sampler == "group-balanced"
+                if by_group
                 else f"loss={st.loss!r}"
             )
             raise ConfigError(
@@ -331,14 +337,14 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
         num_groups += 1  # synthetic samples have no group label: one group of their own
     n_total = sum(len(p) for p in parts)
     strata = None
-    if st.sampler == "group-balanced":
+    if SAMPLERS[st.sampler].by_group:
         strata = (groups[:n_real], groups[n_real:] if use_synthetic else None)
     plan = BatchPlan(
         real_split.targets,
         classes[n_real:] if use_synthetic else None,
         st.batch_size,
         steps_per_epoch(st, n_total),
-        "group-balanced" if st.sampler == "group-balanced" else st.sampler,
+        st.sampler,
         st.real_fraction,
         seed,
         strata=strata,

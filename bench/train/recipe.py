@@ -11,9 +11,9 @@ Methods differ only where their papers differ, and they say so by declaring reci
 (`DatasetAdapter.RECIPE`, e.g. a small CNN for 16x16 digits, the model-selection rule). The values
 here are the fallbacks when neither says anything.
 
-Losses and batch augmentations are registries (`LOSSES`, `BATCH_AUGS`): a new one is a class or a
-function in bench/train/losses.py or bench/train/batchaug.py plus one line here. This module stays
-torch-free: config checks import it.
+Losses, batch augmentations and samplers are registries (`LOSSES`, `BATCH_AUGS`, `SAMPLERS`): a
+new one is a class or a function in bench/train/losses.py, batchaug.py or samplers.py plus one line
+here. This module stays torch-free: config checks import it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,15 @@ DATA = (
     "class-balanced-subsample",
     "group-balanced-subsample",
 )
-SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
+SAMPLERS = Registry(
+    "sampler",
+    {
+        "instance": "bench.train.samplers:Instance",
+        "class-balanced": "bench.train.samplers:ClassBalanced",
+        "sqrt": "bench.train.samplers:SqrtSize",
+        "group-balanced": "bench.train.samplers:GroupBalanced",
+    },
+)
 SCHEDULES = ("cosine", "constant", "step")
 AUGMENTS = ("none", "shift", "standard", "flip-rotate")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
@@ -104,7 +112,7 @@ class StageFields:
     )
     sampler: str = hp(
         "instance",
-        choices=SAMPLERS,
+        choices=tuple(SAMPLERS),
         source="ERM",
         help="how samples are drawn: per instance, class-balanced, class ~ sqrt(count) "
         "(CBDM's RS-SQRT) or group-balanced",
@@ -332,7 +340,9 @@ class Stage(StageFields):
     trains: str = hp("head", choices=TRAINS, source=KANG + ": only the classifier is re-trained")
     reset_head: bool = hp(True, source=KANG + ": cRT re-initialises the classifier")
     data: str = hp("real", choices=DATA, source=KANG + ": the real training set")
-    sampler: str = hp("class-balanced", choices=SAMPLERS, source=KANG + ": class-balanced sampling")
+    sampler: str = hp(
+        "class-balanced", choices=tuple(SAMPLERS), source=KANG + ": class-balanced sampling"
+    )
     epochs: int = hp(10, low=0, source=KANG + ": 10 epochs", high=10_000)
     optimizer: str | None = hp(None, choices=("sgd", "adam"), source="the first stage's")
     lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")", high=10.0)
