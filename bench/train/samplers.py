@@ -3,7 +3,7 @@ real:synthetic mix.
 
 The samplers are `bench.train.recipe.SAMPLERS`, a registry: a fixed distribution is a class here
 (how it draws strata and with which probabilities) plus one line there; one whose draws follow
-training is a batch plan of its own (`live`).
+training (the Meta Sampler, bench/train/metasampler.py) is a batch plan of its own (`live`).
 
 Batches index a ConcatDataset(real, synthetic): real samples are 0..n_real-1, synthetic ones
 follow. Each epoch draws from its own seed, so a resumed run sees exactly the batches an
@@ -13,6 +13,7 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ class Instance:
     """Whole shuffled passes over the data, as a shuffling DataLoader does (ERM)."""
 
     by_group = False  # strata are the groups (else the classes)
-    live = False  # draws that follow training: a batch plan of its own
+    live = False  # draws that follow training: a batch plan of its own (metasampler.py)
 
     @staticmethod
     def stratum_probabilities(sizes: np.ndarray) -> np.ndarray | None:
@@ -159,6 +160,15 @@ class BatchPlan:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def before_step(self, *args: Any) -> None:
+        """A sampler's own work before each training step: none for a fixed distribution."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
     def __len__(self) -> int:
         return self.steps
