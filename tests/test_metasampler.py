@@ -261,3 +261,21 @@ def test_the_meta_sampler_trains_in_one_process() -> None:
         check_world(plan, World(0, 2))
     with pytest.raises(ValueError, match=r"'meta' draws from what training has learnt"):
         BatchPlan(np.arange(4), None, 2, 1, "meta", None, 0)
+
+
+def test_the_documented_meta_stage_resolves(tmp_path: Path) -> None:
+    """docs/recipe.md's Meta Sampler stage (FG App F.4's last-layer fine-tuning) is valid."""
+    import re
+    import textwrap
+
+    text = (Path(__file__).parent.parent / "docs" / "recipe.md").read_text()
+    section = text.split("### Meta Sampler")[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "balms.yaml"
+    path.write_text(textwrap.dedent(block))
+    config = resolve("erm", "digits-lt", config_file=path)
+    st = config.stage_settings["balms"]
+    assert (st.trains, st.sampler, st.loss, st.epochs, st.meta_batch_size) == (
+        "head", "meta", "balanced-softmax", 10, 512,
+    )  # fmt: skip
+    assert "meta_lr" not in config.identity()["stages"]["balms"]  # keyless at its default
