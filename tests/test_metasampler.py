@@ -279,3 +279,21 @@ def test_the_documented_meta_stage_resolves(tmp_path: Path) -> None:
         "head", "meta", "balanced-softmax", 10, 512,
     )  # fmt: skip
     assert "meta_lr" not in config.identity()["stages"]["balms"]  # keyless at its default
+
+
+@pytest.mark.parametrize(("where", "augments"), [("train", True), ("val", False)])
+def test_the_meta_batches_come_class_balanced_from_the_split_named(where, augments) -> None:
+    """meta_set=train: the training split, augmented as the stage's data; val: the val split,
+    unaugmented (BALMS's ImageNet-LT / Places-LT meta set)."""
+    from bench.train.loop import training_data
+
+    config = resolve("erm", "digits-lt")
+    data = first_stage_data()
+    st = StageFields(sampler="meta", trains="head", data="real", meta_set=where, batch_size=32)
+    dataset, plan = training_data(st, config.recipe_settings, data, None, seed=0).plan.meta_set
+    split = data.splits[where]
+    assert len(dataset) == len(split) and dataset.augments == augments
+    plan.set_epoch(0)
+    labels = split.targets[np.concatenate(list(plan))]
+    assert len(labels) == plan.steps * 512
+    assert np.allclose(np.bincount(labels, minlength=10) / len(labels), 0.1, atol=0.02)

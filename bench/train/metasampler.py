@@ -171,15 +171,15 @@ class MetaSampler:
     ) -> None:
         """The meta step on the batch just drawn (x, y on the device), before it trains."""
         drawn, self.drawn = self.drawn, None
-        if drawn is None or not torch.equal(torch.as_tensor(self.classes[drawn.indices]), y.cpu()):
+        if drawn is None or not np.array_equal(self.classes[drawn.indices], y.cpu().numpy()):
             raise RuntimeError(
                 "meta sampler: the batch about to train is not the one it last drew; its "
                 "training loader must draw each batch when it is needed, in this process"
             )
         meta_x, meta_y, _ = next(self.meta_batches)
         meta_x, meta_y = meta_x.to(x.device), meta_y.to(x.device)
-        self.meta_step(getattr(model, "module", model), drawn, x, y, meta_x, meta_y, opt, loss_fn,
-                       autocast)  # fmt: skip
+        model = getattr(model, "module", model)
+        self.meta_step(model, drawn, x, y, meta_x, meta_y, opt, loss_fn, autocast)
 
     def meta_step(
         self,
