@@ -31,12 +31,16 @@ class Instance:
         """The probability of drawing each stratum, or None: no strata (instance passes)."""
         return None
 
-    @staticmethod
-    def draw_strata(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+
+class Stratified(Instance):
+    """A stratum with `stratum_probabilities`, then one of its samples."""
+
+    @classmethod
+    def draw_strata(cls, sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(len(sizes), size=n, p=cls.stratum_probabilities(sizes))
 
 
-class ClassBalanced(Instance):
+class ClassBalanced(Stratified):
     """A class uniformly at random, then one of its samples (Kang et al. 2020)."""
 
     @staticmethod
@@ -45,20 +49,16 @@ class ClassBalanced(Instance):
 
     @staticmethod
     def draw_strata(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.integers(len(sizes), size=n)
+        return rng.integers(len(sizes), size=n)  # the uniform draw, as before the registry
 
 
-class SqrtSize(Instance):
+class SqrtSize(Stratified):
     """A class with probability proportional to the square root of its size (CBDM's RS-SQRT)."""
 
     @staticmethod
     def stratum_probabilities(sizes: np.ndarray) -> np.ndarray | None:
         w = np.sqrt(sizes.astype(np.float64))
         return w / w.sum()
-
-    @classmethod
-    def draw_strata(cls, sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.choice(len(sizes), size=n, p=cls.stratum_probabilities(sizes))
 
 
 class GroupBalanced(ClassBalanced):
@@ -96,7 +96,7 @@ class Pool:
         return len(self.indices)
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.kind.stratum_probabilities(self.sizes) is not None:
+        if issubclass(self.kind, Stratified):
             k = self.kind.draw_strata(self.sizes, n, rng)
             return self.indices[self.starts[k] + rng.integers(self.sizes[k])]
         passes = -(-n // len(self.indices))
