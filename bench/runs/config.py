@@ -123,6 +123,7 @@ class RunConfig:
             ("recipe", self.recipe_settings),
         ):
             out[name] = hparams.keyed(type(settings), out[name])
+        out["stages"] = {name: hparams.keyed(Stage, v) for name, v in out["stages"].items()}
         if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
             out["smoke"] = True
         if self.dependencies:
