@@ -125,9 +125,14 @@ FG_PLACES_LT = {
     "stage.meta.sampler": ("meta", "FG App F.4: Meta Sampler (Ren et al. 2020)"),
     "stage.meta.loss": ("balanced-softmax", "FG App F.4: Balanced Softmax"),
     "stage.meta.data": (
-        "real+synthetic",
-        "ours: FG App F.4 does not say; the stage-one training set (balanced by the synthetic "
-        "images), as Ren et al.'s second stage re-samples the first stage's set",
+        "real",
+        "ours: FG App F.4 does not say; Ren et al.'s second stage re-samples the real long-"
+        "tailed training set (the Meta Sampler does the balancing)",
+    ),
+    "stage.meta.meta_set": (
+        "val",
+        "ours: FG is silent; Ren et al.'s code (BALMS main.py) draws the Places-LT meta set "
+        "from the val split, which also selects its best epoch (as here)",
     ),
 }
 FG_NICOPP_ERM = {

@@ -51,7 +51,7 @@ def smoke(method: str, dataset: str, tmp_path: Path) -> tuple[dict, float]:
     [pytest.param(*p, marks=() if p in DEFAULT_TIER else pytest.mark.slow) for p in PAIRS],
 )
 def test_smoke_runs_the_protocol_backend(method: str, dataset: str, tmp_path: Path) -> None:
-    from bench.generators import GENERATORS
+    from bench.methods import METHODS
     from bench.runs.config import resolve
 
     protocol = resolve(method, dataset)
@@ -59,11 +59,11 @@ def test_smoke_runs_the_protocol_backend(method: str, dataset: str, tmp_path: Pa
     config, info = read_json(tmp_path / "results" / "runs" / next(
         p.name for p in (tmp_path / "results" / "runs").iterdir() if p.name.startswith(method)
     ) / "config.json"), result["info"]  # fmt: skip
-    backend = protocol.hparams["generator"] if "generator" in protocol.hparams else None
+    backend = protocol.hparams.get("generator") or METHODS[method].generator
     plan = info["synthetic_plan"]
-    assert plan["backend"] == (backend or GENERATORS[plan["backend"]].name)
-    if not GENERATORS[plan["backend"]].trains or plan["backend"] == "sd-ti":
-        assert plan["weights"]["model_id"] == "tiny"  # the protocol's class, tiny weights
+    assert plan["backend"] == backend  # the protocol's backend class ...
+    if backend != "ddpm":
+        assert plan["weights"]["model_id"] == "tiny"  # ... with tiny random weights
     assert plan["num_images"] > 0 and sum(result["metrics"]["synthetic_counts"]) > 0
     assert config["recipe"]["backbone"] in TINY_BACKBONES
     stages = result["metrics"]["stages"]

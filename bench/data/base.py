@@ -110,9 +110,7 @@ class LoadedDataset:
                 splits[name] = split
                 continue
             strata = split.targets if split.groups is None else split.groups
-            keep = [
-                i for c in np.unique(strata) for i in np.flatnonzero(strata == c)[:per_class]
-            ]
+            keep = [i for c in np.unique(strata) for i in np.flatnonzero(strata == c)[:per_class]]
             splits[name] = split.subset(np.sort(np.asarray(keep, dtype=np.int64)))
         return dataclasses.replace(self, splits=splits)
 

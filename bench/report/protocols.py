@@ -18,6 +18,7 @@ number, so nothing of a paper's table runs on settings nobody looked at.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,11 +210,16 @@ def groups(entries: list[Entry], resolve: Any) -> list[Group]:
     for (paper, dataset), methods in seen.items():
         by_lines: dict[str, tuple[list[Line], list[str]]] = {}
         for m in methods:
-            lines = compare(resolve(m, dataset), entries)
+            lines = [generic(x, m) for x in compare(resolve(m, dataset), entries)]
             key = json.dumps([vars(x) for x in lines], sort_keys=True, default=str)
             by_lines.setdefault(key, (lines, []))[1].append(m)
         out += [Group(paper, dataset, tuple(ms), tuple(ls)) for ls, ms in by_lines.values()]
     return out
+
+
+def generic(x: Line, method: str) -> Line:
+    """The line with its method's name in the source as <method> (so siblings group)."""
+    return dataclasses.replace(x, source=x.source.replace(method, "<method>"))
 
 
 def status_text(x: Line) -> str:
@@ -288,6 +294,7 @@ def every_row(
     for (paper, method, dataset), tables in sorted(pairs.items()):
         c = resolve(method, dataset)
         h, r = c.hparams, c.recipe
+        generator = h.get("generator") or METHODS[method].generator or "—"
         kind = "dataset recipe"
         if METHODS[method].PAPER_DATASETS:
             kind = "protocol" if dataset in METHODS[method].PAPER_DATASETS else "borrowed"
@@ -298,7 +305,7 @@ def every_row(
         )
         out.append(
             f"| {PAPERS[paper]} | {', '.join(sorted(tables))} | {method} | {dataset} "
-            f"| {h.get('generator', '—')} | {h.get('plan', '—')} | {r['backbone']} "
+            f"| {generator} | {h.get('plan', '—')} | {r['backbone']} "
             f"| {r['epochs']} | {r['loss']} | {stages or '—'} | {kind} |"
         )
     return out
