@@ -172,3 +172,14 @@ def test_the_embedded_generator_stays_the_default_on_embedded_data() -> None:
     for method in ("fg-entropy", "augcond-dropout", "ldm-txt", "synaug", "fillup-template"):
         assert setting(dry_run(method, "digits-lt"), "generator") == '"ddpm"'
     assert setting(dry_run("fill-up", "digits-lt"), "generator") == '"ddpm-ti"'
+
+
+def test_synaug_on_imagenet100_lt_is_its_fig_4_row() -> None:
+    out = dry_run("synaug", "imagenet100-lt")
+    assert setting(out, "generator") == '"sd"'
+    assert setting(out, "prompt") == '"a photo of {class_name}"'
+    assert setting(out, "plan") == '"fill:500"'
+    assert setting(out, "resolution") == "256"
+    assert setting(out, "backbone") == '"resnet50"'
+    stage = out.split("\nstage.ft:\n")[1]
+    assert setting(stage, "trains") == '"head"'
