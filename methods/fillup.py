@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import weights
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
@@ -54,7 +55,7 @@ PLAN = {
     "1,300 or 2,600, dataset defaults)",
     "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
 }
-SD15 = "runwayml/stable-diffusion-v1-5"
+SD15 = weights.repo_of("sd-1.5")  # runwayml/stable-diffusion-v1-5 was taken down in 2024
 CLIP_TEMPLATES = Path(__file__).with_name("fillup_clip_templates.yaml")
 MODEL = {
     "stage": "generator",
