@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,16 @@ def hf_repo_dir(repo: str) -> Path:
 
 
 def torch_hub_file(url: str) -> Path:
-    """Where torch (torchvision, torch-fidelity) caches the file of `url`."""
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    """Where torch (torchvision, torch-fidelity) caches the file of `url`: torch.hub.get_dir()
+    once torch is imported (it may have been moved by torch.hub.set_dir), else the same rule
+    read from the environment ($TORCH_HOME/hub), without importing torch."""
+    name = url.rsplit("/", 1)[-1]
+    if "torch" in sys.modules:
+        return Path(sys.modules["torch"].hub.get_dir()) / "checkpoints" / name
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or "~/.cache", "torch"
+    )
+    return Path(home).expanduser() / "hub" / "checkpoints" / name
 
 
 def resolve_snapshot(repo: str, revision: str) -> tuple[Path | None, str]:

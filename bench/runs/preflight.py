@@ -91,7 +91,7 @@ def generator_choices(config: RunConfig) -> tuple[Any, ...]:
 
 
 def backbone_needs(config: RunConfig, prefix: str, run: str) -> list[Needed]:
-    from bench.train.backbones import pretrained_requirement
+    from bench.train.pretrained import pretrained_requirement
 
     recipe = config.recipe_settings
     req = pretrained_requirement(recipe.backbone, recipe.pretrained)

@@ -51,12 +51,13 @@ def run(
     lock, fits and synthesises (the others then read its cache), evaluates and writes.
     """
     from bench.runs.preflight import preflight
-    from bench.train import distributed
 
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise BenchError(f"--results {results} is a file; it must name a directory.")
-    preflight([config], dependencies=deps)  # weights on disk, before anything loads
+    preflight([config], dependencies=deps)  # weights on disk, before anything loads (or torch)
+    from bench.train import distributed
+
     world = distributed.init(device)
     progress = progress and world.is_main
     device = check_device_and_backbone(config, device, world)  # before the data loads

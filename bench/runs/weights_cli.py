@@ -162,6 +162,6 @@ def download_command(args: argparse.Namespace) -> int:
             "name the entries to download (bench weights list), --all, or a run's "
             "--method/--dataset."
         )
-    for entry in dict.fromkeys(entries):
+    for entry in {e.name: e for e in entries}.values():
         print(f"{entry.name}: {weights.download(entry)}")
     return 0

@@ -2,8 +2,8 @@
 torchvision's ResNet / ResNeXt (with IMAGENET1K_V1 weights from a local file or the torch hub
 cache), or any timm model (with its weights from the Hugging Face cache). Pretrained weights are
 entries of the weights manifest (bench/weights.yaml), read from local files only: nothing is
-downloaded and nothing retries a network (`pretrained_requirement` says which file, checked by a
-run before any work)."""
+downloaded and nothing retries a network (bench.train.pretrained says which file; a run checks
+it before any work)."""
 
 from __future__ import annotations
 
@@ -16,22 +16,15 @@ from torch import nn
 from bench import weights
 from bench.errors import ConfigError
 from bench.registry import suggest
+from bench.train.pretrained import (
+    HF_CACHE,
+    RESNET32,
+    SMALL_CNN,
+    TORCHVISION,
+    pretrained_requirement,
+)
 
 log = logging.getLogger(__name__)
-SMALL_CNN = "small-cnn"
-RESNET32 = "resnet32"
-# torchvision models whose IMAGENET1K_V1 weights classifier-balancing, DA-Fusion and SubpopBench
-# load (the manifest entry of the same name); "tv-" keeps them apart from timm's same-named models
-# (differently trained weights).
-TORCHVISION = {
-    "tv-resnet18": "resnet18",
-    "tv-resnet50": "resnet50",
-    "tv-resnet152": "resnet152",
-    "tv-resnext50_32x4d": "resnext50_32x4d",
-}
-TORCH_HUB = "torch-hub"
-HF_CACHE = "hf-cache"
-TIMM_FILE = "model.safetensors"  # the file timm reads first from a Hugging Face repository
 # Last-layer keys a pretrained file may hold that the feature extractor does not have.
 HEAD_KEYS = ("fc.", "head.", "classifier.", "scales")
 
@@ -115,52 +108,6 @@ def torchvision_body(name: str) -> tuple[nn.Module, int]:
     num_features = model.fc.in_features
     model.fc = nn.Identity()
     return model, num_features
-
-
-def pretrained_requirement(backbone: str, pretrained: str | None) -> weights.Requirement | None:
-    """The file `build_classifier(backbone, pretrained=...)` reads (None: from scratch): a
-    torchvision file of the torch hub cache, timm weights in the Hugging Face cache, or a local
-    state_dict. The harness's own backbones have no hf-cache weights: a dataset's hf-cache
-    default leaves them from scratch. Cheap (no weights read; timm imported only for a name the
-    manifest lacks)."""
-    if pretrained in (None, "none"):
-        return None
-    entry = weights.for_backbone(backbone)
-    if pretrained == TORCH_HUB:
-        if backbone not in TORCHVISION:
-            raise ConfigError(
-                f"recipe: pretrained='torch-hub' is for torchvision backbones "
-                f"({', '.join(TORCHVISION)}), not {backbone!r}; give a local state_dict path "
-                "instead."
-            )
-        return weights.artefact_requirement(weights.artefact(backbone))
-    if pretrained != HF_CACHE:
-        return weights.Requirement(f"the state_dict {pretrained}", path=pretrained)
-    if backbone in (SMALL_CNN, RESNET32):
-        return None  # built by the harness, never pretrained: the dataset's hf-cache default
-    if backbone in TORCHVISION:
-        raise ConfigError(
-            f"recipe: pretrained='hf-cache' is for timm models; {backbone!r} is torchvision's: "
-            "its ImageNet weights are recipe.pretrained=torch-hub (or give a local state_dict "
-            "path, or pretrained=none)."
-        )
-    if entry is not None:
-        return weights.artefact_requirement(entry)
-    return timm_requirement(backbone)
-
-
-def timm_requirement(backbone: str) -> weights.Requirement:
-    """timm's default pretrained weights of a model the manifest does not list."""
-    from timm.models import get_pretrained_cfg
-
-    cfg = get_pretrained_cfg(backbone)
-    repo = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-    if not repo:
-        raise ConfigError(
-            f"recipe: pretrained='hf-cache', but timm has no Hugging Face weights for "
-            f"{backbone!r}. Give a local state_dict path, or pretrained=none."
-        )
-    return weights.Requirement(f"timm {repo} (not in the manifest)", repo=repo, files=(TIMM_FILE,))
 
 
 def pretrained_file(backbone: str, pretrained: str | None) -> str | None:
