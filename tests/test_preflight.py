@@ -136,3 +136,18 @@ def test_the_fix_for_a_missing_backbone_reaches_the_dependency(tmp_path, offline
     items = [s.split()[0].rstrip(";") for s in suggested]
     assert items == ["recipe.pretrained=none", "dep.classifier.recipe.pretrained=none"]
     assert needed_weights(resolve("fg-entropy", "places-lt", sets=[*all_sets, *items])) == []
+
+
+def test_without_dependencies_only_the_run_itself_is_checked() -> None:
+    """`bench run --no-deps` runs no dependency, so their weights are not asked for."""
+    from bench.runs.preflight import needed_weights
+
+    config = resolve("fg-entropy", "places-lt")
+    runs = {need.run for need in needed_weights(config)}
+    assert runs == {
+        "fg-entropy on places-lt",
+        "fg-entropy on places-lt's dependency 'classifier' (erm)",
+    }
+    assert {need.run for need in needed_weights(config, dependencies=False)} == {
+        "fg-entropy on places-lt"
+    }

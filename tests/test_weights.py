@@ -289,6 +289,17 @@ def test_generator_weights_are_read_from_the_cache_alone(tiny_hub, monkeypatch, 
     assert line.endswith(f"digest {digest}") and no_network == []
 
 
+def test_weights_line_of_a_run_names_its_generator(tiny_hub, monkeypatch) -> None:
+    from bench.runs.config import resolve
+    from bench.runs.preflight import weights_line
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tiny_hub))
+    config = resolve("fg-entropy", "digits-lt", sets=["method.generator=unclip"])
+    assert weights_line(config).startswith("unclip: stabilityai/stable-diffusion-2-1-unclip rev")
+    assert weights_line(resolve("ddpm-fill", "digits-lt")).startswith("ddpm: ")
+    assert weights_line(resolve("erm", "digits-lt")) is None
+
+
 # bench weights download ---------------------------------------------------------------------
 
 
