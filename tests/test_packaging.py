@@ -49,3 +49,24 @@ def test_help_and_list_do_not_import_heavy_libraries(tmp_path: Path) -> None:
         "print(heavy)\n"
     )
     assert python(code, tmp_path) == "[]"
+
+
+def test_nothing_cites_a_file_outside_the_repository() -> None:
+    """Sources, docstrings and docs cite the papers (section, table), never the team's
+    reference folder or a line of a text file users do not have."""
+    import re
+
+    outside = re.compile(r"(\.\./)?shared/(seeds|reference|research|notes|hooks)/")
+    seed_line = re.compile(r"(SYNAuG|augcond|CBDM|Fill-Up|FG|\})\W{0,3} L\d{2,3}\b")
+    roots = ["bench", "methods", "datasets", "docs", "results/published", "benchmarks"]
+    found = []
+    for root in roots:
+        for path in sorted((REPO / root).rglob("*")):
+            if path.suffix not in (".py", ".md", ".yaml", ".csv", ".sh") or not path.is_file():
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if outside.search(line) or seed_line.search(line):
+                    found.append(f"{path.relative_to(REPO)}:{n}: {line.strip()[:100]}")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found += [f"README.md: {m.group(0)}" for m in outside.finditer(readme)]
+    assert not found, "cite the paper (section, table) instead:\n" + "\n".join(found)

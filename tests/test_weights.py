@@ -184,7 +184,7 @@ def test_list_names_every_entry_and_the_defaults_that_load_it() -> None:
 
 
 def fg_unclip(results: Path, *sets: str) -> list[str]:
-    return ["run", "--method", "fg-entropy", "--dataset", "digits-lt", "--quiet", "--smoke",
+    return ["run", "--method", "fg-entropy", "--dataset", "digits-lt", "--quiet",
             "--results", str(results), "--set", "method.generator=unclip",
             *[f"--set={s}" for s in sets]]  # fmt: skip
 

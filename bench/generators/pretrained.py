@@ -44,7 +44,8 @@ class PretrainedSettings:
         None,
         stage="generator",
         source="harness: the Hugging Face cache unless a local pipeline folder is given",
-        help="a folder written by save_pretrained (model_index.json and components)",
+        help="a folder written by save_pretrained (model_index.json and components), or "
+        "'tiny': the pipeline class with tiny random weights built from configs (--smoke)",
     )
     dtype: str = hp(
         "auto",
@@ -128,6 +129,10 @@ def weights_digest(path: Path) -> str:
 
 
 def pretrained_identity(settings: Any) -> dict[str, Any]:
+    from bench.generators import tiny
+
+    if tiny.is_tiny(settings):
+        return tiny.identity()
     path = weights_dir(settings)
     return {
         "model_id": settings.model_id,
@@ -148,6 +153,10 @@ class PretrainedPipeline:
 
     @classmethod
     def weights_needed(cls, settings: Any) -> list[weights.Requirement]:
+        from bench.generators import tiny
+
+        if tiny.is_tiny(settings):  # a smoke run's pipeline is built from configs: no files
+            return []
         return [
             weights.pipeline_requirement(
                 settings.model_id, settings.revision, settings.model_dir, cls.pipeline_class
@@ -158,6 +167,10 @@ class PretrainedPipeline:
     def describe_weights(cls, settings: Any) -> str:
         """The model id, revision, where the files are (the cache's commit or the folder) and
         their digest (the one in cache keys)."""
+        from bench.generators import tiny
+
+        if tiny.is_tiny(settings):
+            return f"tiny random weights built from configs (v{tiny.VERSION}, smoke)"
         path = weights_dir(settings)
         where = f"folder {path}" if settings.model_dir else f"commit {path.name}"
         return (

@@ -20,6 +20,7 @@ from bench.train.pretrained import (
     HF_CACHE,
     RESNET32,
     SMALL_CNN,
+    TINY,
     TORCHVISION,
     pretrained_requirement,
 )
@@ -105,6 +106,18 @@ def torchvision_body(name: str) -> tuple[nn.Module, int]:
     import torchvision
 
     model = getattr(torchvision.models, TORCHVISION[name])(weights=None)
+    num_features = model.fc.in_features
+    model.fc = nn.Identity()
+    return model, num_features
+
+
+def tiny_body(name: str) -> tuple[nn.Module, int]:
+    """A torchvision ResNet / ResNeXt with one block per stage, randomly initialised."""
+    from torchvision.models import resnet
+
+    spec = dict(TINY[name])
+    block = getattr(resnet, spec.pop("block"))
+    model = resnet.ResNet(block, [1, 1, 1, 1], **spec)
     num_features = model.fc.in_features
     model.fc = nn.Identity()
     return model, num_features
@@ -216,13 +229,13 @@ def reset_head(model: Classifier) -> None:
 
 def check_backbone(name: str) -> None:
     """Fail early, with close matches, on a backbone name neither we nor timm know."""
-    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION:
+    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION or name in TINY:
         return
     import timm
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *known])
+        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
         hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
         raise ConfigError(
             f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
@@ -246,6 +259,8 @@ def build_classifier(
         num_features = body.num_features
     elif backbone in TORCHVISION:
         body, num_features = torchvision_body(backbone)
+    elif backbone in TINY:
+        body, num_features = tiny_body(backbone)
     else:
         import timm
 

@@ -18,6 +18,14 @@ TORCHVISION = {
     "tv-resnet152": "resnet152",
     "tv-resnext50_32x4d": "resnext50_32x4d",
 }
+# Tiny members of the ResNet / ResNeXt families (one block per stage), for smoke runs: the
+# protocol's kind of network, trained from scratch in a fraction of a second on a CPU.
+TINY = {
+    "tiny-resnet": {"block": "BasicBlock"},
+    "tiny-resnext": {"block": "Bottleneck", "groups": 32, "width_per_group": 4},
+}
+# The backbones bench builds itself: never pretrained, whatever a dataset's hf-cache default says.
+HARNESS = (SMALL_CNN, RESNET32, *TINY)
 TORCH_HUB = "torch-hub"
 HF_CACHE = "hf-cache"
 TIMM_FILE = "model.safetensors"  # the file timm reads first from a Hugging Face repository
@@ -42,7 +50,7 @@ def pretrained_requirement(backbone: str, pretrained: str | None) -> weights.Req
         return weights.artefact_requirement(weights.artefact(backbone))
     if pretrained != HF_CACHE:
         return weights.Requirement(f"the state_dict {pretrained}", path=pretrained)
-    if backbone in (SMALL_CNN, RESNET32):
+    if backbone in HARNESS:
         return None  # built by the harness, never pretrained: the dataset's hf-cache default
     if backbone in TORCHVISION:
         raise ConfigError(
