@@ -35,7 +35,7 @@ class PretrainedSettings:
     model_id: str = hp(
         weights.repo_of("sd-2.1-base"),
         stage="generator",
-        source="a Hugging Face model id (read from the local cache only; bench weights list)",
+        source="a Hugging Face model id (read from the local cache only)",
     )
     revision: str = hp(
         "main", stage="generator", source="the model's revision (branch, tag or commit)"
