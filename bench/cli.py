@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
   bench sweep sweeps/digits.yaml --profile mycluster --set slurm.timeout_min=120
   bench sweep sweeps/digits.yaml --status
+  bench weights check --method fg-entropy --dataset places-lt
 """
 
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_synth(sub)
     add_sweep(sub)
     add_protocols(sub)
+    add_weights(sub)
     return parser
 
 
@@ -332,6 +334,41 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         help="as bench run --rebuild-cache, for every task: damaged cache entries are made again",
     )
     p.add_argument("--quiet", action="store_true", help="warnings only")
+
+
+def add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "weights", help="the pretrained weights manifest: list, check on this machine, download"
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = add_command(
+        actions,
+        "list",
+        "every pretrained artefact, its files and which defaults use it",
+        cmd_weights,
+    )
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    check = add_command(
+        actions,
+        "check",
+        "present / missing / incomplete per artefact, offline (exit 1 if any is not present)",
+        cmd_weights,
+    )
+    check.add_argument("--json", action="store_true", help="print a JSON list")
+    download = add_command(
+        actions,
+        "download",
+        "fetch exactly the manifest's files (a machine with network) into the caches bench reads",
+        cmd_weights,
+    )
+    download.add_argument("names", nargs="*", help="manifest entries (bench weights list)")
+    download.add_argument("--all", action="store_true", help="every entry of the manifest")
+    for q in (check, download):
+        q.add_argument("--method", help="only what this run (and its dependencies) load")
+        q.add_argument("--dataset", help="the run's dataset")
+        q.add_argument("--seed", type=int, default=None, help="the run's seed")
+        q.add_argument("--config", help="the run's YAML config file")
+        add_set_option(q, "a setting of the run, as bench run --set; repeatable")
 
 
 def setup_logging(quiet: bool) -> None:
@@ -618,6 +655,12 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from bench.runs.weights_cli import run_command
+
+    return run_command(args)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from bench.launch import sweep as sweeps
     from bench.launch.units import Env
@@ -629,7 +672,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = Path(args.data_root) if args.data_root else None
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
-    sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env)
+    launching = not (args.status or args.cancel)
+    sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, launching)
     if args.status:
         print(sweeps.status_table(sweep, sweep.status()))
         return 0

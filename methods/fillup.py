@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import weights
 from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
@@ -56,8 +57,9 @@ PLAN = {
     "1,300 or 2,600, dataset defaults)",
     "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
 }
-# SD 1.5's weights; its first repository (runwayml/stable-diffusion-v1-5) was taken down.
-SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+# SD 1.5's weights (the manifest's entry); its first repository (runwayml/stable-diffusion-v1-5)
+# was taken down.
+SD15 = weights.repo_of("sd-1.5")
 CLIP_TEMPLATES = Path(__file__).with_name("fillup_clip_templates.yaml")
 MODEL = {
     "stage": "generator",

@@ -198,6 +198,18 @@ class Generator:
         return {}
 
     @classmethod
+    def weights_needed(cls, settings: Any) -> list[Any]:
+        """The pretrained artefacts `for_data` loads (bench.weights.Requirement), checked by a
+        run before any work. Default: none (the generator is trained by the harness)."""
+        return []
+
+    @classmethod
+    def describe_weights(cls, settings: Any) -> str:
+        """One line naming the weights (run logs, `bench show`)."""
+        identity = cls.weights_identity(settings)
+        return ", ".join(f"{k} {v}" for k, v in identity.items()) or "trained by the harness"
+
+    @classmethod
     def check_data(cls, settings: Any, data: Any) -> None:
         """Fail before any work on data these settings cannot serve (e.g. a pretrained model
         of other classes or geometry). Default: anything goes."""

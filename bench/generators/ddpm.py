@@ -23,12 +23,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 
 from bench.errors import ConfigError, DataError
@@ -53,6 +52,9 @@ from bench.generators.ddpm_augment import ADA_DIM, augment
 from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
 from bench.io import atomic_write, atomic_write_json, read_json, set_aside
 from bench.progress import progress_bar
+
+if TYPE_CHECKING:  # diffusers is imported where it is used: checking a run's weights needs none
+    from diffusers import UNet2DModel
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +162,8 @@ class DDPMGenerator(Generator):
         self.cond.to(self.device)
         self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
+        from diffusers import DDPMScheduler
+
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
         self._image_weights: torch.Tensor | None = None  # set by fit (bench/generators/balancing)
         self._other_labels: torch.Tensor | None = None
@@ -538,6 +542,8 @@ class DDPMGenerator(Generator):
             device,
             num_attributes=k,
         )
+        from diffusers import UNet2DModel
+
         model.ema_unet = UNet2DModel.from_pretrained(workdir / "unet").to(model.device).eval()
         model.ema_cond.load_state_dict(load_file(workdir / "conditioner.safetensors"))
         model.ema_cond.to(model.device)
@@ -600,6 +606,8 @@ class DDPMDenoiser:
 
     def __init__(self, model: DDPMGenerator, requests: Sequence[SynthesisRequest], hooks: Any):
         self.model = model
+        from diffusers import DDIMScheduler
+
         self.scheduler = DDIMScheduler.from_config(model.noise_schedule.config)
         device = model.device
         self.labels = torch.tensor([model.label_of(r) for r in requests], device=device)
@@ -634,6 +642,8 @@ class DDPMDenoiser:
 
 def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2DModel:
     """A UNet without attention (cheap on CPU) whose class embedding is given from outside."""
+    from diffusers import UNet2DModel
+
     widths = tuple(settings.unet_channels)
     groups = math.gcd(32, *widths)
     n = len(widths)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import weights
 from bench.generators.base import (
     Generator,
     SampleBatch,
@@ -25,14 +26,14 @@ from bench.generators.base import (
 )
 from bench.generators.pretrained import (
     CLIPImageInput,
+    PretrainedPipeline,
     PretrainedSettings,
     check_resolution,
-    pretrained_identity,
 )
 from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
 from bench.hparams import hp
 
-IMGVAR = "lambdalabs/sd-image-variations-diffusers"
+IMGVAR = weights.repo_of("sd-image-variations")
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,14 @@ class ImageVariationSettings(PretrainedSettings):
     )
 
 
-class StableDiffusionImageVariationGenerator(CLIPImageInput, Generator):
+class StableDiffusionImageVariationGenerator(CLIPImageInput, PretrainedPipeline, Generator):
     """SD image variations: the CLIP embedding of a real image is the whole condition."""
 
     name = "sd-imgvar"
     Settings = ImageVariationSettings
     takes_prompts = False
     takes_images = True
+    pipeline_class = "StableDiffusionImageVariationPipeline"
 
     def __init__(self, pipe: Any, settings: Any):
         self.pipe, self.settings = pipe, settings
@@ -58,13 +60,8 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, Generator):
         check_resolution(self.image_size, pipe.unet, pipe.vae)
 
     @classmethod
-    def weights_identity(cls, settings: Any) -> dict[str, Any]:
-        return pretrained_identity(settings)
-
-    @classmethod
     def for_data(cls, settings: Any, data: Any, device: str = "cpu") -> Any:
-        pipe = load_pipeline(settings, device, "StableDiffusionImageVariationPipeline")
-        return cls(pipe, settings)
+        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def sample(
         self,

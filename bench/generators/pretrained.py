@@ -1,10 +1,11 @@
-"""What the pretrained latent-diffusion backends (`sd`, `unclip`) share.
+"""What the pretrained latent-diffusion backends (`sd`, `sd-ti`, `unclip`, `sd-imgvar`) share.
 
-Weights are named by a Hugging Face model id plus a revision and read from a local directory
-(`model_dir`, a `save_pretrained` layout) or the Hugging Face cache, always with
-`local_files_only`: nothing is downloaded. The weights' identity (id, revision and a digest of
-the configs and file sizes found) is part of every cache key. Without the files, the error names
-the model id and where to put them, before any work.
+Weights are named by a Hugging Face model id plus a revision (defaults: entries of the weights
+manifest, bench/weights.yaml) and read from a local directory (`model_dir`, a `save_pretrained`
+layout) or the Hugging Face cache, always with `local_files_only`: nothing is downloaded. The
+weights' identity (id, revision and a digest of the configs and file sizes found) is part of
+every cache key. A run checks the files before any work (`weights_needed`, bench.runs.preflight);
+without them the error names the model id and how to stage it.
 
 On a GPU the pipelines run in bfloat16 (`dtype=auto`) with PyTorch's SDPA attention (diffusers'
 default processor on torch 2) and sample `sample_batch_size` requests at once; on the CPU they
@@ -14,12 +15,12 @@ run in float32 (tests use tiny random-weight pipelines built from configs).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from bench import weights
 from bench.errors import BenchError, ConfigError
 from bench.generators.base import SynthesisRequest
 from bench.hparams import hp
@@ -32,7 +33,7 @@ class PretrainedSettings:
     """Where a pretrained pipeline's weights are and how it runs."""
 
     model_id: str = hp(
-        "stabilityai/stable-diffusion-2-1-base",
+        weights.repo_of("sd-2.1-base"),
         stage="generator",
         source="a Hugging Face model id (read from the local cache only)",
     )
@@ -91,21 +92,26 @@ def weights_dir(settings: Any) -> Path:
                 f"written by save_pretrained, e.g. a download of {settings.model_id}."
             )
         return path
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.constants import HF_HUB_CACHE
-
-    try:
-        return Path(
-            snapshot_download(settings.model_id, revision=settings.revision, local_files_only=True)
-        )
-    except Exception as exc:  # LocalEntryNotFoundError, OfflineModeIsEnabled, ...
+    folder, found = weights.resolve_snapshot(settings.model_id, settings.revision)
+    if folder is None:
         raise BenchError(
             f"the weights of {settings.model_id} (revision {settings.revision}) are not on this "
-            f"machine, and bench never downloads. On a machine with network: "
-            f"`huggingface-cli download {settings.model_id} --revision {settings.revision}` into "
-            f"the Hugging Face cache ({os.environ.get('HF_HUB_CACHE', HF_HUB_CACHE)}), or save "
-            f"the pipeline to a folder and pass --set model_dir=FOLDER. ({type(exc).__name__})"
-        ) from None
+            f"machine ({found}), and bench never downloads while running. "
+            + staging_hint(settings.model_id)
+        )
+    return folder
+
+
+def staging_hint(model_id: str) -> str:
+    """How to put a pipeline's weights where bench reads them."""
+    entry = weights.find(repo=model_id)
+    fetch = f"bench weights download {entry.name}" if entry else f"hf download {model_id}"
+    return (
+        f"On a machine with network: `{fetch}`, then copy "
+        f"{weights.hf_repo_dir(model_id).name} into this machine's Hugging Face cache "
+        f"({weights.hf_hub_cache()}; HF_HUB_CACHE or HF_HOME/hub); or save the pipeline to a "
+        "folder and pass --set model_dir=FOLDER."
+    )
 
 
 def weights_digest(path: Path) -> str:
@@ -133,6 +139,44 @@ def pretrained_identity(settings: Any) -> dict[str, Any]:
         "revision": settings.revision,
         "digest": weights_digest(path),
     }
+
+
+class PretrainedPipeline:
+    """What the pretrained backends declare: the diffusers class they load (`pipeline_class`),
+    the weights that names (checked before any work) and the identity that keys their caches."""
+
+    pipeline_class: ClassVar[str] = "StableDiffusionPipeline"
+
+    @classmethod
+    def weights_identity(cls, settings: Any) -> dict[str, Any]:
+        return pretrained_identity(settings)
+
+    @classmethod
+    def weights_needed(cls, settings: Any) -> list[weights.Requirement]:
+        from bench.generators import tiny
+
+        if tiny.is_tiny(settings):  # a smoke run's pipeline is built from configs: no files
+            return []
+        return [
+            weights.pipeline_requirement(
+                settings.model_id, settings.revision, settings.model_dir, cls.pipeline_class
+            )
+        ]
+
+    @classmethod
+    def describe_weights(cls, settings: Any) -> str:
+        """The model id, revision, where the files are (the cache's commit or the folder) and
+        their digest (the one in cache keys)."""
+        from bench.generators import tiny
+
+        if tiny.is_tiny(settings):
+            return f"tiny random weights built from configs (v{tiny.VERSION}, smoke)"
+        path = weights_dir(settings)
+        where = f"folder {path}" if settings.model_dir else f"commit {path.name}"
+        return (
+            f"{settings.model_id} revision {settings.revision} ({where}), "
+            f"digest {weights_digest(path)}"
+        )
 
 
 def make_scheduler(name: str, config: Any) -> Any:

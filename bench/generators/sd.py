@@ -29,12 +29,12 @@ from bench.generators.base import (
     torch_dtype,
 )
 from bench.generators.pretrained import (
+    PretrainedPipeline,
     PretrainedSettings,
     check_resolution,
     decode_latents,
     encode_text,
     make_scheduler,
-    pretrained_identity,
     weights_dir,
 )
 from bench.hparams import hp
@@ -50,12 +50,13 @@ class SDSettings(PretrainedSettings):
     )
 
 
-class StableDiffusionGenerator(Generator):
+class StableDiffusionGenerator(PretrainedPipeline, Generator):
     """Stable Diffusion text-to-image from local weights."""
 
     name = "sd"
     Settings = SDSettings
     takes_prompts = True
+    pipeline_class = "StableDiffusionPipeline"
 
     def __init__(self, pipe: Any, settings: SDSettings):
         self.pipe, self.settings = pipe, settings
@@ -66,12 +67,8 @@ class StableDiffusionGenerator(Generator):
             self.add_token_files(Path(settings.token_embeddings))
 
     @classmethod
-    def weights_identity(cls, settings: SDSettings) -> dict[str, Any]:
-        return pretrained_identity(settings)
-
-    @classmethod
     def for_data(cls, settings: SDSettings, data: Any, device: str = "cpu") -> Any:
-        return cls(load_pipeline(settings, device), settings)
+        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def add_tokens(self, embeddings: dict[str, Any]) -> None:
         """Add learned token embeddings ({token: D or k x D tensor}) to the text encoder.

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import weights
 from bench.generators.base import (
     Generator,
     SampleBatch,
@@ -24,15 +25,15 @@ from bench.generators.base import (
 )
 from bench.generators.pretrained import (
     CLIPImageInput,
+    PretrainedPipeline,
     PretrainedSettings,
     check_resolution,
     encode_text,
-    pretrained_identity,
 )
 from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
 from bench.hparams import hp
 
-UNCLIP = "stabilityai/stable-diffusion-2-1-unclip"
+UNCLIP = weights.repo_of("sd-unclip-2.1")
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,14 @@ class UnCLIPSettings(PretrainedSettings):
     )
 
 
-class StableUnCLIPGenerator(CLIPImageInput, Generator):
+class StableUnCLIPGenerator(CLIPImageInput, PretrainedPipeline, Generator):
     """Stable unCLIP: a prompt plus the CLIP embedding of real images, from local weights."""
 
     name = "unclip"
     Settings = UnCLIPSettings
     takes_prompts = True
     takes_images = True
+    pipeline_class = "StableUnCLIPImg2ImgPipeline"
 
     def __init__(self, pipe: Any, settings: UnCLIPSettings):
         self.pipe, self.settings = pipe, settings
@@ -66,12 +68,8 @@ class StableUnCLIPGenerator(CLIPImageInput, Generator):
         check_resolution(self.image_size, pipe.unet, pipe.vae)
 
     @classmethod
-    def weights_identity(cls, settings: UnCLIPSettings) -> dict[str, Any]:
-        return pretrained_identity(settings)
-
-    @classmethod
     def for_data(cls, settings: UnCLIPSettings, data: Any, device: str = "cpu") -> Any:
-        return cls(load_pipeline(settings, device, "StableUnCLIPImg2ImgPipeline"), settings)
+        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def sample(
         self,

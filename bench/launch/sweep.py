@@ -71,9 +71,16 @@ def open_sweep(
     options: dict[str, Any],
     run_sets: tuple[str, ...],
     env: Env,
+    check_weights: bool = True,
 ) -> Sweep:
+    """The sweep of a spec: its runs resolved, their pretrained weights checked (unless
+    `check_weights` is False: --status and --cancel need none), the units planned."""
     spec = load_spec(spec_path)
     configs = spec.configs(run_sets)
+    if check_weights:
+        from bench.runs.preflight import preflight
+
+        preflight(configs)  # before planning reads any data
     state = SweepState(env.results, spec.name)
     instance = LAUNCHERS[launcher](state.log_folder, options)
     return Sweep(

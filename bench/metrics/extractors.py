@@ -25,18 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
+from bench import weights
 from bench.errors import BenchError, ConfigError
 from bench.io import file_digest
 
-INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
-INCEPTION_URL = (
-    "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
-)
+# The weights are entries of the manifest (bench/weights.yaml; `bench weights download`).
+INCEPTION_URL = weights.url_of("inception-fid")
+INCEPTION_FILE = INCEPTION_URL.rsplit("/", 1)[-1]
 INCEPTION_ENV = "BENCH_INCEPTION_WEIGHTS"
 CLIP_ENV = "BENCH_CLIP_MODEL"
 # ViT-B/32 is torch-fidelity's default CLIP extractor and the model of Kynkäänniemi et al. 2023
 # ("The role of ImageNet classes in Fréchet Inception Distance").
-CLIP_DEFAULT = "openai/clip-vit-base-patch32"
+CLIP_DEFAULT = weights.repo_of("clip-vit-b32")
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -118,7 +118,7 @@ class FeaturesAndLogits(BenchExtractorBase):
 
 def inception_weights(arg: str | None) -> Path:
     """The local InceptionV3 weights: ARG, else $BENCH_INCEPTION_WEIGHTS, else torch's hub cache."""
-    hub_path = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    hub_path = weights.torch_hub_file(INCEPTION_URL)
     candidates = [Path(p).expanduser() for p in (arg, os.environ.get(INCEPTION_ENV)) if p]
     for path in candidates or [hub_path]:
         if path.is_file():
@@ -126,7 +126,8 @@ def inception_weights(arg: str | None) -> Path:
     looked = ", ".join(str(p) for p in candidates or [hub_path])
     raise BenchError(
         f"InceptionV3 weights for FID not found (looked at {looked}); nothing is downloaded "
-        f"here. Fetch {INCEPTION_URL} on a machine with internet and put it at {hub_path} "
+        f"here. Fetch {INCEPTION_URL} on a machine with internet (`bench weights download "
+        f"inception-fid`) and put it at {hub_path} "
         f"(torch-fidelity's own cache), or point to it with --extractor inception:/path/to/"
         f"{INCEPTION_FILE} or {INCEPTION_ENV}=/path/to/{INCEPTION_FILE}."
     )
@@ -160,18 +161,17 @@ def clip_model_dir(source: str) -> Path:
         return path
     if path.is_absolute() or source.startswith("."):
         raise BenchError(f"CLIP model directory {path} does not exist.")
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(source, local_files_only=True))
-    except Exception as exc:  # LocalEntryNotFoundError, HFValidationError, OSError
-        raise BenchError(
-            f"CLIP model {source!r} is not on this machine ({type(exc).__name__}); nothing is "
-            "downloaded here. Pass --extractor clip:/path/to/model-dir (a directory written by "
-            "save_pretrained: config.json + model.safetensors), or set "
-            f"{CLIP_ENV}, or fill the Hugging Face cache on a machine with internet "
-            f"(`huggingface-cli download {source}`) and copy it over."
-        ) from exc
+    folder, found = weights.resolve_snapshot(source, "main")
+    if folder is not None:
+        return folder
+    entry = weights.find(repo=source)
+    fetch = f"bench weights download {entry.name}" if entry else f"hf download {source}"
+    raise BenchError(
+        f"CLIP model {source!r} is not on this machine ({found}); nothing is downloaded here. "
+        "Pass --extractor clip:/path/to/model-dir (a directory written by save_pretrained: "
+        f"config.json + model.safetensors), or set {CLIP_ENV}, or fill the Hugging Face cache "
+        f"on a machine with internet (`{fetch}`) and copy it over."
+    )
 
 
 class ClipExtractor(BenchExtractorBase):

@@ -1,10 +1,10 @@
 """One experiment end to end: data, generator, synthetic data, classifier, evaluation, record.
 
 run(config, results) ->
-  1. a finished run directory?  print where its result is and stop
-  2. the runs it depends on (e.g. FG's feedback classifier): run first where missing
-  3. check everything that can be checked before work (settings, backbone, plan, requests)
-  4. load the dataset
+  1. every pretrained artefact it and its dependencies load is on this machine (preflight)
+  2. check everything else that can be checked before work (device, backbone)
+  3. load the dataset; a finished run directory?  print where its result is and stop
+  4. the runs it depends on (e.g. FG's feedback classifier): run first where missing
   5. fit the generator          (methods with synthetic data; cached, shared across methods)
   6. synthesise the set         (sharded store, resumable, fillable by many jobs; cached)
   7. train the classifier       (checkpointed each epoch, resumable)
@@ -51,11 +51,14 @@ def run(
     this: they train the classifier together (bench.train.distributed); rank 0 alone takes the
     lock, fits and synthesises (the others then read its cache), evaluates and writes.
     """
-    from bench.train import distributed
+    from bench.runs.preflight import preflight
 
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise BenchError(f"--results {results} is a file; it must name a directory.")
+    preflight([config], dependencies=deps)  # weights on disk, before anything loads (or torch)
+    from bench.train import distributed
+
     world = distributed.init(device)
     progress = progress and world.is_main
     device = check_device_and_backbone(config, device, world)  # before the data loads

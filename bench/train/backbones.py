@@ -1,6 +1,9 @@
 """Classifier backbones by name: a small CNN for tiny images, LDAM-DRW's CIFAR ResNet-32,
 torchvision's ResNet / ResNeXt (with IMAGENET1K_V1 weights from a local file or the torch hub
-cache, never downloaded), or any timm model."""
+cache), or any timm model (with its weights from the Hugging Face cache). Pretrained weights are
+entries of the weights manifest (bench/weights.yaml), read from local files only: nothing is
+downloaded and nothing retries a network (bench.train.pretrained says which file; a run checks
+it before any work)."""
 
 from __future__ import annotations
 
@@ -10,27 +13,19 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench import weights
 from bench.errors import ConfigError
 from bench.registry import suggest
+from bench.train.pretrained import (
+    HF_CACHE,
+    RESNET32,
+    SMALL_CNN,
+    TINY,
+    TORCHVISION,
+    pretrained_requirement,
+)
 
 log = logging.getLogger(__name__)
-SMALL_CNN = "small-cnn"
-RESNET32 = "resnet32"
-# torchvision models whose IMAGENET1K_V1 weights classifier-balancing, DA-Fusion and SubpopBench
-# load; "tv-" keeps them apart from timm's same-named models (differently trained weights).
-TORCHVISION = {
-    "tv-resnet18": ("resnet18", "ResNet18_Weights"),
-    "tv-resnet50": ("resnet50", "ResNet50_Weights"),
-    "tv-resnet152": ("resnet152", "ResNet152_Weights"),
-    "tv-resnext50_32x4d": ("resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
-}
-# Tiny members of the ResNet / ResNeXt families (one block per stage), for smoke runs: the
-# protocol's kind of network, trained from scratch in a fraction of a second on a CPU.
-TINY = {
-    "tiny-resnet": {"block": "BasicBlock"},
-    "tiny-resnext": {"block": "Bottleneck", "groups": 32, "width_per_group": 4},
-}
-TORCH_HUB = "torch-hub"
 # Last-layer keys a pretrained file may hold that the feature extractor does not have.
 HEAD_KEYS = ("fc.", "head.", "classifier.", "scales")
 
@@ -110,7 +105,7 @@ def torchvision_body(name: str) -> tuple[nn.Module, int]:
     """A torchvision model without its fc layer (fc = Identity), randomly initialised."""
     import torchvision
 
-    model = getattr(torchvision.models, TORCHVISION[name][0])(weights=None)
+    model = getattr(torchvision.models, TORCHVISION[name])(weights=None)
     num_features = model.fc.in_features
     model.fc = nn.Identity()
     return model, num_features
@@ -128,26 +123,24 @@ def tiny_body(name: str) -> tuple[nn.Module, int]:
     return model, num_features
 
 
-def torch_hub_file(name: str) -> str:
-    """The IMAGENET1K_V1 file of a torchvision backbone in the torch hub cache, or an error
-    saying where to put it (nothing is downloaded)."""
-    from pathlib import Path
-
-    import torchvision
-
-    if name not in TORCHVISION:
+def pretrained_file(backbone: str, pretrained: str | None) -> str | None:
+    """The local file of a backbone's pretrained weights, or a ConfigError naming what is
+    missing and how to stage it (nothing is downloaded; no network is tried)."""
+    req = pretrained_requirement(backbone, pretrained)
+    if req is None:
+        return None
+    status = weights.check(req)
+    if not status.ok:
+        fetch = ""
+        if req.artefact is not None:
+            fetch = f"`bench weights download {req.artefact.name}` on a machine with network, or "
         raise ConfigError(
-            f"recipe: pretrained='torch-hub' is for torchvision backbones "
-            f"({', '.join(TORCHVISION)}), not {name!r}; give a local state_dict path instead."
+            f"recipe: pretrained={pretrained}: {req.what} [{req.source}] is {status.state}: "
+            f"{status.detail}. Stage it ({fetch}copy the file there), "
+            "give a local state_dict path, or train from scratch (pretrained=none)."
         )
-    weights = getattr(torchvision.models, TORCHVISION[name][1]).IMAGENET1K_V1
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not path.is_file():
-        raise ConfigError(
-            f"recipe: {name}'s IMAGENET1K_V1 weights are not in the torch hub cache ({path}). "
-            f"Copy {weights.url} there, or pass its local path as recipe.pretrained."
-        )
-    return str(path)
+    assert status.where is not None
+    return str(status.where / req.files[0] if req.repo else status.where)
 
 
 class NormedLinear(nn.Module):
@@ -257,6 +250,7 @@ def build_classifier(
     pretrained: str | None = None,
     normed_head: bool = False,
 ) -> Classifier:
+    file = pretrained_file(backbone, pretrained)  # local only: missing weights fail here, at once
     if backbone == SMALL_CNN:
         body: nn.Module = SmallCNN(channels)
         num_features = body.num_features
@@ -270,25 +264,18 @@ def build_classifier(
     else:
         import timm
 
-        try:
-            body = timm.create_model(
-                backbone, pretrained=pretrained == "hf-cache", num_classes=0, in_chans=channels
-            )
-        except Exception as exc:  # offline and not in the cache: huggingface_hub's errors
-            if pretrained != "hf-cache":
-                raise
-            raise ConfigError(
-                f"recipe: pretrained=hf-cache, but timm's weights for {backbone} are not in the "
-                f"local Hugging Face cache ({type(exc).__name__}); nothing is downloaded. Put "
-                "them there on a machine with network, give a local state_dict file "
-                "(--set recipe.pretrained=PATH), or train from scratch (--set "
-                "recipe.pretrained=none)."
-            ) from None
+        from_hub = pretrained == HF_CACHE  # timm's own loader: it adapts in_chans and heads
+        body = timm.create_model(
+            backbone,
+            pretrained=from_hub,
+            num_classes=0,
+            in_chans=channels,
+            **({"pretrained_cfg_overlay": {"file": file}} if from_hub else {}),
+        )
         num_features = body.num_features
-    if pretrained == TORCH_HUB:
-        load_local_weights(body, torch_hub_file(backbone))
-    elif pretrained and pretrained != "hf-cache":
-        load_local_weights(body, pretrained)
+        file = None if from_hub else file
+    if file:
+        load_local_weights(body, file)
     return Classifier(body, num_features, num_classes, normed_head)
 
 
