@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,6 +70,32 @@ def open_no_follow(path: Path, mode: str = "a") -> IO[str]:
         raise BenchError(f"{path} is not a regular file; remove it and rerun.")
     os.set_blocking(fd, True)
     return os.fdopen(fd, mode, encoding="utf-8")
+
+
+@contextmanager
+def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path` (released if the process dies); yields whether it was got
+    (always True when `blocking`). The one lock of the harness: run directories, sweeps, cache
+    entries and shards all take it.
+
+    The lock file is opened without following symlinks and must be a regular file
+    (`open_no_follow`); the holder writes its host and process id into it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_no_follow(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            handle.truncate(0)
+            handle.write(f"{socket.gethostname()} {os.getpid()}\n")
+            handle.flush()
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -160,8 +160,8 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     def fit_base(self, data: Any, workdir: Path, seed: int, progress: bool) -> Path:
         """The ddpm generator to invert, fitted once into `workdir/base` (pretrained: copied)."""
+        from bench.io import file_lock
         from bench.seeding import seed_everything
-        from bench.synthesis.store import file_lock
 
         base_dir = workdir / "base"
         with file_lock(workdir / "parts" / "base.lock"):

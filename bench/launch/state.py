@@ -6,7 +6,6 @@ already submitted; a lock stops two `bench sweep` processes from launching the s
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, read_json
+from bench.io import atomic_write_json, file_lock, read_json
 
 
 class SweepState:
@@ -49,15 +48,9 @@ class SweepState:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with file_lock(self.dir / ".lock", blocking=False) as got:
+            if not got:
                 raise BenchError(
                     f"another `bench sweep` is launching this sweep right now ({self.dir})."
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                )
+            yield

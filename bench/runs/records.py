@@ -14,10 +14,8 @@ last finished epoch; a checkpoint that cannot be resumed is moved to `attempts/`
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import platform
 import socket
 import subprocess
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, open_no_follow, read_json, read_jsonl
+from bench.io import atomic_write_json, atomic_write_text, file_lock, read_json, read_jsonl
 from bench.runs.config import RunConfig
 
 PACKAGES = (
@@ -115,20 +113,10 @@ class RunRecord:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Only one process works on a run directory at a time (e.g. a duplicated SLURM task)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open_no_follow(run_dir / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BenchError(f"{run_dir} is being run by another process right now.") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(run_dir) / ".lock", blocking=False) as got:
+        if not got:
+            raise BenchError(f"{run_dir} is being run by another process right now.")
+        yield
 
 
 def environment(device: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from bench.hparams import keyed, specs
 from bench.io import (
     atomic_write_json,
     changed_files,
+    file_lock,
     read_json,
     seed_hash,
     stable_hash,
@@ -38,7 +39,7 @@ from bench.io import (
 from bench.method import generator_seed_of
 from bench.seeding import seed_everything
 from bench.synthesis.plans import Plan, expand, make_plan
-from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged, file_lock
+from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged
 
 log = logging.getLogger(__name__)
 # What a fitted generator's checksums leave out (see Synthesis._write_done).

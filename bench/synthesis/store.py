@@ -21,7 +21,6 @@ millions of images holds one batch in memory, never the set.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -29,7 +28,6 @@ import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import numpy as np
 
 from bench.errors import CorruptCacheError, DataError
 from bench.generators.base import SampleBatch, SynthesisRequest
-from bench.io import atomic_write, atomic_write_json, file_digest, open_no_follow, read_json
+from bench.io import atomic_write, atomic_write_json, file_digest, file_lock, read_json
 from bench.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -58,25 +56,6 @@ def shard_complete(store: Path, index: int) -> bool:
 
 def shard_ranges(n: int, size: int = SHARD_SIZE) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
-
-
-@contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on `path` (released if the process dies); yields whether it was got.
-
-    The lock file is opened without following symlinks and must be a regular file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open_no_follow(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class StoreWriter:
