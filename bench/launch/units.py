@@ -96,6 +96,11 @@ class UnitKind:
     def is_done(self, unit: Unit, env: Env) -> bool:
         raise NotImplementedError
 
+    def lost(self, unit: Unit, env: Env) -> str | None:
+        """Why a unit marked done is not done after all (a run's result vanished), if so: the
+        next launch submits it again."""
+        return None
+
     def execute(self, unit: Unit, env: Env) -> None:
         raise NotImplementedError
 
@@ -124,6 +129,12 @@ class RunKind(UnitKind):
         from bench.runs.records import is_done
 
         return is_done(self.workdir(unit, env))
+
+    def lost(self, unit: Unit, env: Env) -> str | None:
+        from bench.runs.records import finished_problem
+
+        problem = finished_problem(self.workdir(unit, env))
+        return None if problem is None else f"{problem.path} {problem.problem}"
 
     def execute(self, unit: Unit, env: Env) -> None:
         from bench.runs.runner import run

@@ -421,6 +421,27 @@ def parse_sets(
     return layer, seed, dep_sets
 
 
+def run_command(config: RunConfig, results: Path) -> str:
+    """The `bench run` command that makes the run `config` exactly (its settings that differ
+    from the defaults as --set items), e.g. for a dependency run or a run to recompute."""
+    import shlex
+
+    base = resolve(config.method, config.dataset, config.seed, smoke=config.smoke)
+    sets = []
+    sections = [("method", config.hparams, base.hparams), ("dataset", config.data, base.data)]
+    sections.append(("recipe", config.recipe, base.recipe))
+    for name, values in config.stages.items():
+        sections.append((f"{STAGE_PREFIX}{name}", values, base.stages.get(name, {})))
+    for section, ours, theirs in sections:
+        sets += as_sets(section, {k: v for k, v in ours.items() if theirs.get(k) != v})
+    words = ["bench", "run", "--method", config.method, "--dataset", config.dataset]
+    words += ["--seed", str(config.seed), "--results", str(results)]
+    words += ["--smoke"] if config.smoke else []
+    for item in sets:
+        words += ["--set", item]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def as_sets(section: str, values: dict[str, Any]) -> list[str]:
     """Resolved values back as `--set section.key=value` items (for a dependency run)."""
     out = []

@@ -22,7 +22,6 @@ import numpy as np
 
 from bench import hparams
 from bench.errors import BenchError, ConfigError
-from bench.io import atomic_write_json, read_json
 
 log = logging.getLogger(__name__)
 FEATURE_CACHE_VERSION = 1  # bump when the image pre-processing below changes
@@ -233,16 +232,16 @@ def measure(
 
 
 def write_generation(run_dir: Path, extractor: str, record: dict[str, Any]) -> None:
-    """Add the metrics to a finished run's result.json (atomic rewrite; `done` untouched)."""
-    from bench.runs.records import is_done
+    """Add the metrics to a finished run's result.json (read and written validated, atomically;
+    `done` untouched)."""
+    from bench.runs.records import read_finished, write_result
 
-    path = run_dir / "result.json"
-    if not is_done(run_dir) or not path.is_file():
+    if not (run_dir / "done").exists():
         raise BenchError(not_finished(run_dir))
-    result = read_json(path)
-    result.setdefault("generation", {})[extractor] = record
-    atomic_write_json(path, result)
-    log.info("generation metrics (%s) -> %s", extractor, path)
+    run = read_finished(run_dir)
+    run["result"].setdefault("generation", {})[extractor] = record
+    write_result(run_dir, run["result"], run["config"])
+    log.info("generation metrics (%s) -> %s", extractor, run_dir / "result.json")
 
 
 def not_finished(run_dir: Path) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.data import LoadedDataset
 from bench.errors import BenchError
-from bench.runs.config import RunConfig
+from bench.runs.config import RunConfig, run_command
 from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
@@ -78,7 +78,7 @@ def run(
             raise BenchError(
                 f"{config.method} needs its {name!r} run ({dep.method} on {dep.dataset}, seed "
                 f"{dep.seed}), which is not finished in {results}. Run it first:\n  "
-                + dependency_command(dep, results)
+                + run_command(dep, results)
             )
         log.info("dependency %s: running %s first", name, dep.run_name)
         run(dep, results, data_root, device, progress, deps, rebuild_cache)
@@ -375,29 +375,6 @@ def load_dependencies(
             )
         out[name] = loaded
     return out
-
-
-def dependency_command(dep: RunConfig, results: Path) -> str:
-    """The `bench run` command that produces a dependency run exactly."""
-    import shlex
-
-    from bench.runs.config import as_sets, resolve
-
-    base = resolve(dep.method, dep.dataset, dep.seed, smoke=dep.smoke)
-    sets = []
-    for section, ours, theirs in (
-        ("method", dep.hparams, base.hparams),
-        ("dataset", dep.data, base.data),
-        ("recipe", dep.recipe, base.recipe),
-    ):
-        changed = {k: v for k, v in ours.items() if theirs.get(k) != v}
-        sets += as_sets(section, changed)
-    words = ["bench", "run", "--method", dep.method, "--dataset", dep.dataset]
-    words += ["--seed", str(dep.seed), "--results", str(results)]
-    words += ["--smoke"] if dep.smoke else []
-    for item in sets:
-        words += ["--set", item]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 def save_models(trained: Any, run_dir: Path) -> None:
