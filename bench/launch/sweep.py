@@ -43,7 +43,9 @@ class Sweep:
             if kind_of(unit).is_done(unit, self.env):
                 out[key] = "done"
             elif lost := kind_of(unit).lost(unit, self.env):
-                log.warning("%s: %s, but `done` says it finished: a launch recomputes it", key, lost)
+                log.warning(
+                    "%s: %s, but `done` says it finished: relaunch to recompute it", key, lost
+                )
                 out[key] = "not submitted"
             elif (job := self.state.last_job(key)) is None:
                 out[key] = "not submitted"
