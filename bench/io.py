@@ -22,9 +22,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp_path)` and move the result into place in one rename.
 
     A reader sees either the old file or the complete new one, never a partial file, even if the
-    process is killed mid-write (SLURM preemption, Ctrl-C).
+    process is killed mid-write (SLURM preemption, Ctrl-C). A symbolic link in place of the file
+    or of its folder is refused (bench never writes through a link someone planted).
     """
     path = Path(path)
+    for place in (path, path.parent):
+        if place.is_symlink():
+            raise BenchError(planted_link(place))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -40,6 +44,45 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def planted_link(path: Path) -> str:
+    return (
+        f"{path} is a symbolic link: bench writes only into real files and folders it made, "
+        "never through a link (someone with write access may have planted it). Remove the link "
+        "and rerun."
+    )
+
+
+def is_plain_name(name: str) -> bool:
+    """One path component that stays where it is put: not empty, no separator, not . or .."""
+    return bool(name) and name not in (".", "..") and not set(name) & {"/", "\\", "\0"}
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """`root/parts...`, checked to stay under `root`: each part a plain name (`is_plain_name`),
+    no existing component below `root` a symbolic link, and the whole resolving inside `root`
+    (which may itself be a link: a results folder on another disk). Creates nothing."""
+    root = Path(root)
+    path = root
+    for part in parts:
+        if not is_plain_name(part):
+            raise BenchError(
+                f"{part!r:.80} is not a plain file or folder name (no '/', no '..'): bench "
+                f"writes nothing outside {root}."
+            )
+        path = path / part
+        if path.is_symlink():
+            raise BenchError(planted_link(path))
+    real = os.path.realpath(path)
+    if not is_within(real, os.path.realpath(root)):
+        raise BenchError(f"{path} resolves to {real}, outside {root}: bench writes nothing there.")
+    return path
+
+
+def is_within(real: str, real_root: str) -> bool:
+    """Whether the resolved path `real` is the resolved folder `real_root` or lies under it."""
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def current_umask() -> int:
@@ -181,7 +224,7 @@ def set_aside(path: Path) -> Path:
     import time
 
     path = Path(path)
-    keep = path.parent / "attempts" / f"{path.stem}-{int(time.time())}{path.suffix}"
+    keep = inside(path.parent, "attempts") / f"{path.stem}-{int(time.time())}{path.suffix}"
     keep.parent.mkdir(exist_ok=True)
     path.rename(keep)
     return keep

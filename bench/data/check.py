@@ -25,7 +25,7 @@ from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset
 from bench.data.files import MAX_SHOWN, verify_image
 from bench.data.fingerprint import all_files, load_dataset
 from bench.errors import DataError
-from bench.io import atomic_write_json, read_json
+from bench.io import atomic_write_json, inside, read_json
 from bench.progress import progress_bar
 
 # The first bytes of the image formats PIL reads for the adapters (JPEG, PNG, GIF, BMP, TIFF,
@@ -193,7 +193,9 @@ def load_for_run(
     data = load_dataset(adapter)
     digest = data.info["fingerprint"]["digest"]
     cached = (
-        None if cache is None else cache / "data-checks" / f"{digest}-v{FAST_CHECK_VERSION}.json"
+        None
+        if cache is None
+        else inside(cache, "data-checks", f"{digest}-v{FAST_CHECK_VERSION}.json")
     )
     report = None
     if cached is not None and cached.is_file():

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,7 +163,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     search = data.get("search") or {}
     trials, ranges = parse_search(search, where("search"))
     return SweepSpec(
-        name=str(data.get("name") or path.stem),
+        name=sweep_name(data.get("name"), path, where("name")),
         path=path,
         methods=parse_entries(data["methods"], "method", where("methods")),
         datasets=parse_entries(data["datasets"], "dataset", where("datasets")),
@@ -182,6 +183,24 @@ def load_spec(path: str | Path) -> SweepSpec:
             data.get("classes_per_task", CLASSES_PER_TASK),
             where("classes_per_task"),
         ),
+    )
+
+
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def sweep_name(value: Any, path: Path, where: str) -> str:
+    """The sweep's name (default: the spec file's stem): one plain folder name, since its state,
+    lock and logs live in <results>/sweeps/<name>."""
+    name = path.stem if value is None else value
+    if isinstance(name, str) and SWEEP_NAME.fullmatch(name) and name != "..":
+        return name
+    given = f"name {name!r:.80}" if value is not None else f"the file's stem {name!r:.80}"
+    stem_hint = "" if value is not None else " (give the spec a `name:`)"
+    raise ConfigError(
+        f"{where}: {given} is not a plain folder name{stem_hint}: up to 100 letters, digits, "
+        "'.', '_' or '-', starting with a letter or digit (no '/', no '..'); the sweep's state "
+        "lives in <results>/sweeps/<name>."
     )
 
 

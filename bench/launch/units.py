@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.io import inside
 from bench.registry import Registry
 
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
@@ -267,7 +268,7 @@ class GeneratorKind(UnitKind):
         )
 
     def generator_dir(self, unit: Unit, env: Env) -> Path:
-        return Path(env.results) / "cache" / "generators" / unit.payload.key
+        return inside(env.results, "cache", "generators", unit.payload.key)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         parts = unit.payload.parts
@@ -316,7 +317,7 @@ class SynthesisKind(UnitKind):
         synthesise_shards(config, env.results, shards, root, env.device, False, env.rebuild_cache)
 
     def store(self, unit: Unit, env: Env) -> Path:
-        return Path(env.results) / "cache" / "synthetic" / unit.payload.key
+        return inside(env.results, "cache", "synthetic", unit.payload.key)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         first, stop = unit.payload.shards

@@ -22,6 +22,7 @@ import numpy as np
 
 from bench import hparams
 from bench.errors import BenchError, ConfigError
+from bench.io import inside
 
 log = logging.getLogger(__name__)
 FEATURE_CACHE_VERSION = 1  # bump when the image pre-processing below changes
@@ -49,6 +50,7 @@ def eval_gen(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute the generation metrics; with a run, also store them in its result.json."""
+    from bench.data.fingerprint import load_dataset
     from bench.datasets import DATASETS
     from bench.metrics.extractors import ExtractorContext, build_extractor
     from bench.metrics.imagesets import open_synthetic
@@ -62,7 +64,7 @@ def eval_gen(
     options = hparams.build(adapter_cls.Options, target.options, f"dataset {target.dataset}")
     # every option, defaults included (settings added later only when not at their default)
     target = replace(target, options=hparams.keyed(adapter_cls.Options, asdict(options)))
-    data = adapter_cls(options, data_root).load()
+    data = load_dataset(adapter_cls(options, data_root))  # files checked to stay in the root
     device = pick_device(device)
     from bench.runs.models import load_classifier
 
@@ -159,7 +161,7 @@ def run_synthetic_set(run: dict[str, Any], results: Path) -> Path:
             f"{run['dir']} has no synthetic set (its method uses none, or it is unfinished): "
             "give --synthetic PATH."
         )
-    store = results / "cache" / "synthetic" / key
+    store = inside(results, "cache", "synthetic", key)
     if not store.is_dir():
         raise BenchError(
             f"the run's synthetic set {store} is gone (cache cleaned?); give --synthetic PATH or "
@@ -192,7 +194,7 @@ def real_features(
         "seed": settings.seed if len(index) < len(source) else None,
     }
     features, info = cached_features(
-        target.results / "cache",
+        inside(target.results, "cache"),
         key,
         lambda: extract(source, index, extractor, settings.batch_size, progress)["features"],
     )

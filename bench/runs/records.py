@@ -33,6 +33,7 @@ from bench.io import (
     atomic_write_json,
     atomic_write_text,
     file_lock,
+    inside,
     read_json,
     read_jsonl,
     set_aside,
@@ -53,7 +54,13 @@ PACKAGES = (
 
 
 def run_dir_for(results: Path, config: RunConfig) -> Path:
-    return Path(results) / "runs" / config.run_name
+    """results/runs/<run name>, checked to stay under `results` (no planted link in its place)."""
+    return inside(results, "runs", config.run_name)
+
+
+def cache_dir(results: Path) -> Path:
+    """results/cache (generators, synthetic sets, data checks, features), checked as run_dir_for."""
+    return inside(results, "cache")
 
 
 def is_done(run_dir: Path) -> bool:

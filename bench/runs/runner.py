@@ -24,7 +24,7 @@ from typing import Any
 from bench.data import LoadedDataset
 from bench.errors import BenchError
 from bench.runs.config import RunConfig, run_command
-from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
+from bench.runs.records import RunRecord, cache_dir, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
 # A smoke run evaluates on the first images of each class only (val and test splits).
@@ -59,7 +59,7 @@ def run(
     progress = progress and world.is_main
     device = check_device_and_backbone(config, device, world)  # before the data loads
     with world.main_first():  # rank 0 fills the data cache, the others read it
-        data, load_seconds = load_data(config, results / "cache", data_root, progress)
+        data, load_seconds = load_data(config, cache_dir(results), data_root, progress)
     fingerprint = data.info["fingerprint"]
     if config.data_fingerprint not in (None, fingerprint["digest"]):
         raise BenchError(
@@ -188,7 +188,7 @@ def execute(
     data = method.context.data
     synthetic = None
     if method_cls.uses_synthetic_data():
-        cache = results / "cache"
+        cache = cache_dir(results)
         with world.main_first():  # rank 0 fits and synthesises, the others read the cache
             synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
     with record.stage("train-classifier"):
@@ -253,7 +253,7 @@ def open_synthesis(
     method = prepare(config, results, data, device, progress, dependencies)
     if not type(method).uses_synthetic_data():
         raise BenchError(f"{config.method} synthesises nothing.")
-    cache = Path(results) / "cache"
+    cache = cache_dir(results)
     return Synthesis(config, method, method.context.data, cache, progress, rebuild_cache)
 
 
@@ -273,7 +273,7 @@ def synthesise_shards(
     """
     results = Path(results)
     device = check_device_and_backbone(config, device)
-    data, _ = load_data(config, results / "cache", data_root, progress)
+    data, _ = load_data(config, cache_dir(results), data_root, progress)
     synthesis = open_synthesis(config, data, results, device, progress, rebuild_cache=rebuild_cache)
     sink = SimpleNamespace(info={})  # what Synthesis.run reports into (a record's `info`)
     complete = synthesis.run(device, shards, record=sink) is not None
@@ -297,7 +297,7 @@ def fit_generator(
 
     results = Path(results)
     device = pick_device(device)
-    data, _ = load_data(config, results / "cache", data_root, progress)
+    data, _ = load_data(config, cache_dir(results), data_root, progress)
     synthesis = open_synthesis(config, data, results, device, progress, False, rebuild_cache)
     if not synthesis.backend.trains:
         raise BenchError(

@@ -55,9 +55,11 @@ def load_run_data(run: dict, data_root: str | None):
     from bench.runs.config import RunConfig
 
     config = RunConfig.from_json(run["config"])
+    from bench.data.fingerprint import load_dataset
     from bench.data.realkept import keep_real
     from bench.datasets import DATASETS
 
     adapter = DATASETS[config.dataset](config.dataset_settings, data_root_from_env(data_root))
     # the real images the run trained on (dataset option real_kept), drawn as the runner does
-    return keep_real(adapter.load(), config.dataset_settings.real_kept, config.seed)
+    data = load_dataset(adapter)  # its files checked to stay inside the data root
+    return keep_real(data, config.dataset_settings.real_kept, config.seed)

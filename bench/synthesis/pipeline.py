@@ -31,6 +31,7 @@ from bench.io import (
     atomic_write_json,
     changed_files,
     file_lock,
+    inside,
     read_json,
     seed_hash,
     stable_hash,
@@ -135,7 +136,7 @@ class Synthesis:
 
     @property
     def store_dir(self) -> Path:
-        return self.cache / "synthetic" / self.key
+        return inside(self.cache, "synthetic", self.key)
 
     # The generator -------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class Synthesis:
 
     @property
     def generator_dir(self) -> Path:
-        return self.cache / "generators" / self.generator_key
+        return inside(self.cache, "generators", self.generator_key)
 
     def fit(self, device: str, parts: Sequence[int] | None = None) -> dict[str, Any]:
         """Fit the generator into its cache directory unless it is there (a sweep's generator
@@ -200,7 +201,7 @@ class Synthesis:
 
     @property
     def generator_lock(self) -> Path:
-        return self.cache / "generators" / f"{self.generator_key}.lock"
+        return inside(self.cache, "generators", f"{self.generator_key}.lock")
 
     def _fresh(self, device: str) -> Any:
         seed_everything(seed_hash(self.generator_key, "fit-generator"))  # e.g. weight init
