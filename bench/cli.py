@@ -370,6 +370,7 @@ def describe_config(config) -> str:
         "fingerprint, when the run reads the data>",
         f"settings id: {config.run_id} (without the data fingerprint)",
         f"seed: {config.seed}",
+        *(f"file {key}: content digest {digest}" for key, digest in config.files.items()),
     ]
     for section, values in (
         ("method", config.hparams),

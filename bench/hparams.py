@@ -56,6 +56,8 @@ class Spec:
     applies: tuple[str, Any] | None = None
     # left out of run ids and cache keys while at its default (see the module docstring)
     keyless_default: bool = False
+    # names a file or folder: its content digest joins the run's identity (bench.runs.config)
+    path: bool = False
 
 
 def hp(
@@ -71,6 +73,7 @@ def hp(
     unbounded: str | None = None,
     applies: tuple[str, Any] | None = None,
     keyless_default: bool = False,
+    path: bool = False,
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
@@ -78,7 +81,9 @@ def hp(
     generator / synthesis / classifier / data and decides which cached artefacts it invalidates;
     `applies` = (when, test(settings, synthetic) -> bool) for a setting that only matters in
     some configurations (a loss's own parameter), so setting it elsewhere can be refused;
-    `keyless_default`: at its default the setting is no part of ids and keys (`keyed`).
+    `keyless_default`: at its default the setting is no part of ids and keys (`keyed`);
+    `path`: the setting names a file or folder, whose content (not only its name) is part of a
+    run's identity when the setting is not at its default.
     """
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
@@ -93,6 +98,7 @@ def hp(
         unbounded=unbounded,
         applies=applies,
         keyless_default=keyless_default,
+        path=path,
     )
     return dataclasses.field(default=default, metadata={"bench": meta})
 

@@ -193,6 +193,42 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+# Files up to this size are hashed whole for a setting's content digest; larger ones (weights)
+# by their size and their first and last MiB, so resolving a run never reads gigabytes.
+WHOLE_FILE_DIGEST = 64 << 20
+_PATH_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def path_digest(path: Path) -> str:
+    """A digest of a file's or a folder's content (every file below it, by relative path), for a
+    setting that names one (bench.hparams `path=True`). Memoised per process by path, size and
+    modification time."""
+    path = Path(path)
+    st = path.stat()
+    memo = (os.path.realpath(path), st.st_size, st.st_mtime_ns)
+    if memo not in _PATH_DIGESTS:
+        h = hashlib.sha256()
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            h.update(file.relative_to(path).as_posix().encode() if file != path else b".")
+            h.update(b"\0" + content_digest(file).encode())
+        _PATH_DIGESTS[memo] = h.hexdigest()
+    return _PATH_DIGESTS[memo]
+
+
+def content_digest(path: Path) -> str:
+    """sha256 of a file, or for a file above WHOLE_FILE_DIGEST of its size, first and last MiB."""
+    size = path.stat().st_size
+    if size <= WHOLE_FILE_DIGEST:
+        return file_digest(path)
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(-(1 << 20), os.SEEK_END)
+        h.update(f.read(1 << 20))
+    return h.hexdigest()
+
+
 def tree_digests(root: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """sha256 of every regular file under `root` (relative POSIX path -> digest), except the
     top-level names in `skip`: the checksums a cache entry records when it is complete."""

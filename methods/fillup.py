@@ -145,6 +145,7 @@ class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
     )
     prompts: str = hp(
         "single",
+        path=True,
         stage="synthesis",
         keyless_default=True,
         source="Fill-Up Sec 3.1: the single template (Table 1's prompt-to-image baseline)",

@@ -4,7 +4,8 @@ format, where the value is written, so a value from a run record, a setting or a
 shown as text and never becomes markup.
 
 - Markdown (`md_text`): `&` and `<` (what starts an entity or a tag) as entities; `\\`, `|`,
-  `` ` ``, `*` and a link's `](` backslash-escaped; line breaks as spaces (a cell stays one table cell).
+  `` ` ``, `*` and a link's `](` backslash-escaped; line breaks as spaces (a cell stays one
+  table cell).
 - HTML (`html_text`): `&`, `<`, `>`, `"` and `'` as entities (text and attribute values).
 - SVG plots (`svg_text`): matplotlib draws text as paths, so no markup can reach the file; a
   `$` would start mathtext (and a malformed formula is an error), so it is escaped, and line

@@ -24,7 +24,7 @@ import yaml
 
 from bench import hparams
 from bench.errors import ConfigError
-from bench.io import decode_utf8, stable_hash
+from bench.io import decode_utf8, path_digest, stable_hash
 from bench.train.recipe import Recipe, Stage, check_data
 
 SECTIONS = ("method", "dataset", "recipe")
@@ -57,6 +57,9 @@ class RunConfig:
     # The digest of the data the run reads (bench.data.fingerprint), set by the runner once the
     # dataset is loaded: a changed tree is a new run. None only before that.
     data_fingerprint: str | None = None
+    # The content digest of every file or folder a setting names ("section.key" -> digest;
+    # settings declared path=True, not at their default): an edited prompt list is a new run.
+    files: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
@@ -129,6 +132,8 @@ class RunConfig:
             out["dependencies"] = {k: d.run_id for k, d in sorted(self.dependencies.items())}
         if self.data_fingerprint is not None:
             out["data_fingerprint"] = self.data_fingerprint
+        if self.files:  # absent when no setting names a file, so earlier ids stay as they were
+            out["files"] = dict(self.files)
         return out
 
     def with_data(self, fingerprint: str) -> RunConfig:
@@ -161,7 +166,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
-        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "sources", "data_root")
+        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "files", "sources", "data_root")
         deps = {k: cls.from_json(v) for k, v in obj.get("dependency_configs", {}).items()}
         return cls(**{k: v for k, v in obj.items() if k in keep}, dependencies=deps)
 
@@ -253,6 +258,7 @@ def resolve(
         method_version=method_cls.VERSION,
         dataset_version=dataset_cls.VERSION,
         smoke=smoke,
+        files=file_digests({**built, **stage_built}),
         sources=sources,
         data_root=file_top.get("data_root"),
         dependencies=dependencies,
@@ -261,6 +267,19 @@ def resolve(
         recipe_settings=built["recipe"],
         stage_settings={s[len(STAGE_PREFIX) :]: v for s, v in stage_built.items()},
     )
+
+
+def file_digests(built: dict[str, Any]) -> dict[str, str]:
+    """"section.key" -> the content digest (bench.io.path_digest) of each setting declared
+    `path=True` whose value, not its default, names an existing file or folder."""
+    out = {}
+    for section, settings in built.items():
+        for key, spec in hparams.specs(type(settings)).items():
+            value = getattr(settings, key)
+            if spec.path and isinstance(value, str) and value != spec.default:
+                if Path(value).exists():
+                    out[f"{section}.{key}"] = path_digest(Path(value))
+    return out
 
 
 def refuse_unused(

@@ -100,6 +100,7 @@ CONFIG = Field(
         "stages": Field((dict,), doc="per-stage settings of multi-stage methods"),
         "sources": Field((dict,), doc="where every value came from"),
         "dependencies": Field((dict,), doc="run ids of the runs this one depends on"),
+        "files": Field((dict,), doc="content digest of each file or folder a setting names"),
     },
 )
 
