@@ -7,6 +7,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -23,7 +24,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
     A reader sees either the old file or the complete new one, never a partial file, even if the
     process is killed mid-write (SLURM preemption, Ctrl-C). A symbolic link in place of the file
-    or of its folder is refused (bench never writes through a link someone planted).
+    or of its folder is refused (bench never writes through a link someone planted). A write
+    that fails for want of space is an OSError naming `path` and ENOSPC, whatever library wrote.
     """
     path = Path(path)
     for place in (path, path.parent):
@@ -41,9 +43,32 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+    except Exception as exc:  # a library's own error (torch, safetensors) for a full disk
+        Path(tmp).unlink(missing_ok=True)
+        if shutil.disk_usage(path.parent).free < 1 << 20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def torch_writer(obj: Any) -> Callable[[Path], None]:
+    """An atomic_write writer saving `obj` with torch.save through a Python file, so a failed
+    write is an OSError with its errno (torch's own file writer raises a bare RuntimeError)."""
+
+    def write(tmp: Path) -> None:
+        import torch
+
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    return write
 
 
 def planted_link(path: Path) -> str:
@@ -78,6 +103,20 @@ def inside(root: Path, *parts: str) -> Path:
     if not is_within(real, os.path.realpath(root)):
         raise BenchError(f"{path} resolves to {real}, outside {root}: bench writes nothing there.")
     return path
+
+
+# The kinds of entry under <results>/cache/: folders bench made and may make again.
+CACHE_KINDS = ("generators", "synthetic", "pretrained", "features")
+
+
+def remake_advice(path: Path) -> str:
+    """What to do about a damaged folder: delete and remake it if it is an entry of a bench
+    cache (<results>/cache/<kind>/<key>); a folder the user named (--synthetic, init_from,
+    pretrained_dir) is never to be deleted, only checked."""
+    real = Path(os.path.realpath(path))
+    if real.parent.name in CACHE_KINDS and real.parent.parent.name == "cache":
+        return f"delete {path} and rerun to make it again"
+    return f"check that {path} is the folder you meant (it is not an entry of a bench cache)"
 
 
 def is_within(real: str, real_root: str) -> bool:
@@ -167,6 +206,68 @@ def decode_utf8(raw: bytes, where: str, error: type[Exception]) -> str:
             f"{where.format(line=line)}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset "
             f"{exc.start}). Save the file as UTF-8 (e.g. with iconv -t utf-8)."
         ) from None
+
+
+# Bounds on a YAML file bench reads (run configs, sweep specs, SLURM profiles, prompt and
+# modifier lists): its size, its values with aliases expanded, and its nesting.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 32
+# Quoted text (a value, a parser's message) is cut to this length in an error message.
+MAX_QUOTED = 300
+
+
+def clip(text: str, limit: int = MAX_QUOTED) -> str:
+    """`text` cut to `limit` characters, saying how much was left out."""
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit:,} more)"
+
+
+def read_yaml(path: Path, what: str) -> tuple[Any, str]:
+    """A YAML file's value and text, within the bounds above: a larger file, an alias bomb or
+    a deep nesting is a ConfigError naming `what` and the file, before anything is built."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} does not exist (or is not a file).")
+    with open(path, "rb") as f:
+        raw = f.read(MAX_YAML_BYTES + 1)
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(
+            f"{what} {path} is larger than {MAX_YAML_BYTES:,} bytes, the most bench reads from "
+            "a YAML file (settings files are a few KB): is it the file you meant?"
+        )
+    text = decode_utf8(raw, f"{what} {path}, line {{line}}", ConfigError)
+    try:
+        check_yaml_bounds(yaml.compose(text, Loader=yaml.SafeLoader), f"{what} {path}")
+        return yaml.safe_load(text), text
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {path}{at}: not valid YAML ({clip(exc)}).") from None
+
+
+def check_yaml_bounds(root: Any, where: str) -> None:
+    """Count a composed YAML document's values, aliases expanded (a shared node counts each
+    time it is used), and its depth, stopping at the first bound passed."""
+    import yaml
+
+    stack, count = [(root, 1)] if root is not None else [], 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_YAML_VALUES or depth > MAX_YAML_DEPTH:
+            bound = (
+                f"more than {MAX_YAML_VALUES:,} values (aliases expanded)"
+                if count > MAX_YAML_VALUES
+                else f"nesting deeper than {MAX_YAML_DEPTH} levels"
+            )
+            raise ConfigError(f"{where}: {bound}; bench refuses it (an alias bomb?).")
+        if isinstance(node, yaml.SequenceNode):
+            stack += [(child, depth + 1) for child in node.value]
+        elif isinstance(node, yaml.MappingNode):
+            stack += [(child, depth + 1) for pair in node.value for child in pair]
 
 
 def read_json(path: Path) -> Any:

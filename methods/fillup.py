@@ -34,6 +34,7 @@ from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
+from bench.io import clip
 from bench.method import Method, SynthesisHparams
 from bench.synthesis.plans import PromptTemplate, load_class_lists, per_class_lists
 
@@ -240,9 +241,13 @@ def class_prompts(prompts: str, data: Any) -> dict[int, list[str]]:
     templates = {}  # each distinct text checked once ('*' lists are shared by every class)
     for text in {t for texts in table.values() for t in texts}:
         template = PromptTemplate(text)
-        template.check(data)
+        try:
+            template.check(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         if set(template.fields()) - {"class_name", "label"}:
-            raise ConfigError(f"{path}: prompt {text!r}: only {{class_name}} is filled in.")
+            shown = clip(repr(text), 120)
+            raise ConfigError(f"{path}: prompt {shown}: only {{class_name}} is filled in.")
         templates[text] = template
     return {
         label: [templates[t].render(data, label, None) for t in texts]

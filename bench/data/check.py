@@ -321,8 +321,6 @@ def run_preview(args: Any, root: Path | None) -> int:
         cls = DATASETS[name]
         return load_dataset(cls(options_from_sets(cls.Options, sets, name), root))
 
-    if args.per_class < 1:
-        raise DataError(f"--per-class {args.per_class}: give at least 1 image per row.")
     loaded = [
         load(name, sets)
         for name, sets in [(args.dataset, args.sets), *((c, []) for c in args.compare)]

@@ -51,7 +51,14 @@ from bench.generators.base import (
 )
 from bench.generators.ddpm_augment import ADA_DIM, augment
 from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
-from bench.io import atomic_write, atomic_write_json, read_json, set_aside
+from bench.io import (
+    atomic_write,
+    atomic_write_json,
+    read_json,
+    remake_advice,
+    set_aside,
+    torch_writer,
+)
 from bench.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -465,7 +472,7 @@ class DDPMGenerator(Generator):
             "losses": torch.tensor(losses, dtype=torch.float64),
             "settings": settings_key(self.settings),
         }
-        atomic_write(workdir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+        atomic_write(workdir / "checkpoint.pt", torch_writer(state))
 
     def _resume(
         self, workdir: Path, opt: torch.optim.Optimizer, sched: Any, rng: torch.Generator
@@ -519,8 +526,8 @@ class DDPMGenerator(Generator):
         workdir = Path(workdir)
         if not (workdir / "generator.json").is_file():
             raise DataError(
-                f"{workdir} holds no fitted ddpm generator (generator.json is missing): delete "
-                "the directory and rerun to fit it again."
+                f"{workdir} holds no fitted ddpm generator (generator.json is missing): "
+                f"{remake_advice(workdir)}."
             )
         meta = read_json(workdir / "generator.json")
         settings = build(DDPMSettings, meta["settings"], f"generator {workdir}")

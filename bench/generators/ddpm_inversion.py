@@ -47,7 +47,7 @@ from bench.generators.inversion import (
     load_state,
     step_rule,
 )
-from bench.io import atomic_write_json, read_json, seed_hash
+from bench.io import atomic_write_json, read_json, remake_advice, seed_hash
 
 VECTOR = "vector"  # the tensor name in checkpoint and vector files
 
@@ -217,8 +217,8 @@ class DDPMInversionGenerator(DDPMGenerator):
             files = sorted((workdir / "checkpoints" / str(label)).glob("step-*.safetensors"))
             if not files:
                 raise BenchError(
-                    f"{workdir}: class {label} has no learned-vector checkpoint; refit (delete "
-                    "the folder)."
+                    f"{workdir}: class {label} has no learned-vector checkpoint: "
+                    f"{remake_advice(workdir)}."
                 )
             rows = [load_file(f)[VECTOR].reshape(-1) for f in files]
             self.checkpoints[label] = torch.stack(rows).to(self.device)

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.launch.launchers import LAUNCHERS, Launcher, classify
-from bench.launch.spec import SweepSpec, load_spec
+from bench.launch.spec import MAX_RUNS, SweepSpec, load_spec
 from bench.launch.state import SweepState
 from bench.launch.task import FAILURE_FILE, UnitTask
 from bench.launch.units import Env, Plan, Planning, Unit, kind_of, plan
@@ -78,7 +78,7 @@ def open_sweep(
     env: Env,
 ) -> Sweep:
     spec = load_spec(spec_path)
-    configs = spec.configs(run_sets)
+    configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
     state = SweepState(env.results, spec.name)
     instance = LAUNCHERS[launcher](state.log_folder, options)
     return Sweep(

@@ -24,7 +24,7 @@ import yaml
 
 from bench import hparams
 from bench.errors import ConfigError
-from bench.io import decode_utf8, path_digest, stable_hash
+from bench.io import path_digest, read_yaml, stable_hash
 from bench.train.recipe import Recipe, Stage, check_data
 
 SECTIONS = ("method", "dataset", "recipe")
@@ -270,15 +270,15 @@ def resolve(
 
 
 def file_digests(built: dict[str, Any]) -> dict[str, str]:
-    """"section.key" -> the content digest (bench.io.path_digest) of each setting declared
+    """ "section.key" -> the content digest (bench.io.path_digest) of each setting declared
     `path=True` whose value, not its default, names an existing file or folder."""
     out = {}
     for section, settings in built.items():
         for key, spec in hparams.specs(type(settings)).items():
             value = getattr(settings, key)
-            if spec.path and isinstance(value, str) and value != spec.default:
-                if Path(value).exists():
-                    out[f"{section}.{key}"] = path_digest(Path(value))
+            named = spec.path and isinstance(value, str) and value != spec.default
+            if named and Path(value).exists():
+                out[f"{section}.{key}"] = path_digest(Path(value))
     return out
 
 
@@ -514,16 +514,9 @@ def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
 
 def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
     """Read a YAML (or JSON) run config; errors name the file and line."""
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (or is not a file).")
-    text = decode_utf8(path.read_bytes(), f"config file {path}, line {{line}}", ConfigError)
+    data, text = read_yaml(path, "config file")
     try:
-        data = yaml.safe_load(text)
         lines = key_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path}{at}: not valid YAML ({exc}).") from None
     except ConfigError as exc:
         raise ConfigError(f"config file {path}, {exc}") from None
     data = data or {}

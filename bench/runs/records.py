@@ -216,9 +216,9 @@ class InvalidRecord(BenchError):
     """A run record (config.json or result.json) that is missing, cannot be read or fails the
     record schema: `path` and `problem` say which and why."""
 
-    def __init__(self, path: Path, problem: str, message: str):
-        super().__init__(message)
-        self.path, self.problem = Path(path), problem
+    def __init__(self, path: Path, problem: str, description: str):
+        super().__init__(f"{description}. {RECORD_FIX}")
+        self.path, self.problem, self.description = Path(path), problem, description
 
 
 RECORD_FIX = (
@@ -236,17 +236,17 @@ def read_record(path: Path, which: str, config: dict[str, Any] | None = None) ->
     try:
         obj = read_json(path)
     except FileNotFoundError:
-        raise InvalidRecord(path, "missing", f"{path} is missing. {RECORD_FIX}") from None
+        raise InvalidRecord(path, "missing", f"{path} is missing") from None
     except IsADirectoryError:
         problem = "is a directory, not a run's JSON file"
-        raise InvalidRecord(path, problem, f"{path} {problem} ({what}).") from None
+        raise InvalidRecord(path, problem, f"{path} {problem} ({what})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         problem = f"cannot be read ({type(exc).__name__}: {exc})"
-        raise InvalidRecord(path, problem, f"{path} {problem}: {what}. {RECORD_FIX}") from None
+        raise InvalidRecord(path, problem, f"{path} {problem}: {what}") from None
     found = config_problem(obj) if which == "config" else result_problem(obj, config)
     if found:
-        message = f"{path} is not a valid bench run record ({found}): {what}. {RECORD_FIX}"
-        raise InvalidRecord(path, found, message)
+        description = f"{path} is not a valid bench run record ({found}): {what}"
+        raise InvalidRecord(path, found, description)
     return obj
 
 
@@ -317,8 +317,8 @@ def lost_result(run_dir: Path, config: dict[str, Any], exc: InvalidRecord) -> st
 
     command = run_command(RunConfig.from_json(config), Path(run_dir).parent.parent)
     return (
-        f"{exc.path} {exc.problem}, but `done` says the run finished: its result is lost. "
-        "`bench run` recomputes it (the damaged file is kept in attempts/):\n  " + command
+        f"{exc.description}; but `done` says the run finished: its result is lost. `bench run` "
+        "recomputes it (the damaged file is kept in attempts/):\n  " + command
     )
 
 

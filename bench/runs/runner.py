@@ -379,13 +379,10 @@ def load_dependencies(
 
 def save_models(trained: Any, run_dir: Path) -> None:
     """Keep both classifiers (FG's feedback classifier is an ERM run's); drop the checkpoint."""
-    import torch
-
-    from bench.io import atomic_write
+    from bench.io import atomic_write, torch_writer
 
     for name, model in (("model_best.pt", trained.best), ("model_last.pt", trained.last)):
-        state = model.state_dict()
-        atomic_write(run_dir / name, lambda tmp, s=state: torch.save(s, tmp))
+        atomic_write(run_dir / name, torch_writer(model.state_dict()))
     (run_dir / "train_state.pt").unlink(missing_ok=True)
 
 
