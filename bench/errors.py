@@ -76,5 +76,5 @@ def system_message(exc: OSError) -> str:
     reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
     where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
     advice = ERRNO_ADVICE.get(name)
-    text = f"{where or 'a file'}: {reason}" + (f" ({name})" if name else "")
+    text = f"{where or 'the system'}: {reason}" + (f" ({name})" if name else "")
     return user_message(OSError(text + (f"; {advice}." if advice else ".")))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.io import clip
 from bench.registry import suggest
 
 STAGES = ("generator", "synthesis", "classifier", "data")
@@ -176,7 +177,7 @@ def check_value(spec: Spec, value: Any, where: str) -> Any:
         value = coerce(spec.type, value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"{where}: {spec.name} expects {type_name(spec.type)}, got {value!r}."
+            f"{where}: {spec.name} expects {type_name(spec.type)}, got {clip(repr(value))}."
         ) from None
     check_range(spec, value, where)
     return value

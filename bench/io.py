@@ -124,6 +124,16 @@ def is_within(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def follow_umask(folder: Path) -> None:
+    """Give the regular files under `folder` the mode a new file gets (0666 less the umask):
+    for what a library wrote with a mode of its own (safetensors writes 0600). Links are left
+    alone."""
+    mode = 0o666 & ~current_umask()
+    for path in Path(folder).rglob("*"):
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.chmod(path, mode)
+
+
 def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -54,6 +54,7 @@ from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
 from bench.io import (
     atomic_write,
     atomic_write_json,
+    follow_umask,
     read_json,
     remake_advice,
     set_aside,
@@ -504,6 +505,7 @@ class DDPMGenerator(Generator):
         from safetensors.torch import save_file
 
         self.ema_unet.save_pretrained(workdir / "unet")
+        follow_umask(workdir / "unet")  # safetensors writes its file 0600
         state = {k: v.contiguous() for k, v in self.ema_cond.state_dict().items()}
         atomic_write(workdir / "conditioner.safetensors", lambda tmp: save_file(state, tmp))
         meta = {

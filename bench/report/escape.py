@@ -6,7 +6,8 @@ shown as text and never becomes markup.
 - Markdown (`md_text`): `&` and `<` (what starts an entity or a tag) as entities; `\\`, `|`,
   `` ` ``, `*` and a link's `](` backslash-escaped; line breaks as spaces (a cell stays one
   table cell).
-- HTML (`html_text`): `&`, `<`, `>`, `"` and `'` as entities (text and attribute values).
+- HTML (`html_text`): `&`, `<`, `>`, `"` and `'` as entities (text and attribute values), line
+  breaks as spaces.
 - SVG plots (`svg_text`): matplotlib draws text as paths, so no markup can reach the file; a
   `$` would start mathtext (and a malformed formula is an error), so it is escaped, and line
   breaks become spaces.
@@ -39,7 +40,7 @@ def md_text(text: str) -> str:
 
 
 def html_text(text: str) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(one_line(text), quote=True)
 
 
 def svg_text(text: str) -> str:
