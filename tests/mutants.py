@@ -3,6 +3,11 @@ time, each checked against the default test tier (docs/testing.md has the table)
 
     .venv/bin/python tests/mutants.py                 # every mutation
     .venv/bin/python tests/mutants.py fg-hardness-class-0 slurm-afterany
+    .venv/bin/python tests/mutants.py --snapshot DIR  # on a copy of the repository (its tests)
+
+A snapshot is a copy laid out as the installed package (DIR/bench with methods/ and datasets/
+inside it, DIR/tests, DIR/pyproject.toml): its tests import it through PYTHONPATH, so the
+working tree is never touched (e.g. to count what an earlier version of the tests caught).
 
 A mutation replaces one exact piece of source text (it must occur exactly once), the tests it
 names run (`-m "not slow"`, so only the default tier counts), and the file is restored whatever
@@ -13,6 +18,7 @@ status (a collection error, a timeout) is reported as such, never as caught.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -41,7 +47,10 @@ MUTATIONS = [
         "methods/fg.py",
         '- mean[y]\n        return self.torch.einsum("nd,nde,ne->n", diff, precision[y], diff)',
         '- mean[0]\n        return self.torch.einsum("nd,nde,ne->n", diff, precision[0], diff)',
-        ("tests/test_fg.py",),
+        (
+            "tests/test_fg.py::test_hardness_takes_each_sample_to_its_own_class_gaussian",
+            "tests/test_fg.py",
+        ),
     ),
     M(
         "guidance-every-step",
@@ -49,7 +58,10 @@ MUTATIONS = [
         "bench/generators/base.py",
         "return self.scale > 0 and step % self.every == 0",
         "return self.scale > 0",
-        ("tests/test_fg.py", "tests/test_generators.py"),
+        (
+            "tests/test_fg.py::test_guidance_runs_at_steps_0_k_2k_only",
+            "tests/test_fg.py",
+        ),
     ),
     M(
         "cbdm-own-label",
@@ -57,7 +69,10 @@ MUTATIONS = [
         "bench/generators/ddpm.py",
         "other = torch.multinomial(self._other_labels, len(y), True, generator=rng)",
         "other = labels[idx].clone()",
-        ("tests/test_cbdm.py",),
+        (
+            "tests/test_cbdm.py::test_y_prime_is_drawn_from_the_label_set_not_from_the_sample",
+            "tests/test_cbdm.py",
+        ),
     ),
     M(
         "embed-cutmix-other-request",
@@ -78,7 +93,10 @@ MUTATIONS = [
         "        plain = model\n"
         "        model = lambda x, m=plain: m(x) + prior.to(x.device)  # noqa: E731\n"
         "        model.eval = plain.eval\n",
-        ("tests/test_losses.py",),
+        (
+            "tests/test_losses.py::test_test_predictions_use_the_plain_logits",
+            "tests/test_losses.py",
+        ),
     ),
     M(
         "slurm-afterany",
@@ -86,7 +104,10 @@ MUTATIONS = [
         "bench/launch/launchers.py",
         'extra["dependency"] = "afterok:"',
         'extra["dependency"] = "afterany:"',
-        ("tests/test_sweep.py",),
+        (
+            "tests/test_sweep.py::test_each_slurm_array_waits_afterok_on_the_arrays_it_needs",
+            "tests/test_sweep.py",
+        ),
     ),
     M(
         "fillup-stage2-inherits-lr",
@@ -94,7 +115,11 @@ MUTATIONS = [
         "methods/fillup.py",
         '    "lr": (1e-3, B4 + ": initial LR 1e-3"),\n',
         "",
-        ("tests/test_fillup.py", "tests/test_stages.py"),
+        (
+            "tests/test_stages.py::test_fill_up_stage_two_fine_tunes_all_on_real_data_at_its_own_lr",
+            "tests/test_fillup.py",
+            "tests/test_stages.py",
+        ),
     ),
     M(
         "worst-group-as-mean",
@@ -102,7 +127,11 @@ MUTATIONS = [
         "bench/train/loop.py",
         'out["val_worst_group"] = min(',
         'out["val_worst_group"] = np.mean(',
-        ("tests/test_runner_subgroups.py", "tests/test_stages.py"),
+        (
+            "tests/test_runner_subgroups.py::test_validation_worst_group_is_the_smallest_group_accuracy",
+            "tests/test_runner_subgroups.py",
+            "tests/test_stages.py",
+        ),
     ),
     M(
         "fillup-stage2-synthetic",
@@ -110,7 +139,11 @@ MUTATIONS = [
         "methods/fillup.py",
         '    "data": ("real", B4 + ": only real data"),',
         '    "data": ("real+synthetic", B4 + ": only real data"),',
-        ("tests/test_fillup.py", "tests/test_stages.py"),
+        (
+            "tests/test_stages.py::test_fill_up_stage_two_fine_tunes_all_on_real_data_at_its_own_lr",
+            "tests/test_fillup.py",
+            "tests/test_stages.py",
+        ),
     ),
     M(
         "synaug-stage-all",
@@ -118,7 +151,11 @@ MUTATIONS = [
         "methods/synaug.py",
         '"trains": ("head", f"{ALG1} step 3: only the last layer")',
         '"trains": ("all", f"{ALG1} step 3: only the last layer")',
-        ("tests/test_synaug.py", "tests/test_stages.py"),
+        (
+            "tests/test_stages.py::test_synaug_fine_tunes_the_last_layer_only",
+            "tests/test_synaug.py",
+            "tests/test_stages.py",
+        ),
     ),
     # Our own pass over the core math ---------------------------------------------------------
     M(
@@ -127,7 +164,7 @@ MUTATIONS = [
         "bench/generators/base.py",
         "return (x.detach() + step.to(x.dtype))",
         "return (x.detach() - step.to(x.dtype))",
-        ("tests/test_fg.py", "tests/test_generators.py"),
+        ("tests/test_fg.py",),
     ),
     M(
         "guidance-schedule-offset",
@@ -135,7 +172,10 @@ MUTATIONS = [
         "bench/generators/base.py",
         "return self.scale > 0 and step % self.every == 0",
         "return self.scale > 0 and step % self.every == 1 % self.every",
-        ("tests/test_fg.py", "tests/test_generators.py"),
+        (
+            "tests/test_fg.py::test_guidance_runs_at_steps_0_k_2k_only",
+            "tests/test_fg.py",
+        ),
     ),
     M(
         "cbdm-no-stop-gradient",
@@ -308,36 +348,46 @@ MUTATIONS = [
 ]
 
 
-def run(mutation: Mutation, timeout: int = 1500) -> tuple[str, float]:
-    path = REPO / mutation.file
+def run(mutation: Mutation, root: Path = REPO, timeout: int = 1500) -> tuple[str, str, float]:
+    """(outcome, the first failing test, seconds) of one mutation."""
+    path = root / mutation.file
+    if not path.exists():  # a snapshot: methods/ and datasets/ live inside bench/
+        path = root / "bench" / mutation.file
     source = path.read_text()
     if source.count(mutation.old) != 1:
-        return f"source text found {source.count(mutation.old)} times", 0.0
+        return f"source text found {source.count(mutation.old)} times", "", 0.0
     start = time.time()
     path.write_text(source.replace(mutation.old, mutation.new))
     try:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        if root != REPO:
+            env["PYTHONPATH"] = str(root)
         tier = "not slow and not gpu and not real_data and not slurm"
         args = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
                 "-m", tier, *mutation.tests]  # fmt: skip
         try:
-            done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, timeout=timeout)
-            code = done.returncode
+            done = subprocess.run(args, cwd=root, env=env, capture_output=True, timeout=timeout)
+            code, out = done.returncode, done.stdout.decode(errors="replace")
         except subprocess.TimeoutExpired:
-            code = -1
+            code, out = -1, ""
     finally:
         path.write_text(source)
     outcome = {0: "MISSED", 1: "caught", -1: "timeout"}.get(code, f"pytest exit {code}")
-    return outcome, time.time() - start
+    failed = [line.split()[1] for line in out.splitlines() if line.startswith("FAILED ")]
+    return outcome, failed[0] if failed else "", time.time() - start
 
 
 def main(names: list[str]) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally` restores the file
+    root = REPO
+    if names[:1] == ["--snapshot"]:
+        root, names = Path(names[1]).resolve(), names[2:]
     chosen = [m for m in MUTATIONS if not names or m.name in names]
     caught = 0
     for m in chosen:
-        outcome, seconds = run(m)
+        outcome, test, seconds = run(m, root)
         caught += outcome == "caught"
-        print(f"{m.name:32} {outcome:8} {seconds:6.0f}s  {m.what}", flush=True)
+        print(f"{m.name:28} {outcome:7} {seconds:5.0f}s  {m.what}  [{test}]", flush=True)
     print(f"caught {caught} of {len(chosen)}")
     return 0 if caught == len(chosen) else 1
 

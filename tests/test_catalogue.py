@@ -51,7 +51,12 @@ class Ctx:
     outside: Path
     finished: Path
     monkeypatch: pytest.MonkeyPatch
-    sd_dir: Path
+    request: pytest.FixtureRequest
+
+    @property
+    def sd_dir(self) -> Path:
+        """The tiny Stable Diffusion pipeline, made once for the cases that need it."""
+        return self.request.getfixturevalue("sd_dir")
 
     def copy_finished(self) -> Path:
         """The finished results, copied into the case's folder (for cases that change them)."""
@@ -501,10 +506,10 @@ def yaml_config(text: Callable[[], str], *fragments: str) -> Callable[[Ctx], tup
 
 
 def alias_bomb() -> str:
-    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
-    lines += [f"a{i}: &a{i} [*a{i - 1}] " for i in range(1, 2)]
-    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(2, 12)]
-    return "\n".join(lines) + "\nmethod: erm\n"
+    """10^9 values in 1 KB, under a key whose error message quotes its value."""
+    items = ["&a0 [x, x, x, x, x, x, x, x, x, x]"]
+    items += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "method: erm\nstages: [" + ", ".join(items) + "]\n"
 
 
 def short_message(ctx: Ctx, out: str, err: str) -> None:
@@ -551,9 +556,11 @@ def bad_manifest(ctx: Ctx):
     return argv, 2, ["image_size=1000000, not a whole number in 1..4,096", "is not an entry"]
 
 
-def usage_error(*argv: str) -> Callable[[Ctx], tuple]:
+def usage_error(*argv: str, says: str) -> Callable[[Ctx], tuple]:
+    """A command line argparse refuses (exit 2, its usage message saying `says`)."""
+
     def build(ctx: Ctx):
-        return [a.format(folder=ctx.folder) for a in argv], 2, []
+        return [a.format(folder=ctx.folder) for a in argv], 2, [says]
 
     return build
 
@@ -596,6 +603,7 @@ BOUNDS = [
             "{folder}/p.png",
             "--per-class",
             "100000",
+            says="argument --per-class: 100000 is not between 1 and 64",
         ),
     ),
     Case(
@@ -609,6 +617,7 @@ BOUNDS = [
             "{folder}/p.png",
             "--per-class",
             "0",
+            says="argument --per-class: 0 is not between 1 and 64",
         ),
     ),
 ]
@@ -714,6 +723,7 @@ TRACEBACKS = [
             "{folder}/p.png",
             "--per-class",
             "-3",
+            says="argument --per-class: -3 is not between 1 and 64",
         ),
     ),
     Case(
@@ -728,7 +738,15 @@ TRACEBACKS = [
     Case("a full disk while saving a checkpoint", full_disk),
     Case(
         "sweep --concurrency -1",
-        usage_error("sweep", "{folder}/s.yaml", "--launcher", "local", "--concurrency", "-1"),
+        usage_error(
+            "sweep",
+            "{folder}/s.yaml",
+            "--launcher",
+            "local",
+            "--concurrency",
+            "-1",
+            says="argument --concurrency: -1 is not between 1 and 1,024",
+        ),
     ),
     Case(
         "leaderboard under an ASCII locale",
@@ -762,9 +780,10 @@ CASES = [
 
 
 @pytest.mark.parametrize(("kind", "case"), CASES, ids=[f"{k}: {c.name}" for k, c in CASES])
-def test_catalogue(kind: str, case: Case, finished: Path, sd_dir: Path, tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    ctx = Ctx(tmp_path / "case", tmp_path / "outside", finished, monkeypatch, sd_dir)
+def test_catalogue(
+    kind: str, case: Case, finished: Path, tmp_path: Path, monkeypatch, request
+) -> None:
+    ctx = Ctx(tmp_path / "case", tmp_path / "outside", finished, monkeypatch, request)
     run_case(case, ctx, tmp_path)
 
 
