@@ -343,7 +343,10 @@ MUTATIONS = [
         "bench/launch/sweep.py",
         'if status.get(dep) != "done" and sweep.state.last_job(dep)',
         "if sweep.state.last_job(dep)",
-        ("tests/test_sweep.py",),
+        (
+            "tests/test_sweep.py::test_a_relaunch_waits_only_on_units_not_done",
+            "tests/test_sweep.py",
+        ),
     ),
 ]
 
