@@ -215,7 +215,11 @@ MUTATIONS = [
         "bench/synthesis/plans.py",
         "rng = np.random.default_rng(seed)\n",
         "rng = np.random.default_rng(label)\n",
-        ("tests/test_synthesis_plans.py", "tests/test_fg.py"),
+        (
+            "tests/test_synthesis_plans.py::test_each_request_draws_its_own_conditioning_images",
+            "tests/test_synthesis_plans.py",
+            "tests/test_fg.py",
+        ),
     ),
     M(
         "frozen-backbone-trains",
@@ -295,7 +299,11 @@ MUTATIONS = [
         "bench/data/fingerprint.py",
         'out: dict[str, Any] = {"count": len(split), "labels": hash_array(split.targets)}',
         'out: dict[str, Any] = {"count": len(split)}',
-        ("tests/test_data_integrity.py", "tests/test_records.py"),
+        (
+            "tests/test_data_integrity.py::test_the_fingerprint_of_in_memory_data_covers_its_labels_groups_and_pixels",
+            "tests/test_data_integrity.py",
+            "tests/test_records.py",
+        ),
     ),
     M(
         "run-id-without-fingerprint",
