@@ -157,6 +157,26 @@ MUTATIONS = [
             "tests/test_stages.py",
         ),
     ),
+    # Two more forms of the issue's bugs (a single-request or single-class test misses them)
+    M(
+        "fg-hardness-mean-0",
+        "FG hardness: every sample's distance to class 0's mean (its own class's precision)",
+        "methods/fg.py",
+        "diff = self.model.features(self.inputs(images)).float() - mean[y]",
+        "diff = self.model.features(self.inputs(images)).float() - mean[0]",
+        (
+            "tests/test_fg.py::test_hardness_takes_each_sample_to_its_own_class_gaussian",
+            "tests/test_fg.py",
+        ),
+    ),
+    M(
+        "embed-cutmix-neighbours-image",
+        "Embed-CutMix takes its second embedding from the next request of the batch",
+        "methods/augcond.py",
+        "a, b = embeds[i, 0], embeds[i, 1]",
+        "a, b = embeds[i, 0], embeds[(i + 1) % len(requests), 1]",
+        ("tests/test_fg.py",),
+    ),
     # Our own pass over the core math ---------------------------------------------------------
     M(
         "guidance-sign",
