@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import BenchError, Interrupted
+from bench.errors import BenchError, Interrupted, system_message, user_message
 
 EXAMPLES = """examples:
   bench run --method ddpm-fill --dataset digits-lt --seed 1
@@ -33,6 +34,10 @@ EXAMPLES = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Bad input is a message and exit 2, an operating-system error (read-only
+    file system, full disk, permission) a message naming the file and the errno and exit 1: no
+    command prints a traceback (an unexpected bug's goes to the run's log.txt)."""
+    ascii_safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "quiet", False))
@@ -40,8 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {user_message(exc)}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`bench leaderboard | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    except OSError as exc:
+        print(f"error: {system_message(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
         name = signal.Signals(signum).name
@@ -107,6 +118,22 @@ def add_protocols(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--write", metavar="FILE", help="write the Markdown table to FILE")
     p.add_argument("--published-dir", help="published values (default: results/published)")
+
+
+def count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high] (otherwise a usage error, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r:.40} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is not between {low} and {high:,}")
+        return value
+
+    parse.__name__ = "count"
+    return parse
 
 
 def add_command(
@@ -242,7 +269,9 @@ def add_data(sub: argparse._SubParsersAction) -> None:
         help="another dataset of the same classes, one row each below (repeatable)",
     )
     preview.add_argument("--output", required=True, help="the PNG file to write")
-    preview.add_argument("--per-class", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument(
+        "--per-class", type=count(1, 64), default=8, help="images per row, 1-64 (default 8)"
+    )
     preview.add_argument("--split", default="train", help="the split to show (default train)")
     for q in (check, download, prepare, preview):
         q.add_argument("--dataset", required=True, help="dataset name (bench list datasets)")
@@ -291,7 +320,9 @@ def add_synth(sub: argparse._SubParsersAction) -> None:
         actions, "preview", "one image: real and synthetic rows per class", cmd_synth
     )
     preview.add_argument("--output", required=True, help="the PNG file to write")
-    preview.add_argument("--per-class", type=int, default=8, help="images per row (default 8)")
+    preview.add_argument(
+        "--per-class", type=count(1, 64), default=8, help="images per row, 1-64 (default 8)"
+    )
     preview.add_argument("--classes", help="comma-separated class indices (default: all)")
     preview.add_argument("--data-root", help="where downloaded datasets live (or BENCH_DATA_ROOT)")
     for q in (export, preview):
@@ -316,7 +347,15 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         "slurm.KEY=VALUE or slurm.STAGE.KEY=VALUE overrides the profile; any other key is a "
         "run setting added to every run; repeatable",
     )
-    p.add_argument("--concurrency", type=int, default=1, help="local launcher: processes at once")
+    p.add_argument(
+        "--concurrency", type=count(1, 1024), default=1, help="local launcher: processes at once"
+    )
+    p.add_argument(
+        "--max-runs",
+        type=count(1, 10**9),
+        default=None,
+        help="allow a spec of more runs than the cap (5,000; docs/slurm.md#how-big-a-sweep-can-be)",
+    )
     action = p.add_mutually_exclusive_group()
     action.add_argument("--status", action="store_true", help="per-stage counts and failed tasks")
     action.add_argument("--cancel", action="store_true", help="cancel its pending/running jobs")
@@ -372,11 +411,47 @@ def add_weights(sub: argparse._SubParsersAction) -> None:
 
 
 def setup_logging(quiet: bool) -> None:
-    """INFO to the run's log.txt always; to the terminal unless --quiet (then warnings only)."""
+    """INFO to the run's log.txt always; to the terminal unless --quiet (then warnings only).
+    The terminal gets messages without tracebacks (the log file keeps them)."""
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if quiet else logging.INFO)
-    console.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    console.setFormatter(MessageOnly("%(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[console], force=True)
+
+
+class MessageOnly(logging.Formatter):
+    """A log line without the traceback a `log.exception` attaches (the CLI says what failed)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        return user_message(Exception(self.formatMessage(record)))
+
+
+# What the report's symbols become on a terminal that cannot show them (an ASCII locale).
+ASCII_FORMS = {"±": "+/-", "–": "-", "—": "-", "Δ": "d", "†": "+", "≈": "~", "×": "x", "…": "..."}
+
+
+def ascii_forms(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    text = "".join(ASCII_FORMS.get(ch, "?") for ch in exc.object[exc.start : exc.end])
+    return text, exc.end
+
+
+def ascii_safe_output() -> None:
+    """Under a locale whose encoding cannot show the report's symbols (LANG=C without UTF-8
+    coercion, PYTHONIOENCODING=ascii), print them in ASCII (± as +/-) instead of failing."""
+    import codecs
+
+    codecs.register_error("bench-ascii", ascii_forms)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "".join(ASCII_FORMS).encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="bench-ascii")
+        except AttributeError:  # a stream without an encoding (a test's StringIO)
+            pass
 
 
 # Commands ---------------------------------------------------------------------------------------
@@ -419,6 +494,7 @@ def describe_config(config) -> str:
         "fingerprint, when the run reads the data>",
         f"settings id: {config.run_id} (without the data fingerprint)",
         f"seed: {config.seed}",
+        *(f"file {key}: content digest {digest}" for key, digest in config.files.items()),
     ]
     from bench.method import other_backends_settings
 
@@ -672,6 +748,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = Path(args.data_root) if args.data_root else None
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
+    options["max_runs"] = args.max_runs
     launching = not (args.status or args.cancel)
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, launching)
     if args.status:

@@ -31,3 +31,50 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int):
         super().__init__(signum)
         self.signum = signum
+
+
+# A message printed by the CLI is cut to this many characters (a value quoted in it, a parser's
+# message or a dataset's list of problems cannot fill a terminal or a log).
+MAX_MESSAGE = 4000
+
+
+def user_message(exc: BaseException) -> str:
+    """What the CLI prints for an error: its message, reduced to the cause where a DataLoader
+    worker wrapped it in its traceback text, and cut to MAX_MESSAGE characters."""
+    text = str(exc)
+    if "DataLoader worker process" in text and "Traceback" in text:
+        lines = text.splitlines()
+        frames = [i for i, line in enumerate(lines) if line.startswith("  ")]
+        cause = "\n".join(lines[frames[-1] + 1 :]) if frames else lines[-1]
+        name, sep, message = cause.partition(": ")
+        text = message if sep and " " not in name else cause
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE]}... ({len(text) - MAX_MESSAGE:,} more characters)"
+    return text
+
+
+ERRNO_ADVICE = {
+    "EROFS": "the file system is read-only: pass --results (or the output) on a writable disk",
+    "ENOSPC": "the disk is full: free some space and rerun (what finished is kept)",
+    "EDQUOT": "the disk quota is used up: free some space and rerun (what finished is kept)",
+    "EFBIG": "the file is larger than this system allows (ulimit -f)",
+    "EACCES": "permission denied: check the owner and mode of the folder",
+    "EPERM": "the operation is not permitted here: choose another place",
+    "ENOENT": "a folder on the way does not exist (or cannot be created there)",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "EISDIR": "it is a folder where a file is expected",
+    "EEXIST": "it exists already",
+}
+
+
+def system_message(exc: OSError) -> str:
+    """An operating-system error as the CLI prints it: the file, the errno and what to do."""
+    import errno
+    import os
+
+    name = errno.errorcode.get(exc.errno, "") if exc.errno else ""
+    reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))
+    where = " -> ".join(str(f) for f in (exc.filename, exc.filename2) if f is not None)
+    advice = ERRNO_ADVICE.get(name)
+    text = f"{where or 'the system'}: {reason}" + (f" ({name})" if name else "")
+    return user_message(OSError(text + (f"; {advice}." if advice else ".")))

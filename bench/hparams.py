@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.errors import ConfigError
+from bench.io import clip
 from bench.registry import suggest
 
 STAGES = ("generator", "synthesis", "classifier", "data")
@@ -56,6 +57,8 @@ class Spec:
     applies: tuple[str, Any] | None = None
     # left out of run ids and cache keys while at its default (see the module docstring)
     keyless_default: bool = False
+    # names a file or folder: its content digest joins the run's identity (bench.runs.config)
+    path: bool = False
 
 
 def hp(
@@ -71,6 +74,7 @@ def hp(
     unbounded: str | None = None,
     applies: tuple[str, Any] | None = None,
     keyless_default: bool = False,
+    path: bool = False,
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
@@ -78,7 +82,9 @@ def hp(
     generator / synthesis / classifier / data and decides which cached artefacts it invalidates;
     `applies` = (when, test(settings, synthetic) -> bool) for a setting that only matters in
     some configurations (a loss's own parameter), so setting it elsewhere can be refused;
-    `keyless_default`: at its default the setting is no part of ids and keys (`keyed`).
+    `keyless_default`: at its default the setting is no part of ids and keys (`keyed`);
+    `path`: the setting names a file or folder, whose content (not only its name) is part of a
+    run's identity when the setting is not at its default.
     """
     if stage is not None and stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
@@ -93,6 +99,7 @@ def hp(
         unbounded=unbounded,
         applies=applies,
         keyless_default=keyless_default,
+        path=path,
     )
     return dataclasses.field(default=default, metadata={"bench": meta})
 
@@ -170,7 +177,7 @@ def check_value(spec: Spec, value: Any, where: str) -> Any:
         value = coerce(spec.type, value)
     except (TypeError, ValueError):
         raise ConfigError(
-            f"{where}: {spec.name} expects {type_name(spec.type)}, got {value!r}."
+            f"{where}: {spec.name} expects {type_name(spec.type)}, got {clip(repr(value))}."
         ) from None
     check_range(spec, value, where)
     return value

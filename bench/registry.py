@@ -47,6 +47,9 @@ class Registry(Mapping[str, Any]):
             self._loaded[name] = self._import(self._targets[name])
         return self._loaded[name]
 
+    def __contains__(self, name: object) -> bool:  # a lookup without importing anything
+        return name in self._targets
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._targets)
 

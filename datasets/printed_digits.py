@@ -84,6 +84,7 @@ class Options(DatasetOptions):
     )
     font_dir: str | None = hp(
         None,
+        path=True,
         stage="data",
         source="matplotlib's bundled fonts (mpl-data/fonts/ttf): DejaVu, STIX, Computer Modern",
         help="a folder of .ttf / .otf fonts to render the digits with",

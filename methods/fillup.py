@@ -36,6 +36,7 @@ from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
+from bench.io import clip
 from bench.method import Method, SynthesisHparams
 from bench.methods.augcond import TINY_PIPELINE
 from bench.synthesis.plans import PromptTemplate, load_class_lists, per_class_lists
@@ -184,6 +185,7 @@ class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
     )
     prompts: str = hp(
         "single",
+        path=True,
         stage="synthesis",
         keyless_default=True,
         source="Fill-Up Sec 3.1: the single template (Table 1's prompt-to-image baseline)",
@@ -277,9 +279,13 @@ def class_prompts(prompts: str, data: Any) -> dict[int, list[str]]:
     templates = {}  # each distinct text checked once ('*' lists are shared by every class)
     for text in {t for texts in table.values() for t in texts}:
         template = PromptTemplate(text)
-        template.check(data)
+        try:
+            template.check(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
         if set(template.fields()) - {"class_name", "label"}:
-            raise ConfigError(f"{path}: prompt {text!r}: only {{class_name}} is filled in.")
+            shown = clip(repr(text), 120)
+            raise ConfigError(f"{path}: prompt {shown}: only {{class_name}} is filled in.")
         templates[text] = template
     return {
         label: [templates[t].render(data, label, None) for t in texts]

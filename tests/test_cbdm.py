@@ -103,6 +103,35 @@ def test_dropped_labels_and_t_zero_get_no_regulariser() -> None:
     assert torch.allclose(model.training_loss(x0, y, t, noise, None, other, keep), plain)
 
 
+def test_y_prime_is_drawn_from_the_label_set_not_from_the_sample(monkeypatch) -> None:
+    """Alg. 1 lines 6-10: one y' per sample from the label set (here Y^bal, uniform),
+    independent of the sample's own label y."""
+    model = tiny(cbdm_label_set="bal", train_steps=40, label_dropout=0.0)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    loss = model.training_loss
+
+    def spy(x0, y, t, noise, embeds=None, other=None, keep=None, aug=None):
+        seen.append((y.clone(), other.clone()))
+        return loss(x0, y, t, noise, embeds, other, keep, aug)
+
+    monkeypatch.setattr(model, "training_loss", spy)
+    data = toy_data(30)
+    data.train.targets[:] = np.array([0] * 24 + [1] * 4 + [2] * 2)  # a long tail
+    labels = torch.as_tensor(data.train.targets)
+    model._set_balancing(labels)
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.SGD(model.unet.parameters(), lr=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    images = type("Images", (), {"read": lambda self, i: data.train.images[i]})()
+    for _ in range(25):
+        model._train_step(images, labels, opt, sched, g, list(model.unet.parameters()))
+    y = torch.cat([a for a, _ in seen])
+    other = torch.cat([b for _, b in seen])
+    assert float((other == y).float().mean()) < 0.6  # 1/3 expected; y' = y would give 1
+    counts = torch.bincount(other, minlength=3).double() / len(other)
+    assert torch.allclose(counts, torch.full((3,), 1 / 3, dtype=torch.float64), atol=0.1)
+
+
 def test_label_sets_and_their_official_defaults() -> None:
     counts = np.array([400, 100, 0, 25])
     assert np.allclose(class_distribution(counts, "train"), counts / 525)

@@ -58,6 +58,25 @@ def test_fingerprint_follows_what_the_run_reads(tmp_path: Path) -> None:
     assert digest(copy, tree.sets) != base
 
 
+def test_the_fingerprint_of_in_memory_data_covers_its_labels_groups_and_pixels() -> None:
+    """An embedded dataset reads no file: its split's labels, groups and image array are what
+    the fingerprint hashes, so relabelled data (an adapter change without a version bump) is
+    another fingerprint, hence another run."""
+    import numpy as np
+
+    from bench.data import ImageSplit
+    from bench.data.fingerprint import split_fingerprint
+
+    def split(labels, groups=(0, 0, 1), pixel=0):
+        images = np.full((3, 2, 2, 1), pixel, np.uint8)
+        return ImageSplit("train", np.array(labels), images=images, groups=np.array(groups))
+
+    base = split_fingerprint(split([0, 1, 2]), None, {})
+    assert split_fingerprint(split([0, 1, 2]), None, {}) == base
+    for other in (split([0, 2, 1]), split([0, 1, 2], groups=(0, 1, 1)), split([0, 1, 2], pixel=1)):
+        assert split_fingerprint(other, None, {}) != base
+
+
 def test_the_run_id_changes_when_the_tree_changes(tmp_path: Path) -> None:
     tree = write_imagenet_lt(tmp_path)
     config = resolve("erm", "imagenet-lt", sets=tree.sets)

@@ -143,6 +143,45 @@ def test_hardness_is_the_mahalanobis_distance_to_the_class(ddpm) -> None:
     assert 0 < float(values.mean()) <= 5.0 + 1e-2
 
 
+def test_hardness_takes_each_sample_to_its_own_class_gaussian(ddpm) -> None:
+    """Samples of three classes in one batch: each one's value is the Mahalanobis distance to
+    its own class's Gaussian (a batch of one class cannot tell)."""
+    _, data, clf = ddpm
+    m = method("fg-hardness", data, clf)
+    feedback = Feedback(clf, m.context, m.hparams)
+    x = torch.as_tensor(data.train.images[[0, 6, 9]]).permute(0, 3, 1, 2).float() / 127.5 - 1
+    reqs = [SynthesisRequest(i, y, i) for i, y in enumerate([0, 1, 2])]
+    with torch.no_grad():
+        mean, precision = feedback.gaussians()
+        feats = clf.model.features(feedback.inputs(x))
+        values = feedback.hardness(x, reqs)
+    expected = [(f - mean[y]) @ precision[y] @ (f - mean[y]) for y, f in enumerate(feats)]
+    assert torch.allclose(values, torch.stack(expected), rtol=1e-4)
+    against_zero = [(f - mean[0]) @ precision[0] @ (f - mean[0]) for f in feats]
+    assert not torch.allclose(values, torch.stack(against_zero), rtol=1e-2)
+
+
+def test_guidance_runs_at_steps_0_k_2k_only(ddpm) -> None:
+    """FG App F: the criterion every k-th step (k = 3 here, never 1 as elsewhere), from step 0."""
+    from bench.generators.base import X0Guidance
+
+    guidance = X0Guidance(lambda images, requests: images.sum((1, 2, 3)), 0.1, every=3)
+    assert [guidance.active(i) for i in range(8)] == [True, False, False] * 2 + [True, False]
+    assert not X0Guidance(guidance.criterion, 0.0, every=3).active(0)  # omega 0: never
+    generator, data, clf = ddpm
+    calls = []
+
+    def counted(images, requests):
+        calls.append(len(requests))
+        return images.float().pow(2).sum((1, 2, 3))
+
+    hooks = method("fg-entropy", data, clf, sampling_steps=7, guidance_every=3)
+    hooks = hooks.sampling_hooks(generator)
+    hooks.guidance = X0Guidance(counted, 0.1, every=3)
+    generator.sample(requests(3), hooks, steps=7)
+    assert calls == [3, 3, 3]  # steps 0, 3 and 6 of 7
+
+
 @pytest.mark.parametrize(
     ("sets", "message"),
     [
@@ -191,6 +230,15 @@ def test_embedding_mixup_cutmix_and_dropout() -> None:
         assert int(ones[-1] - ones[0]) + 1 == len(ones)
     x = torch.ones(2, 1000)
     two = [SynthesisRequest(0, 0, 1), SynthesisRequest(1, 0, 2)]
+    # a batch: each request mixes its own two embeddings, never another request's
+    batch = torch.stack(
+        [torch.full((2, 16), 10.0 * i) + torch.tensor([[0.0], [1.0]]) for i in range(4)]
+    )
+    reqs4 = [SynthesisRequest(i, i % 3, 20 + i, cond_ids=(0, 1)) for i in range(4)]
+    for name in ("augcond-embed-cutmix", "augcond-embed-mixup"):
+        mixed = method(name, data, None).embedding_hook(batch, reqs4)
+        for i in range(4):
+            assert ((mixed[i] >= 10 * i) & (mixed[i] <= 10 * i + 1)).all(), (name, i)
     dropped = embedding_dropout(x, two, 0.4)
     assert abs(float((dropped == 0).float().mean()) - 0.4) < 0.05
     assert torch.allclose(dropped[dropped != 0], torch.tensor(1 / 0.6))

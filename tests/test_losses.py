@@ -144,3 +144,31 @@ def test_training_uses_the_real_class_counts_as_the_balanced_softmax_prior(
     counts = load_dataset(cls(cls.Options(), None)).train_counts().tolist()
     assert counts[0] > counts[-1]  # a long tail
     assert seen and all(prior == counts for prior in seen)
+
+
+def test_test_predictions_use_the_plain_logits() -> None:
+    """Balanced Softmax adds its log prior in training only (BALMS issue #13): a classifier whose
+    logits favour the right class by 1 keeps every test prediction, though the train split's
+    prior (100 to 1) added to them would turn the tail class's into the head class."""
+    from bench.data import ImageSplit, LoadedDataset
+    from bench.runs.config import resolve
+    from bench.runs.evaluate import evaluate
+    from bench.train.loop import TrainResult
+
+    class Brightness(torch.nn.Module):  # class c for images of brightness 40 c, by a margin of 1
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            b = (x.mean(dim=(1, 2, 3)) * 0.5 + 0.5) * 255
+            return -((b[:, None] - torch.tensor([0.0, 40.0])[None]) ** 2) / 1600
+
+    def split(name: str, labels: list[int]) -> ImageSplit:
+        images = np.stack([np.full((8, 8, 1), 40 * c, dtype=np.uint8) for c in labels])
+        return ImageSplit(name, np.array(labels), images=images)
+
+    train, test = split("train", [0] * 100 + [1]), split("test", [0] * 5 + [1] * 5)
+    data = LoadedDataset("toy", ["head", "tail"], {"train": train, "val": test, "test": test}, 8, 1)
+    model = Brightness()
+    recipe = resolve("balanced-softmax", "digits-lt").recipe_settings
+    assert recipe.loss == "balanced-softmax"
+    metrics = evaluate(TrainResult(model, model, 1, [{"val_balanced": 1.0}], 1), data, recipe,
+                       "cpu", None)  # fmt: skip
+    assert metrics["test"]["per_class"] == [1.0, 1.0]

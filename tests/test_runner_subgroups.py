@@ -47,6 +47,20 @@ def dataset(test: ImageSplit, train_groups: list[int]) -> LoadedDataset:
     )
 
 
+def test_validation_worst_group_is_the_smallest_group_accuracy() -> None:
+    """Model selection by val_worst_group takes the worst group's accuracy (SubpopBench), not
+    the mean over groups: one misread group of four gives 0, not 0.75."""
+    from bench.train.loop import eval_dataset, validate
+
+    labels, groups, shown = [0, 0, 1, 1], [0, 1, 2, 3], [0, 0, 1, 0]  # group 3 looks like 0
+    val = ImageSplit("val", np.array(labels), images=images_showing(shown), groups=np.array(groups))
+    data = dataset(val, [0, 1, 2, 3])
+    data.splits["val"] = val
+    recipe = resolve("erm", "digits-lt").recipe_settings
+    out = validate(BrightnessClassifier(), eval_dataset(recipe, data, val), data, recipe, "cpu")
+    assert out["val_worst_group"] == 0.0 and out["val_acc"] == 0.75
+
+
 def run_evaluate(data: LoadedDataset) -> dict:
     model = BrightnessClassifier()
     trained = TrainResult(model, model, 1, [{"val_balanced": 1.0}], 1)

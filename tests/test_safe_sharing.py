@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.io import atomic_write, atomic_write_text, open_no_follow
+from bench.io import atomic_write, atomic_write_text, file_lock, open_no_follow
+from bench.launch.state import SweepState
 from bench.runs.config import resolve
 from bench.runs.records import run_dir_for, run_lock
 from bench.runs.runner import bind_data, log_to
-from bench.synthesis.store import file_lock
 from bench.train.loop import TrainState, load_state, save_state
 from bench.train.losses import CrossEntropy
 
@@ -66,18 +66,21 @@ def test_a_planted_checkpoint_runs_no_code(tmp_path: Path) -> None:
     assert list((tmp_path / "attempts").iterdir())  # the planted file is kept, not deleted
 
 
-@pytest.mark.parametrize("opener", ["run_lock", "file_lock", "log_to"])
+@pytest.mark.parametrize("opener", ["run_lock", "file_lock", "log_to", "sweep_lock"])
 def test_lock_and_log_files_never_follow_a_planted_symlink(tmp_path: Path, opener: str) -> None:
     target = tmp_path / "victim.txt"
     target.write_text("precious\n")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    name = {"run_lock": ".lock", "file_lock": "gen.lock", "log_to": "log.txt"}[opener]
+    name = {"run_lock": ".lock", "file_lock": "gen.lock", "log_to": "log.txt"}.get(opener, ".lock")
     (run_dir / name).symlink_to(target)
+    sweep = SweepState(tmp_path, "run")
+    sweep.dir = run_dir
     context = {
         "run_lock": lambda: run_lock(run_dir),
         "file_lock": lambda: file_lock(run_dir / name),
         "log_to": lambda: log_to(run_dir / name),
+        "sweep_lock": sweep.lock,
     }[opener]
     with pytest.raises(BenchError, match="is a symbolic link"), context():
         pass

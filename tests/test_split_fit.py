@@ -13,13 +13,12 @@ from helpers import cli, tiny_sets
 
 from bench.errors import ConfigError
 from bench.generators.inversion import TextualInversionGenerator
-from bench.io import read_json
+from bench.io import file_lock, read_json
 from bench.launch.spec import load_spec
 from bench.launch.units import Env, Planning, plan
 from bench.runs.config import resolve
 from bench.runs.runner import fit_generator
 from bench.synthesis.pipeline import part_done
-from bench.synthesis.store import file_lock
 
 # two steps a class, a checkpoint after each (the fits here are about classes, not steps)
 TINY_TI = {"ti_steps_per_image": 1, "ti_min_steps": 2, "ti_max_steps": 2, "ti_checkpoint_every": 1}

@@ -231,3 +231,36 @@ def test_data_synthetic_is_refused_where_it_cannot_work(method, sets, message) -
     first = ["recipe.data=synthetic"] if not any(s.startswith("stage.x.data") for s in sets) else []
     with pytest.raises(ConfigError, match=message):
         resolve(method, "digits-lt", sets=[*first, *sets])
+
+
+@pytest.mark.parametrize("method", ["fill-up", "fillup-template"])
+def test_fill_up_stage_two_fine_tunes_all_on_real_data_at_its_own_lr(method: str) -> None:
+    """Fill-Up Sec 3.2 / App B.4: Stage II trains the whole model on the real data alone, from
+    LR 1e-3 (not Stage I's), with the synthetic set still at hand."""
+    from bench.train.loop import training_data
+    from bench.train.recipe import stage_fields
+
+    imagenet = resolve(method, "imagenet-lt")
+    ft = stage_fields(imagenet.recipe_settings, imagenet.stage_settings["ft"])
+    assert (ft.trains, ft.data, ft.lr) == ("all", "real", 1e-3)
+    assert imagenet.recipe_settings.lr == 0.2  # Stage I's is another
+    config = resolve(method, "digits-lt")
+    ft = stage_fields(config.recipe_settings, config.stage_settings["ft"])
+    data = DATASETS["digits-lt"](config.dataset_settings).load()
+    synthetic = data.splits["test"]  # a labelled split stands in for the synthetic set
+    stage_two = training_data(ft, config.recipe_settings, data, synthetic, 0)
+    assert stage_two.n_real == len(data.train) == len(stage_two.dataset)
+    assert stage_two.synthetic_counts is None or not stage_two.synthetic_counts.any()
+
+
+def test_synaug_fine_tunes_the_last_layer_only(tmp_path: Path) -> None:
+    """SYNAuG Alg. 1 step 3: only the last layer, continued (not re-initialised); trained with
+    that stage, the backbone is bitwise the first stage's."""
+    ft = resolve("synaug", "digits-lt").stage_settings["ft"]
+    assert (ft.trains, ft.reset_head) == ("head", False)
+    first = train("erm", tmp_path).last
+    sets = [f"stage.ft.{k}={getattr(ft, k)}" for k in ("trains", "reset_head")]
+    sets.append("stage.ft.data=class-balanced-subsample")  # digits-lt has no groups
+    both = train("erm", tmp_path, "recipe.then=ft", "stage.ft.epochs=1", *sets)
+    assert same(weights(first, "features."), weights(both.last, "features."))
+    assert not same(weights(first, "head."), weights(both.last, "head."))

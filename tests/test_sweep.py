@@ -261,6 +261,73 @@ def test_a_partition_slurm_rejects_shows_slurms_message(tmp_path, monkeypatch):
     assert not sweep.state.path.exists()
 
 
+def fake_slurm(tmp_path: Path, monkeypatch) -> Path:
+    """sbatch and srun stand-ins on PATH: sbatch keeps each job script it is sent (sent/1.sh,
+    2.sh, ...) and answers job ids 1, 2, ...; `sbatch --test-only` accepts anything."""
+    bin_dir, sent = tmp_path / "bin", tmp_path / "sent"
+    bin_dir.mkdir()
+    sent.mkdir()
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 0\n")
+    # sacct answers the states written to sent/states (JobID|State|NodeList lines)
+    (bin_dir / "sacct").write_text(
+        f"#!/bin/sh\necho 'JobID|State|NodeList'\ncat {sent}/states 2>/dev/null\n"
+    )
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *--test-only*) cat > /dev/null; exit 0;; esac\n'
+        f"n=$(($(ls {sent} | grep -c sh) + 1))\n"
+        f'cp "$1" {sent}/$n.sh\n'
+        'echo "Submitted batch job $n"\n'
+    )
+    for tool in ("srun", "sbatch", "sacct"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return sent
+
+
+def test_each_slurm_array_waits_afterok_on_the_arrays_it_needs(tmp_path, monkeypatch):
+    """What the launcher sends SLURM: the synthesis array waits on the generator's, the run's
+    on the synthesis tasks', `afterok` (a failed task holds back, and with kill-on-invalid-dep
+    cancels, what waits on it), never `afterany`."""
+    import re
+
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = fill_spec(tmp_path, shards_per_task=3), tmp_path / "results"
+    code, out, err = cli("sweep", str(spec), "--results", str(results))
+    assert code == 0, err
+    assert "submitted 1 generator, 2 synthesis, 1 classifier" in out
+    scripts = [(sent / f"{n}.sh").read_text() for n in (1, 2, 3)]
+    names = [re.search(r"#SBATCH --job-name=(\S+)", s).group(1) for s in scripts]
+    assert names == ["bench-generator", "bench-synthesis", "bench-classifier"]
+    waits = [re.findall(r"#SBATCH --dependency=(\S+)", s) for s in scripts]
+    assert waits == [[], ["afterok:1"], ["afterok:2_0:2_1"]]  # an array of one is job 1
+    assert all("#SBATCH --kill-on-invalid-dep=yes" in s for s in scripts)
+
+
+def test_a_relaunch_waits_only_on_units_not_done(tmp_path, monkeypatch):
+    """A unit done on disk is no dependency any more: after the generator finished (its job
+    long gone from SLURM's memory, where an afterok on it would be invalid and cancel the
+    array), the resubmitted synthesis array waits on nothing, the run on the new synthesis."""
+    import re
+
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = fill_spec(tmp_path, shards_per_task=3), tmp_path / "results"
+    args = ["sweep", str(spec), "--results", str(results)]
+    assert cli(*args)[0] == 0
+    units = read_json(results / "sweeps" / "sweep" / "state.json")["units"]
+    (key,) = [k.removeprefix("generator-") for k in units if k.startswith("generator-")]
+    (results / "cache" / "generators" / key).mkdir(parents=True)
+    (results / "cache" / "generators" / key / "done").write_text("{}")
+    (sent / "states").write_text("1|COMPLETED|n\n2_0|FAILED|n\n2_1|FAILED|n\n3|FAILED|n\n")
+    code, out, err = cli(*args, "--retry-failed")
+    assert code == 0, err
+    assert "submitted 2 synthesis, 1 classifier" in out
+    waits = [
+        re.findall(r"#SBATCH --dependency=(\S+)", (sent / f"{n}.sh").read_text()) for n in (4, 5)
+    ]
+    assert waits == [[], ["afterok:4_0:4_1"]]
+
+
 # Launching in-process ---------------------------------------------------------------------------
 
 

@@ -98,6 +98,28 @@ def test_requests_carry_prompts_contexts_and_conditioning_from_their_cell() -> N
     assert expand(plan, "other", data)[0].seed != requests[0].seed
 
 
+def test_each_request_draws_its_own_conditioning_images() -> None:
+    """FG Sec 3.2 / augcond: the real images a request is conditioned on are drawn from its own
+    seed, so the requests of one cell see different images of it, not all the same ones."""
+    pool = np.arange(40)
+    data = LoadedDataset(
+        "toy",
+        ["a"],
+        {
+            "train": ImageSplit(
+                "train", np.zeros(40, np.int64), images=np.zeros((40, 2, 2, 1), np.uint8)
+            )
+        },
+        2,
+        1,
+    )
+    plan = make_plan("add:30", data)
+    requests = expand(plan, "key", data, conditioning=2)
+    pairs = [r.cond_ids for r in requests]
+    assert len(set(pairs)) >= 25  # 30 draws of 2 from 40 images: almost all distinct
+    assert set(i for pair in pairs for i in pair) <= set(pool.tolist())
+
+
 def test_prompt_template_fields_are_checked_before_any_work() -> None:
     data = dataset(attributes=False)
     plan = make_plan("fill:max", data)

@@ -25,7 +25,7 @@ from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset
 from bench.data.files import MAX_SHOWN, verify_image
 from bench.data.fingerprint import all_files, load_dataset
 from bench.errors import DataError
-from bench.io import atomic_write_json, read_json
+from bench.io import atomic_write_json, inside, read_json
 from bench.progress import progress_bar
 
 # The first bytes of the image formats PIL reads for the adapters (JPEG, PNG, GIF, BMP, TIFF,
@@ -193,7 +193,9 @@ def load_for_run(
     data = load_dataset(adapter)
     digest = data.info["fingerprint"]["digest"]
     cached = (
-        None if cache is None else cache / "data-checks" / f"{digest}-v{FAST_CHECK_VERSION}.json"
+        None
+        if cache is None
+        else inside(cache, "data-checks", f"{digest}-v{FAST_CHECK_VERSION}.json")
     )
     report = None
     if cached is not None and cached.is_file():
@@ -319,8 +321,6 @@ def run_preview(args: Any, root: Path | None) -> int:
         cls = DATASETS[name]
         return load_dataset(cls(options_from_sets(cls.Options, sets, name), root))
 
-    if args.per_class < 1:
-        raise DataError(f"--per-class {args.per_class}: give at least 1 image per row.")
     loaded = [
         load(name, sets)
         for name, sets in [(args.dataset, args.sets), *((c, []) for c in args.compare)]

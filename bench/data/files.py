@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from typing import Any
 from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
-from bench.io import decode_utf8
+from bench.io import decode_utf8, is_within
 
 # A 100k-line split file pointing at a wrong root gives 100k identical problems; show a sample.
 MAX_SHOWN = 25
@@ -36,19 +37,22 @@ CLASSIFIER_BALANCING = (
 @dataclass
 class Reading:
     """What one `load()` read: the metadata files (path -> sha256) and where each image was
-    listed (path -> "file:line"), collected while `reading()` is active."""
+    listed (path -> "file:line"), collected while `reading()` is active; `root` (the data root,
+    if the dataset has one) confines the metadata files read."""
 
     files: dict[str, str] = field(default_factory=dict)
     listed: dict[str, str] = field(default_factory=dict)
+    root: Path | None = None
 
 
 _READING: contextvars.ContextVar[Reading | None] = contextvars.ContextVar("reading", default=None)
 
 
 @contextmanager
-def reading() -> Iterator[Reading]:
-    """Record every metadata file the readers below open (see bench.data.fingerprint)."""
-    record = Reading()
+def reading(root: Path | None = None) -> Iterator[Reading]:
+    """Record every metadata file the readers below open (see bench.data.fingerprint); with a
+    data root, a metadata file resolving outside it (through a link) is refused unread."""
+    record = Reading(root=root)
     token = _READING.set(record)
     try:
         yield record
@@ -57,12 +61,30 @@ def reading() -> Iterator[Reading]:
 
 
 def read_bytes(path: Path) -> bytes:
-    """A metadata file's bytes, recorded (with its hash) when `reading()` is active."""
-    data = Path(path).read_bytes()
+    """A metadata file's bytes, recorded (with its hash) when `reading()` is active. A file that
+    resolves outside the data root being read is a DataError, and is never opened: no line of a
+    file outside the root reaches a message."""
     record = _READING.get()
+    if record is not None and record.root is not None:
+        real = os.path.realpath(path)
+        folders = (record.root, shipped_folder())
+        if not any(is_within(real, os.path.realpath(folder)) for folder in folders):
+            raise DataError(
+                f"{path} resolves to {real}, outside the data root {record.root}: bench reads "
+                "a dataset's split files, CSV and JSON only inside its root. Replace the link "
+                "with the file itself."
+            )
+    data = Path(path).read_bytes()
     if record is not None:
         record.files[str(path)] = hashlib.sha256(data).hexdigest()
     return data
+
+
+def shipped_folder() -> str:
+    """Where the dataset adapters and their packaged metadata (datasets/metadata/) live."""
+    import bench.datasets
+
+    return os.path.dirname(os.path.abspath(bench.datasets.__file__))
 
 
 def read_text(path: Path) -> str:

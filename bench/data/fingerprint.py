@@ -32,14 +32,14 @@ from bench.data.base import SPLITS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import MAX_SHOWN, Reading, reading
 from bench.errors import DataError
 from bench.hparams import keyed
-from bench.io import stable_hash
+from bench.io import is_within, stable_hash
 
 
 def load_dataset(adapter: DatasetAdapter) -> LoadedDataset:
     """`adapter.load()`, its paths checked to stay inside the root, with its fingerprint."""
-    with reading() as record:
-        data = adapter.load()
     root = Path(adapter.root) if adapter.root is not None else None
+    with reading(root) as record:
+        data = adapter.load()
     sizes, outside = file_sizes(data, root, record)
     if outside:
         name = type(adapter).__name__
@@ -90,15 +90,11 @@ def file_sizes(
             sizes[path] = st.st_size
         except OSError:
             sizes[path] = -1  # a missing file: load() has reported it already
-        if real_root is not None and not is_inside(real, real_root):
+        if real_root is not None and not is_within(real, real_root):
             where = record.listed.get(path)
             at = f"{where}: " if where else ""
             outside.append(f"{at}image {path} resolves to {real}")
     return sizes, outside
-
-
-def is_inside(path: str, real_root: str) -> bool:
-    return path == real_root or path.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def fingerprint(

@@ -12,15 +12,26 @@ import numpy as np
 from bench.errors import BenchError
 from bench.io import atomic_write
 
+# The largest preview image (pixels) bench draws: 64 megapixels, an 8,000 x 8,000 canvas.
+MAX_PIXELS = 64_000_000
+
 
 def image_grid(rows: Sequence[np.ndarray], size: int, out: Path, columns: int) -> Path:
     """One PNG of rows of uint8 N x size x size x C images (gray rows shown as RGB), written
     atomically; a short row leaves its end blank."""
     from PIL import Image
 
+    if out.is_dir():
+        raise BenchError(f"--output {out} is a folder: name the PNG file to write.")
     pad = max(1, size // 16)
     width = columns * (size + pad) + pad
     height = len(rows) * (size + pad) + pad
+    if width * height > MAX_PIXELS:
+        raise BenchError(
+            f"the preview would be {width:,} x {height:,} pixels ({len(rows)} rows of {columns} "
+            f"images of {size} px), more than the {MAX_PIXELS:,} bench draws: choose fewer "
+            "classes (--classes) or fewer images per row (--per-class)."
+        )
     canvas = Image.new("RGB", (width, height), (255, 255, 255))
     for r, images in enumerate(rows):
         y = pad + r * (size + pad)

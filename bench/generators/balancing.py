@@ -89,6 +89,7 @@ class BalancingSettings:
     )
     init_from: str | None = hp(
         None,
+        path=True,
         stage="generator",
         source=f"train from scratch (CBDM Alg. 1); a path fine-tunes a fitted DDPM ({CBDM} "
         "Sec 4.2 'fine-tuning', official --finetune)",

@@ -50,7 +50,15 @@ from bench.generators.base import (
 )
 from bench.generators.ddpm_augment import ADA_DIM, augment
 from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
-from bench.io import atomic_write, atomic_write_json, read_json, set_aside
+from bench.io import (
+    atomic_write,
+    atomic_write_json,
+    follow_umask,
+    read_json,
+    remake_advice,
+    set_aside,
+    torch_writer,
+)
 from bench.progress import progress_bar
 
 if TYPE_CHECKING:  # diffusers is imported where it is used: checking a run's weights needs none
@@ -474,7 +482,7 @@ class DDPMGenerator(Generator):
             "losses": torch.tensor(losses, dtype=torch.float64),
             "settings": settings_key(self.settings),
         }
-        atomic_write(workdir / "checkpoint.pt", lambda tmp: torch.save(state, tmp))
+        atomic_write(workdir / "checkpoint.pt", torch_writer(state))
 
     def _resume(
         self, workdir: Path, opt: torch.optim.Optimizer, sched: Any, rng: torch.Generator
@@ -506,6 +514,7 @@ class DDPMGenerator(Generator):
         from safetensors.torch import save_file
 
         self.ema_unet.save_pretrained(workdir / "unet")
+        follow_umask(workdir / "unet")  # safetensors writes its file 0600
         state = {k: v.contiguous() for k, v in self.ema_cond.state_dict().items()}
         atomic_write(workdir / "conditioner.safetensors", lambda tmp: save_file(state, tmp))
         meta = {
@@ -528,8 +537,8 @@ class DDPMGenerator(Generator):
         workdir = Path(workdir)
         if not (workdir / "generator.json").is_file():
             raise DataError(
-                f"{workdir} holds no fitted ddpm generator (generator.json is missing): delete "
-                "the directory and rerun to fit it again."
+                f"{workdir} holds no fitted ddpm generator (generator.json is missing): "
+                f"{remake_advice(workdir)}."
             )
         meta = read_json(workdir / "generator.json")
         settings = build(DDPMSettings, meta["settings"], f"generator {workdir}")

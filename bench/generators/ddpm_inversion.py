@@ -47,7 +47,7 @@ from bench.generators.inversion import (
     load_state,
     step_rule,
 )
-from bench.io import atomic_write_json, read_json, seed_hash
+from bench.io import atomic_write_json, read_json, remake_advice, seed_hash
 
 VECTOR = "vector"  # the tensor name in checkpoint and vector files
 
@@ -160,8 +160,8 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     def fit_base(self, data: Any, workdir: Path, seed: int, progress: bool) -> Path:
         """The ddpm generator to invert, fitted once into `workdir/base` (pretrained: copied)."""
+        from bench.io import file_lock
         from bench.seeding import seed_everything
-        from bench.synthesis.store import file_lock
 
         base_dir = workdir / "base"
         with file_lock(workdir / "parts" / "base.lock"):
@@ -217,8 +217,8 @@ class DDPMInversionGenerator(DDPMGenerator):
             files = sorted((workdir / "checkpoints" / str(label)).glob("step-*.safetensors"))
             if not files:
                 raise BenchError(
-                    f"{workdir}: class {label} has no learned-vector checkpoint; refit (delete "
-                    "the folder)."
+                    f"{workdir}: class {label} has no learned-vector checkpoint: "
+                    f"{remake_advice(workdir)}."
                 )
             rows = [load_file(f)[VECTOR].reshape(-1) for f in files]
             self.checkpoints[label] = torch.stack(rows).to(self.device)

@@ -105,6 +105,7 @@ class DDPMSettings(BalancingSettings):
     )
     pretrained_dir: str | None = hp(
         None,
+        path=True,
         stage="generator",
         source="harness: the cached pretraining stage (<results>/cache/pretrained/<key>)",
         help="a pretrained ddpm model directory (model_index.json, unet/, conditioner) to use "

@@ -37,7 +37,7 @@ from bench.generators.sd import (
     vector_tokens,
 )
 from bench.hparams import hp
-from bench.io import atomic_write, atomic_write_json, read_json, seed_hash
+from bench.io import atomic_write, atomic_write_json, read_json, remake_advice, seed_hash
 
 FILLUP = "Fill-Up App B.3"
 TI_CODE = "rinongal/textual_inversion (the code Fill-Up's [52] released)"
@@ -480,8 +480,8 @@ class TextualInversionGenerator(StableDiffusionGenerator):
             files = sorted((workdir / "checkpoints" / str(label)).glob("step-*.safetensors"))
             if not files:
                 raise BenchError(
-                    f"{workdir}: class {label} has no textual-inversion checkpoint; refit "
-                    "(delete the folder)."
+                    f"{workdir}: class {label} has no textual-inversion checkpoint: "
+                    f"{remake_advice(workdir)}."
                 )
             token = token_of(s, label)
             self.checkpoints[label] = torch.stack([load_file(f)[token] for f in files])

@@ -139,7 +139,7 @@ def check_geometry(path: Path, num_classes: int, image_size: int, channels: int,
 
 def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path, progress: bool):
     """The pretrained model directory for this run: the user's, or pretrained once into root."""
-    from bench.synthesis.store import file_lock
+    from bench.io import file_lock, inside
 
     if settings.pretrained_dir is not None:
         path = model_dir(settings)
@@ -157,7 +157,7 @@ def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path,
             "settings": settings_key(plain),
         }
     )
-    path = Path(root) / key
+    path = inside(root, key)
     path.mkdir(parents=True, exist_ok=True)
     with file_lock(Path(root) / f"{key}.lock"):
         if not (path / "done").exists():

@@ -42,6 +42,7 @@ class PretrainedSettings:
     )
     model_dir: str | None = hp(
         None,
+        path=True,
         stage="generator",
         source="harness: the Hugging Face cache unless a local pipeline folder is given",
         help="a folder written by save_pretrained (model_index.json and components), or "

@@ -44,6 +44,7 @@ from bench.hparams import hp
 class SDSettings(PretrainedSettings):
     token_embeddings: str | None = hp(
         None,
+        path=True,
         stage="generator",
         source="harness: no learned tokens (Fill-Up's textual inversion writes them)",
         help="a folder of <token>.safetensors files added to the tokenizer",

@@ -25,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench import hparams
 from bench.errors import ConfigError
 from bench.hparams import hp
+from bench.io import read_yaml
 from bench.launch.units import STAGES
 from bench.registry import unknown_name_message
 
@@ -147,10 +146,7 @@ def find_profile(name: str) -> Path:
 def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
     """The profile's resources per stage, with `slurm.` --set overrides applied and checked."""
     path = find_profile(name)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"SLURM profile {path}: not valid YAML ({exc}).") from None
+    data = read_yaml(path, "SLURM profile")[0] or {}
     if not isinstance(data, dict) or set(data) - {"default", "stages"}:
         raise ConfigError(f"SLURM profile {path}: expected the keys `default:` and `stages:`.")
     per_stage = data.get("stages") or {}

@@ -26,15 +26,15 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench import hparams
 from bench.errors import BenchError, ConfigError
-from bench.io import seed_hash
+from bench.io import read_yaml, seed_hash
 from bench.launch.units import CLASSES_PER_TASK, SHARDS_PER_TASK
 from bench.runs.config import RunConfig, key_lines, resolve
 
@@ -43,6 +43,9 @@ TOP_LEVEL_KEYS = (
     "classes_per_task",
 )  # fmt: skip
 RANGE_KEYS = ("low", "high", "log", "choices")
+# The most runs a sweep may ask for unless `bench sweep --max-runs N` allows more (docs/slurm.md):
+# every run is resolved and planned before anything is submitted, in memory.
+MAX_RUNS = 5000
 
 
 @dataclass(frozen=True)
@@ -93,24 +96,44 @@ class SweepSpec:
     shards_per_task: int = SHARDS_PER_TASK
     classes_per_task: int = CLASSES_PER_TASK
 
-    def run_sets(self) -> list[tuple[str, ...]]:
-        """The --set items of each settings point: grid combinations x search seeds."""
+    def run_sets(self) -> Iterator[tuple[str, ...]]:
+        """The --set items of each settings point, one at a time: grid combinations x search
+        seeds."""
         keys = list(self.grid)
-        combos = itertools.product(*(self.grid[k] for k in keys)) if keys else [()]
-        out = []
-        for combo in combos:
+        for combo in itertools.product(*(self.grid[k] for k in keys)):
             grid_items = tuple(f"{k}={as_set_value(v)}" for k, v in zip(keys, combo, strict=True))
             for trial in range(self.trials):
                 drawn = () if trial == 0 else tuple(f"{r.key}={r.draw(trial)}" for r in self.ranges)
-                out.append(grid_items + drawn)
-        return out
+                yield grid_items + drawn
 
-    def configs(self, extra_sets: tuple[str, ...] = ()) -> list[RunConfig]:
-        """Every run of the sweep, resolved and checked (duplicates removed, order kept)."""
+    def points(self) -> Iterator[tuple[Entry, Entry, tuple[str, ...], int]]:
+        """(method, dataset, settings point, seed) of every run, in order, one at a time (the
+        grid is never listed whole)."""
+        for method, dataset in itertools.product(self.methods, self.datasets):
+            for point in self.run_sets():
+                for seed in self.seeds:
+                    yield method, dataset, point, seed
+
+    def size(self) -> int:
+        """How many runs the spec asks for (before duplicates are removed), counted, not listed."""
+        points = math.prod(len(values) for values in self.grid.values()) * self.trials
+        return len(self.methods) * len(self.datasets) * points * len(self.seeds)
+
+    def configs(
+        self, extra_sets: tuple[str, ...] = (), max_runs: int = MAX_RUNS
+    ) -> list[RunConfig]:
+        """Every run of the sweep, resolved and checked (duplicates removed, order kept); a
+        spec asking for more than `max_runs` runs is refused before any is resolved."""
+        if self.size() > max_runs:
+            raise ConfigError(
+                f"sweep spec {self.path} asks for {self.size():,} runs ({len(self.methods)} "
+                f"method(s) x {len(self.datasets)} dataset(s) x {len(self.seeds)} seed(s) x "
+                f"{self.size() // (len(self.methods) * len(self.datasets) * len(self.seeds)):,} "
+                f"settings point(s)), more than --max-runs {max_runs:,}. Shrink the grid, or pass "
+                f"--max-runs {self.size()} if you mean it."
+            )
         out: dict[str, RunConfig] = {}
-        for method, dataset, point, seed in itertools.product(
-            self.methods, self.datasets, self.run_sets(), self.seeds
-        ):
+        for method, dataset, point, seed in self.points():
             sets = [*self.sets, *method.sets, *dataset.sets, *point, *extra_sets]
             try:
                 config = resolve(method.name, dataset.name, seed, None, sets)
@@ -133,16 +156,12 @@ def as_set_value(value: Any) -> str:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and check a sweep spec; errors name the file, the line and what to write instead."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec {path} does not exist.")
-    text = path.read_text(encoding="utf-8")
+    data, text = read_yaml(path, "sweep spec")
+    data = data or {}
     try:
-        data = yaml.safe_load(text) or {}
         lines = key_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"sweep spec {path}{at}: not valid YAML ({exc}).") from None
+    except ConfigError as exc:
+        raise ConfigError(f"sweep spec {path}, {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep spec {path}: expected a mapping with keys {TOP_LEVEL_KEYS}.")
 
@@ -162,7 +181,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     search = data.get("search") or {}
     trials, ranges = parse_search(search, where("search"))
     return SweepSpec(
-        name=str(data.get("name") or path.stem),
+        name=sweep_name(data.get("name"), path, where("name")),
         path=path,
         methods=parse_entries(data["methods"], "method", where("methods")),
         datasets=parse_entries(data["datasets"], "dataset", where("datasets")),
@@ -182,6 +201,24 @@ def load_spec(path: str | Path) -> SweepSpec:
             data.get("classes_per_task", CLASSES_PER_TASK),
             where("classes_per_task"),
         ),
+    )
+
+
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def sweep_name(value: Any, path: Path, where: str) -> str:
+    """The sweep's name (default: the spec file's stem): one plain folder name, since its state,
+    lock and logs live in <results>/sweeps/<name>."""
+    name = path.stem if value is None else value
+    if isinstance(name, str) and SWEEP_NAME.fullmatch(name) and name != "..":
+        return name
+    given = f"name {name!r:.80}" if value is not None else f"the file's stem {name!r:.80}"
+    stem_hint = "" if value is not None else " (give the spec a `name:`)"
+    raise ConfigError(
+        f"{where}: {given} is not a plain folder name{stem_hint}: up to 100 letters, digits, "
+        "'.', '_' or '-', starting with a letter or digit (no '/', no '..'); the sweep's state "
+        "lives in <results>/sweeps/<name>."
     )
 
 

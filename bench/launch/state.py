@@ -6,7 +6,6 @@ already submitted; a lock stops two `bench sweep` processes from launching the s
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,20 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, read_json
+from bench.io import atomic_write_json, file_lock, inside, read_json
 
 
 class SweepState:
     def __init__(self, results: Path, name: str):
-        self.dir = Path(results) / "sweeps" / name
+        self.dir = inside(results, "sweeps", name)
         self.path = self.dir / "state.json"
-        self.data: dict[str, Any] = (
-            read_json(self.path) if self.path.exists() else {"name": name, "units": {}}
-        )
+        self.data: dict[str, Any] = {"name": name, "units": {}}
+        if self.path.exists():
+            self.data = read_state(self.path)
 
     @property
     def log_folder(self) -> Path:
-        return self.dir / "logs"
+        return inside(self.dir, "logs")
 
     def jobs(self, key: str) -> list[dict[str, Any]]:
         return self.data["units"].get(key, {}).get("jobs", [])
@@ -49,15 +48,28 @@ class SweepState:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with file_lock(self.dir / ".lock", blocking=False) as got:
+            if not got:
                 raise BenchError(
                     f"another `bench sweep` is launching this sweep right now ({self.dir})."
-                ) from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                )
+            yield
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    """A sweep's state.json, checked to be one bench wrote; a BenchError naming it otherwise."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError) as exc:
+        problem = f"cannot be read ({type(exc).__name__}: {exc})"
+    else:
+        units = data.get("units") if isinstance(data, dict) else None
+        if isinstance(units, dict) and all(
+            isinstance(u, dict) and isinstance(u.get("jobs"), list) for u in units.values()
+        ):
+            return data
+        problem = "is not a sweep state bench wrote (no units -> jobs mapping)"
+    raise BenchError(
+        f"{path} {problem}. Move it away to launch the sweep afresh (units already done on disk "
+        "are not run again)."
+    )

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.launch.launchers import LAUNCHERS, Launcher, classify
-from bench.launch.spec import SweepSpec, load_spec
+from bench.launch.spec import MAX_RUNS, SweepSpec, load_spec
 from bench.launch.state import SweepState
 from bench.launch.task import FAILURE_FILE, UnitTask
 from bench.launch.units import Env, Plan, Planning, Unit, kind_of, plan
@@ -42,6 +42,11 @@ class Sweep:
         for key, unit in self.plan.units.items():
             if kind_of(unit).is_done(unit, self.env):
                 out[key] = "done"
+            elif lost := kind_of(unit).lost(unit, self.env):
+                log.warning(
+                    "%s: %s, but `done` says it finished: relaunch to recompute it", key, lost
+                )
+                out[key] = "not submitted"
             elif (job := self.state.last_job(key)) is None:
                 out[key] = "not submitted"
             else:
@@ -76,7 +81,7 @@ def open_sweep(
     """The sweep of a spec: its runs resolved, their pretrained weights checked (unless
     `check_weights` is False: --status and --cancel need none), the units planned."""
     spec = load_spec(spec_path)
-    configs = spec.configs(run_sets)
+    configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
     if check_weights:
         from bench.runs.preflight import preflight
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.io import inside
 from bench.registry import Registry
 
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
@@ -96,6 +97,11 @@ class UnitKind:
     def is_done(self, unit: Unit, env: Env) -> bool:
         raise NotImplementedError
 
+    def lost(self, unit: Unit, env: Env) -> str | None:
+        """Why a unit marked done is not done after all (a run's result vanished), if so: the
+        next launch submits it again."""
+        return None
+
     def execute(self, unit: Unit, env: Env) -> None:
         raise NotImplementedError
 
@@ -124,6 +130,12 @@ class RunKind(UnitKind):
         from bench.runs.records import is_done
 
         return is_done(self.workdir(unit, env))
+
+    def lost(self, unit: Unit, env: Env) -> str | None:
+        from bench.runs.records import finished_problem
+
+        problem = finished_problem(self.workdir(unit, env))
+        return None if problem is None else f"{problem.path} {problem.problem}"
 
     def execute(self, unit: Unit, env: Env) -> None:
         from bench.runs.runner import run
@@ -256,7 +268,7 @@ class GeneratorKind(UnitKind):
         )
 
     def generator_dir(self, unit: Unit, env: Env) -> Path:
-        return Path(env.results) / "cache" / "generators" / unit.payload.key
+        return inside(env.results, "cache", "generators", unit.payload.key)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         parts = unit.payload.parts
@@ -305,7 +317,7 @@ class SynthesisKind(UnitKind):
         synthesise_shards(config, env.results, shards, root, env.device, False, env.rebuild_cache)
 
     def store(self, unit: Unit, env: Env) -> Path:
-        return Path(env.results) / "cache" / "synthetic" / unit.payload.key
+        return inside(env.results, "cache", "synthetic", unit.payload.key)
 
     def workdir(self, unit: Unit, env: Env) -> Path:
         first, stop = unit.payload.shards

@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from bench.io import atomic_write, atomic_write_json, read_json, stable_hash
+from bench.io import atomic_write, atomic_write_json, inside, read_json, stable_hash
 
 log = logging.getLogger(__name__)
 
 
 def feature_cache_dir(cache_root: Path, key_parts: dict[str, Any]) -> Path:
-    return Path(cache_root) / "features" / stable_hash(key_parts, 16)
+    return inside(cache_root, "features", stable_hash(key_parts, 16))
 
 
 def cached_features(

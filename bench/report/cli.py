@@ -16,7 +16,7 @@ def leaderboard_command(args: argparse.Namespace) -> tuple[str, str | None]:
     from bench.registry import unknown_name_message
     from bench.report import published as published_data
     from bench.report.leaderboard import collect
-    from bench.report.records import load_records
+    from bench.report.records import duplicate_notes, load_records
     from bench.report.render import render
 
     if args.output and Path(args.output).is_dir():
@@ -44,6 +44,7 @@ def leaderboard_command(args: argparse.Namespace) -> tuple[str, str | None]:
         registered=set(METHODS),
         datasets=args.dataset or None,
     )
+    report.notes += duplicate_notes(loaded.duplicates)
     if args.write:
         from bench.report.site import write_site
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from bench.report.escape import svg_text
 from bench.report.leaderboard import Group, Row
 
 
@@ -46,11 +47,11 @@ def per_class_figure(g: Group) -> Any:
         acc = np.array([[np.nan if a is None else a for a in pc] for _, pc in r.per_class])
         mean = 100 * np.nanmean(acc, axis=0)
         order = np.argsort(counts, kind="stable")
-        ax.plot(counts[order], mean[order], marker="o", markersize=3, label=r.label)
+        ax.plot(counts[order], mean[order], marker="o", markersize=3, label=svg_text(r.label))
     ax.set_xscale("log")
     ax.set_xlabel("training images of the class (log scale)")
     ax.set_ylabel("test accuracy of the class (%), mean over seeds")
-    ax.set_title(f"{g.label}: per-class accuracy vs class size")
+    ax.set_title(svg_text(f"{g.label}: per-class accuracy vs class size"))
     ax.legend(fontsize=7)
     return fig
 
@@ -84,11 +85,11 @@ def points_figure(points: list[tuple[str, Any, Any, Any]], xlabel: str, title: s
             yerr=[acc.std or 0.0],
             marker="o",
             capsize=3,
-            label=label,
+            label=svg_text(label),
         )
     ax.set_xlabel(xlabel)
     ax.set_ylabel("overall test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(svg_text(title))
     ax.legend(fontsize=7)
     return fig
 

@@ -9,13 +9,13 @@ with a warning naming the file; reports footnote how many were skipped. Smoke ru
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.io import stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ class Loaded:
     records: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     smoke: int = 0  # smoke runs left out
+    # records of one config and seed found twice (a copied run folder): (counted, left out)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
 
 
 def check_results_dir(results: Path) -> Path:
@@ -42,47 +44,49 @@ def check_results_dir(results: Path) -> Path:
 
 
 def load_records(results: Path, include_smoke: bool = False) -> Loaded:
-    """Every valid finished run under `results`/runs; reads only, writes nothing."""
+    """Every valid finished run under `results`/runs (bench.runs.records.finished_runs, invalid
+    ones skipped and listed); reads only, writes nothing."""
+    from bench.runs.records import finished_runs
+
     out = Loaded()
-    runs = check_results_dir(results) / "runs"
-    if not runs.is_dir():
-        return out
-    for run_dir in sorted(runs.iterdir()):
-        if not (run_dir / "done").exists():
-            continue
-        record, problem = read_record(run_dir)
-        if problem:
-            log.warning("skipping %s", problem[0] + ": " + problem[1])
-            out.skipped.append(problem)
-        elif is_smoke(record) and not include_smoke:
+    kept: dict[str, dict[str, Any]] = {}
+    for record in finished_runs(check_results_dir(results), skipped=out.skipped):
+        if is_smoke(record) and not include_smoke:
             out.smoke += 1
-        else:
-            out.records.append(record)
+            continue
+        key = stable_hash({k: v for k, v in record["config"].items() if k not in NOT_IDENTITY})
+        first = kept.setdefault(key, record)
+        if first is not record:  # count the one in the folder its config names, else the first
+            if own_folder(record) and not own_folder(first):
+                kept[key], (first, record) = record, (record, first)
+            out.duplicates.append((first["dir"], record["dir"]))
+            log.warning(
+                "%s and %s hold one config and seed: counting the first", *out.duplicates[-1]
+            )
+    out.records = list(kept.values())
     return out
+
+
+# Fields of a config.json that do not tell two experiments apart.
+NOT_IDENTITY = ("sources", "run_id", "data_root")
+
+
+def own_folder(record: dict[str, Any]) -> bool:
+    """Whether a record lies in the folder its config names (<method>-<dataset>-s<seed>-<id>)."""
+    cfg = record["config"]
+    smoke = "-smoke" if cfg.get("smoke") else ""
+    name = f"{cfg['method']}-{cfg['dataset']}-s{cfg['seed']}{smoke}-{cfg.get('run_id')}"
+    return Path(record["dir"]).name == name
+
+
+def duplicate_notes(duplicates: list[tuple[str, str]]) -> list[str]:
+    """The report's note naming every duplicate record and the one counted instead."""
+    return [
+        f"{left_out} holds the same config and seed as {counted}: one record of a run counts "
+        "once, so only the latter is counted (remove the copy, or rerun it under another seed)."
+        for counted, left_out in duplicates
+    ]
 
 
 def is_smoke(record: dict[str, Any]) -> bool:
     return bool(record["config"].get("smoke", False))
-
-
-def read_record(run_dir: Path) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    """A finished run's config and result, checked against the record schema
-    (bench.runs.schema); otherwise the file and its problem."""
-    from bench.runs.schema import config_problem, result_problem
-
-    docs: dict[str, Any] = {}
-    for name in ("config", "result"):
-        path = run_dir / f"{name}.json"
-        try:
-            docs[name] = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}, (str(path), "missing")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {}, (str(path), f"not readable JSON ({exc})")
-        if name == "config":
-            found = config_problem(docs[name])
-        else:
-            found = result_problem(docs[name], docs["config"])
-        if found:
-            return {}, (str(path), found)
-    return {"dir": str(run_dir), **docs}, None

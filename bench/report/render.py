@@ -3,9 +3,8 @@ and a self-contained HTML page (sortable tables, filters, inline plots, no netwo
 
 from __future__ import annotations
 
-import html
-
 from bench.errors import BenchError
+from bench.report.escape import csv_text, html_text, latex_text, md_text
 from bench.report.leaderboard import Report, Table
 
 FORMATS = ("md", "latex", "csv", "html")
@@ -20,8 +19,8 @@ def render(report: Report, fmt: str, plots: dict[str, str] | None = None) -> str
     )
 
 
-def grid(t: Table) -> list[list[str]]:
-    return [[c.text for c in row] for row in t.rows]
+def grid(t: Table, escape=str) -> list[list[str]]:
+    return [[escape(c.text) for c in row] for row in t.rows]
 
 
 def align(t: Table) -> list[str]:
@@ -32,25 +31,24 @@ def to_markdown(report: Report) -> str:
     from tabulate import tabulate
 
     if not report.tables:
-        return "\n\n".join(report.notes or [EMPTY]) + "\n"
+        return "\n\n".join(md_text(n) for n in report.notes or [EMPTY]) + "\n"
     parts = []
     for t in report.tables:
+        headers = [md_text(h) for h in t.headers]
         body = tabulate(
-            grid(t), t.headers, tablefmt="pipe", colalign=align(t), disable_numparse=True
+            grid(t, md_text), headers, tablefmt="pipe", colalign=align(t), disable_numparse=True
         )
-        notes = "\n".join(f"- {n}" for n in t.notes)
-        parts.append(f"## {t.title}\n\n{body}" + (f"\n\n{notes}" if notes else ""))
-    return "\n\n".join([*parts, *report.notes]) + "\n"
+        notes = "\n".join(f"- {md_text(n)}" for n in t.notes)
+        parts.append(f"## {md_text(t.title)}\n\n{body}" + (f"\n\n{notes}" if notes else ""))
+    return "\n\n".join([*parts, *map(md_text, report.notes)]) + "\n"
 
 
-LATEX = {"±": r"$\pm$", "–": "--", "Δ": r"$\Delta$", "†": r"$^\dagger$", "≈": r"$\approx$"}
+def booktabs() -> object:
+    """tabulate's booktabs table without its own escaping (cells come escaped by latex_text)."""
+    from tabulate import _table_formats
 
-
-def latex_text(text: str) -> str:
-    """Escape a note or caption (tabulate escapes the cells)."""
-    special = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#"}
-    special |= {"$": r"\$", "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}"}
-    return "".join(LATEX.get(ch, special.get(ch, ch)) for ch in text)
+    raw = _table_formats["latex_raw"]
+    return _table_formats["latex_booktabs"]._replace(headerrow=raw.headerrow, datarow=raw.datarow)
 
 
 def to_latex(report: Report) -> str:
@@ -58,11 +56,11 @@ def to_latex(report: Report) -> str:
 
     parts = []
     for t in report.tables:
+        headers = [latex_text(h) for h in t.headers]
         body = tabulate(
-            grid(t), t.headers, tablefmt="latex_booktabs", colalign=align(t), disable_numparse=True
-        )
-        for ch, tex in LATEX.items():
-            body = body.replace(ch, tex)
+            grid(t, latex_text), headers, tablefmt=booktabs(), colalign=align(t),
+            disable_numparse=True,
+        )  # fmt: skip
         caption = latex_text(" ".join([t.title + ".", *t.notes]))
         parts.append(
             "\n".join(
@@ -76,7 +74,7 @@ def to_latex(report: Report) -> str:
                 ]
             )
         )
-    parts += [f"% {n}" for n in report.notes]
+    parts += [f"% {latex_text(n)}" for n in report.notes]
     return "\n\n".join(parts) + "\n"
 
 
@@ -101,7 +99,7 @@ CSV_COLUMNS = (
 def to_csv(report: Report) -> str:
     import pandas as pd
 
-    rows = [r for t in report.tables for r in t.long]
+    rows = [{k: csv_text(v) for k, v in r.items()} for t in report.tables for r in t.long]
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     return frame.to_csv(index=False, float_format="%.4f", lineterminator="\n")
 
@@ -175,7 +173,7 @@ document.body.setAttribute("data-ready", "yes");
 
 def to_html(report: Report, plots: dict[str, str] | None = None) -> str:
     """A standalone page; `plots` maps a caption to an image data URI (inlined, no network)."""
-    esc = html.escape
+    esc = html_text
     datasets = sorted({t.dataset for t in report.tables})
     methods = sorted({m for t in report.tables for m in t.methods})
 
@@ -211,7 +209,7 @@ def to_html(report: Report, plots: dict[str, str] | None = None) -> str:
 
 
 def table_html(t: Table) -> str:
-    esc = html.escape
+    esc = html_text
     head = "".join(f'<th aria-sort="none">{esc(h)}</th>' for h in t.headers)
     body = []
     for method, row in zip(t.methods, t.rows, strict=True):

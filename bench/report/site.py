@@ -1,5 +1,6 @@
 """`bench leaderboard --write DIR`: LEADERBOARD.md, leaderboard.tex, leaderboard.csv, the plots
-(PNG + SVG) and a self-contained index.html, every file written atomically."""
+(PNG + SVG) and a self-contained index.html, every file written atomically with the mode the
+umask gives (docs/security.md), never through a symbolic link planted in the folder."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import base64
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.io import atomic_write, atomic_write_text
+from bench.io import atomic_write, atomic_write_text, inside
 from bench.report.leaderboard import Report
 from bench.report.plots import make_plots
 from bench.report.render import render
@@ -32,11 +33,9 @@ def write_site(report: Report, directory: Path, results: Path | None = None) -> 
     inline = {}
     for name, images in plots.items():
         for ext, data in images.items():
-            path = directory / "plots" / f"{name}.{ext}"
+            path = inside(directory, "plots", f"{name}.{ext}")
             atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
         uri = "data:image/png;base64," + base64.b64encode(images["png"]).decode("ascii")
         inline[name] = uri
     atomic_write_text(directory / "index.html", render(report, "html", plots=inline))
-    for path in [*directory.glob("*.*"), *directory.glob("plots/*")]:
-        path.chmod(0o644)  # readable by a web server (temporary files are created 0600)
     return directory / "index.html"

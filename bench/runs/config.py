@@ -24,7 +24,7 @@ import yaml
 
 from bench import hparams
 from bench.errors import ConfigError
-from bench.io import decode_utf8, stable_hash
+from bench.io import path_digest, read_yaml, stable_hash
 from bench.train.recipe import Recipe, Stage, check_data
 
 SECTIONS = ("method", "dataset", "recipe")
@@ -57,6 +57,9 @@ class RunConfig:
     # The digest of the data the run reads (bench.data.fingerprint), set by the runner once the
     # dataset is loaded: a changed tree is a new run. None only before that.
     data_fingerprint: str | None = None
+    # The content digest of every file or folder a setting names ("section.key" -> digest;
+    # settings declared path=True, not at their default): an edited prompt list is a new run.
+    files: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     # Where this machine keeps the data (config file `data_root:`): not part of the experiment.
     data_root: str | None = field(default=None, compare=False)
@@ -130,6 +133,8 @@ class RunConfig:
             out["dependencies"] = {k: d.run_id for k, d in sorted(self.dependencies.items())}
         if self.data_fingerprint is not None:
             out["data_fingerprint"] = self.data_fingerprint
+        if self.files:  # absent when no setting names a file, so earlier ids stay as they were
+            out["files"] = dict(self.files)
         return out
 
     def with_data(self, fingerprint: str) -> RunConfig:
@@ -162,7 +167,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> RunConfig:
-        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "sources", "data_root")
+        keep = (*cls.IDENTITY, "smoke", "data_fingerprint", "files", "sources", "data_root")
         deps = {k: cls.from_json(v) for k, v in obj.get("dependency_configs", {}).items()}
         return cls(**{k: v for k, v in obj.items() if k in keep}, dependencies=deps)
 
@@ -259,6 +264,7 @@ def resolve(
         method_version=method_cls.VERSION,
         dataset_version=dataset_cls.VERSION,
         smoke=smoke,
+        files=file_digests({**built, **stage_built}),
         sources=sources,
         data_root=file_top.get("data_root"),
         dependencies=dependencies,
@@ -267,6 +273,19 @@ def resolve(
         recipe_settings=built["recipe"],
         stage_settings={s[len(STAGE_PREFIX) :]: v for s, v in stage_built.items()},
     )
+
+
+def file_digests(built: dict[str, Any]) -> dict[str, str]:
+    """ "section.key" -> the content digest (bench.io.path_digest) of each setting declared
+    `path=True` whose value, not its default, names an existing file or folder."""
+    out = {}
+    for section, settings in built.items():
+        for key, spec in hparams.specs(type(settings)).items():
+            value = getattr(settings, key)
+            named = spec.path and isinstance(value, str) and value != spec.default
+            if named and Path(value).exists():
+                out[f"{section}.{key}"] = path_digest(Path(value))
+    return out
 
 
 def refuse_unused(
@@ -482,6 +501,27 @@ def parse_sets(
     return layer, seed, dep_sets
 
 
+def run_command(config: RunConfig, results: Path) -> str:
+    """The `bench run` command that makes the run `config` exactly (its settings that differ
+    from the defaults as --set items), e.g. for a dependency run or a run to recompute."""
+    import shlex
+
+    base = resolve(config.method, config.dataset, config.seed, smoke=config.smoke)
+    sets = []
+    sections = [("method", config.hparams, base.hparams), ("dataset", config.data, base.data)]
+    sections.append(("recipe", config.recipe, base.recipe))
+    for name, values in config.stages.items():
+        sections.append((f"{STAGE_PREFIX}{name}", values, base.stages.get(name, {})))
+    for section, ours, theirs in sections:
+        sets += as_sets(section, {k: v for k, v in ours.items() if theirs.get(k) != v})
+    words = ["bench", "run", "--method", config.method, "--dataset", config.dataset]
+    words += ["--seed", str(config.seed), "--results", str(results)]
+    words += ["--smoke"] if config.smoke else []
+    for item in sets:
+        words += ["--set", item]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def as_sets(section: str, values: dict[str, Any]) -> list[str]:
     """Resolved values back as `--set section.key=value` items (for a dependency run)."""
     out = []
@@ -535,16 +575,9 @@ def locate_key(key: str, names: dict[str, list[str]]) -> tuple[str, str]:
 
 def load_config_file(path: Path) -> tuple[Layer, dict[str, Any]]:
     """Read a YAML (or JSON) run config; errors name the file and line."""
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist (or is not a file).")
-    text = decode_utf8(path.read_bytes(), f"config file {path}, line {{line}}", ConfigError)
+    data, text = read_yaml(path, "config file")
     try:
-        data = yaml.safe_load(text)
         lines = key_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"config file {path}{at}: not valid YAML ({exc}).") from None
     except ConfigError as exc:
         raise ConfigError(f"config file {path}, {exc}") from None
     data = data or {}

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench import hparams
 from bench.errors import BenchError, ConfigError
-from bench.io import atomic_write_json, read_json
+from bench.io import inside
 
 log = logging.getLogger(__name__)
 FEATURE_CACHE_VERSION = 1  # bump when the image pre-processing below changes
@@ -50,6 +50,7 @@ def eval_gen(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute the generation metrics; with a run, also store them in its result.json."""
+    from bench.data.fingerprint import load_dataset
     from bench.datasets import DATASETS
     from bench.metrics.extractors import ExtractorContext, build_extractor
     from bench.metrics.imagesets import open_synthetic
@@ -63,7 +64,7 @@ def eval_gen(
     options = hparams.build(adapter_cls.Options, target.options, f"dataset {target.dataset}")
     # every option, defaults included (settings added later only when not at their default)
     target = replace(target, options=hparams.keyed(adapter_cls.Options, asdict(options)))
-    data = adapter_cls(options, data_root).load()
+    data = load_dataset(adapter_cls(options, data_root))  # files checked to stay in the root
     device = pick_device(device)
     from bench.runs.models import load_classifier
 
@@ -160,7 +161,7 @@ def run_synthetic_set(run: dict[str, Any], results: Path) -> Path:
             f"{run['dir']} has no synthetic set (its method uses none, or it is unfinished): "
             "give --synthetic PATH."
         )
-    store = results / "cache" / "synthetic" / key
+    store = inside(results, "cache", "synthetic", key)
     if not store.is_dir():
         raise BenchError(
             f"the run's synthetic set {store} is gone (cache cleaned?); give --synthetic PATH or "
@@ -193,7 +194,7 @@ def real_features(
         "seed": settings.seed if len(index) < len(source) else None,
     }
     features, info = cached_features(
-        target.results / "cache",
+        inside(target.results, "cache"),
         key,
         lambda: extract(source, index, extractor, settings.batch_size, progress)["features"],
     )
@@ -233,16 +234,16 @@ def measure(
 
 
 def write_generation(run_dir: Path, extractor: str, record: dict[str, Any]) -> None:
-    """Add the metrics to a finished run's result.json (atomic rewrite; `done` untouched)."""
-    from bench.runs.records import is_done
+    """Add the metrics to a finished run's result.json (read and written validated, atomically;
+    `done` untouched)."""
+    from bench.runs.records import read_finished, write_result
 
-    path = run_dir / "result.json"
-    if not is_done(run_dir) or not path.is_file():
+    if not (run_dir / "done").exists():
         raise BenchError(not_finished(run_dir))
-    result = read_json(path)
-    result.setdefault("generation", {})[extractor] = record
-    atomic_write_json(path, result)
-    log.info("generation metrics (%s) -> %s", extractor, path)
+    run = read_finished(run_dir)
+    run["result"].setdefault("generation", {})[extractor] = record
+    write_result(run_dir, run["result"], run["config"])
+    log.info("generation metrics (%s) -> %s", extractor, run_dir / "result.json")
 
 
 def not_finished(run_dir: Path) -> str:

@@ -14,10 +14,8 @@ last finished epoch; a checkpoint that cannot be resumed is moved to `attempts/`
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import platform
 import socket
 import subprocess
@@ -31,7 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.io import atomic_write_json, atomic_write_text, open_no_follow, read_json, read_jsonl
+from bench.io import (
+    atomic_write_json,
+    atomic_write_text,
+    file_lock,
+    inside,
+    read_json,
+    read_jsonl,
+    set_aside,
+)
 from bench.runs.config import RunConfig
 
 PACKAGES = (
@@ -48,11 +54,18 @@ PACKAGES = (
 
 
 def run_dir_for(results: Path, config: RunConfig) -> Path:
-    return Path(results) / "runs" / config.run_name
+    """results/runs/<run name>, checked to stay under `results` (no planted link in its place)."""
+    return inside(results, "runs", config.run_name)
+
+
+def cache_dir(results: Path) -> Path:
+    """results/cache (generators, synthetic sets, data checks, features), checked as run_dir_for."""
+    return inside(results, "cache")
 
 
 def is_done(run_dir: Path) -> bool:
-    return (Path(run_dir) / "done").exists()
+    """A finished run: `done` written and both records present and valid (read_finished)."""
+    return (Path(run_dir) / "done").exists() and finished_problem(run_dir) is None
 
 
 class RunRecord:
@@ -66,7 +79,11 @@ class RunRecord:
         self.info: dict[str, Any] = {}
 
     def open(self) -> None:
-        """Create the directory, or check that an existing one belongs to the same config."""
+        """Create the directory, or check that an existing one belongs to the same config. A
+        run marked `done` whose result is lost (missing, truncated, failing the schema) is
+        recomputed: its result.json and `done` are moved to attempts/, never deleted."""
+        from bench.runs.schema import config_problem
+
         self.dir.mkdir(parents=True, exist_ok=True)
         config_path = self.dir / "config.json"
         if config_path.exists():
@@ -76,7 +93,23 @@ class RunRecord:
                     f"{self.dir} holds a run of another config (see its config.json). Move it "
                     "away or pass another --results directory; nothing was changed."
                 )
-        atomic_write_json(config_path, self.config.to_json())
+        lost = finished_problem(self.dir)
+        if lost is not None:
+            logging.getLogger("bench").warning(
+                "%s %s, but `done` says the run finished: recomputing it (the old files are "
+                "kept in %s)",
+                lost.path,
+                lost.problem,
+                self.dir / "attempts",
+            )
+            for name in ("result.json", "done"):
+                if (self.dir / name).exists() or (self.dir / name).is_symlink():
+                    set_aside(self.dir / name)
+        record = self.config.to_json()
+        found = config_problem(record)
+        if found:
+            raise BenchError(f"refusing to write {config_path}: {found}.")
+        atomic_write_json(config_path, record)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -107,7 +140,7 @@ class RunRecord:
             "environment": environment(device),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_json(self.dir / "result.json", result)
+        write_result(self.dir, result, self.config.to_json())
         atomic_write_json(self.dir / "done", {"finished": result["finished"]})
         return result
 
@@ -115,20 +148,10 @@ class RunRecord:
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """Only one process works on a run directory at a time (e.g. a duplicated SLURM task)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open_no_follow(run_dir / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BenchError(f"{run_dir} is being run by another process right now.") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{socket.gethostname()} {os.getpid()}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(Path(run_dir) / ".lock", blocking=False) as got:
+        if not got:
+            raise BenchError(f"{run_dir} is being run by another process right now.")
+        yield
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -189,33 +212,80 @@ def device_description(device: str) -> dict[str, Any]:
     return out
 
 
+class InvalidRecord(BenchError):
+    """A run record (config.json or result.json) that is missing, cannot be read or fails the
+    record schema: `path` and `problem` say which and why."""
+
+    def __init__(self, path: Path, problem: str, description: str):
+        super().__init__(f"{description}. {RECORD_FIX}")
+        self.path, self.problem, self.description = Path(path), problem, description
+
+
+RECORD_FIX = (
+    "Move the run directory away (or restore the file) and rerun the run to write it again."
+)
+
+
 def read_record(path: Path, which: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
     """A run's config.json (`which="config"`) or result.json ("result", checked against its
-    `config` too), validated against the record schema (bench.runs.schema); anything else is a
-    BenchError naming the file and the problem."""
+    `config` too), validated against the record schema (bench.runs.schema): the one reader of
+    run records. Anything else is an InvalidRecord naming the file and the problem."""
     from bench.runs.schema import config_problem, result_problem
 
-    what = "damaged or not written by bench"
+    what = "the file is damaged or not written by bench"
     try:
         obj = read_json(path)
+    except FileNotFoundError:
+        raise InvalidRecord(path, "missing", f"{path} is missing") from None
     except IsADirectoryError:
-        raise BenchError(f"{path} is a directory, not a run's JSON file ({what}).") from None
+        problem = "is a directory, not a run's JSON file"
+        raise InvalidRecord(path, problem, f"{path} {problem} ({what})") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchError(
-            f"{path} cannot be read ({type(exc).__name__}: {exc}): the file is {what}. Move the "
-            "run directory away (or restore the file) and rerun the run to write it again."
-        ) from None
+        problem = f"cannot be read ({type(exc).__name__}: {exc})"
+        raise InvalidRecord(path, problem, f"{path} {problem}: {what}") from None
     found = config_problem(obj) if which == "config" else result_problem(obj, config)
     if found:
-        raise BenchError(
-            f"{path} is not a valid bench run record ({found}): the file is {what}. Move the run "
-            "directory away and rerun the run to write it again."
-        )
+        description = f"{path} is not a valid bench run record ({found}): {what}"
+        raise InvalidRecord(path, found, description)
     return obj
 
 
+def read_finished(run_dir: Path) -> dict[str, Any]:
+    """A finished run's record ({"dir", "config", "result"}), both files valid; an InvalidRecord
+    otherwise (a result.json gone or damaged after `done` was written included)."""
+    run_dir = Path(run_dir)
+    config = read_record(run_dir / "config.json", "config")
+    result = read_record(run_dir / "result.json", "result", config)
+    return {"dir": str(run_dir), "config": config, "result": result}
+
+
+def finished_problem(run_dir: Path) -> InvalidRecord | None:
+    """Why a run marked `done` is not finished after all (its record vanished, was truncated or
+    fails the schema); None for a valid finished run and for a run without `done`."""
+    if not (Path(run_dir) / "done").exists():
+        return None
+    try:
+        read_finished(run_dir)
+    except InvalidRecord as exc:
+        return exc
+    return None
+
+
+def write_result(run_dir: Path, result: dict[str, Any], config: dict[str, Any]) -> None:
+    """Write a run's result.json, validated first: bench never writes a record it would refuse
+    to read."""
+    from bench.runs.schema import result_problem
+
+    found = result_problem(result, config)
+    if found:
+        raise BenchError(f"refusing to write {Path(run_dir) / 'result.json'}: {found}.")
+    atomic_write_json(Path(run_dir) / "result.json", result)
+
+
 def load_run(run_dir: Path) -> dict[str, Any]:
-    """A run directory's contents as one dict: config, status, result and epochs."""
+    """A run directory's contents as one dict: config, status, result and epochs. A run marked
+    `done` whose result.json is missing or invalid is an error giving the command that
+    recomputes it."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise BenchError(f"{run_dir} is not a directory; pass a run directory (results/runs/...).")
@@ -223,7 +293,12 @@ def load_run(run_dir: Path) -> dict[str, Any]:
         raise BenchError(f"{run_dir} is not a run directory (it has no config.json).")
     config = read_record(run_dir / "config.json", "config")
     out: dict[str, Any] = {"dir": str(run_dir), "config": config, "done": is_done(run_dir)}
-    if (run_dir / "result.json").exists():
+    if (run_dir / "done").exists():
+        try:
+            out["result"] = read_record(run_dir / "result.json", "result", config)
+        except InvalidRecord as exc:
+            raise BenchError(lost_result(run_dir, config, exc)) from None
+    elif (run_dir / "result.json").exists():
         out["result"] = read_record(run_dir / "result.json", "result", config)
     if (run_dir / "metrics.jsonl").is_file():
         try:
@@ -235,18 +310,36 @@ def load_run(run_dir: Path) -> dict[str, Any]:
     return out
 
 
-def iter_finished_runs(results: Path) -> Iterator[dict[str, Any]]:
-    """config + result of every finished run under results/runs (unfinished ones are skipped)."""
+def lost_result(run_dir: Path, config: dict[str, Any], exc: InvalidRecord) -> str:
+    """The message for a run marked `done` whose result is gone: what, and the command that
+    recomputes it."""
+    from bench.runs.config import run_command
+
+    command = run_command(RunConfig.from_json(config), Path(run_dir).parent.parent)
+    return (
+        f"{exc.description}; but `done` says the run finished: its result is lost. `bench run` "
+        "recomputes it (the damaged file is kept in attempts/):\n  " + command
+    )
+
+
+def finished_runs(
+    results: Path, skipped: list[tuple[str, str]] | None = None
+) -> Iterator[dict[str, Any]]:
+    """The record of every finished run under results/runs (read_finished); runs without `done`
+    are left out. A run marked `done` whose record is invalid raises InvalidRecord, or, given a
+    `skipped` list, is appended to it as (file, problem) with a warning."""
     runs = Path(results) / "runs"
     if not runs.is_dir():
         return
     for run_dir in sorted(runs.iterdir()):
-        if is_done(run_dir) and (run_dir / "result.json").exists():
-            try:
-                yield {
-                    "dir": str(run_dir),
-                    "config": read_json(run_dir / "config.json"),
-                    "result": read_json(run_dir / "result.json"),
-                }
-            except (OSError, json.JSONDecodeError) as exc:
-                logging.getLogger(__name__).warning("skipping %s: %s", run_dir, exc)
+        if not (run_dir / "done").exists():
+            continue
+        try:
+            record = read_finished(run_dir)
+        except InvalidRecord as exc:
+            if skipped is None:
+                raise
+            logging.getLogger(__name__).warning("skipping %s: %s", exc.path, exc.problem)
+            skipped.append((str(exc.path), exc.problem))
+            continue
+        yield record

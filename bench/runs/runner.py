@@ -23,9 +23,9 @@ from typing import Any
 
 from bench.data import LoadedDataset
 from bench.errors import BenchError
-from bench.runs.config import RunConfig
+from bench.runs.config import RunConfig, run_command
 from bench.runs.describe import generator_line, stages_line
-from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
+from bench.runs.records import RunRecord, cache_dir, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
 # A smoke run evaluates on the first images of each class only (val and test splits).
@@ -63,7 +63,7 @@ def run(
     progress = progress and world.is_main
     device = check_device_and_backbone(config, device, world)  # before the data loads
     with world.main_first():  # rank 0 fills the data cache, the others read it
-        data, load_seconds = load_data(config, results / "cache", data_root, progress)
+        data, load_seconds = load_data(config, cache_dir(results), data_root, progress)
     fingerprint = data.info["fingerprint"]
     if config.data_fingerprint not in (None, fingerprint["digest"]):
         raise BenchError(
@@ -82,7 +82,7 @@ def run(
             raise BenchError(
                 f"{config.method} needs its {name!r} run ({dep.method} on {dep.dataset}, seed "
                 f"{dep.seed}), which is not finished in {results}. Run it first:\n  "
-                + dependency_command(dep, results)
+                + run_command(dep, results)
             )
         log.info("dependency %s: running %s first", name, dep.run_name)
         run(dep, results, data_root, device, progress, deps, rebuild_cache)
@@ -200,7 +200,7 @@ def execute(
     data = method.context.data
     synthetic = None
     if method_cls.uses_synthetic_data():
-        cache = results / "cache"
+        cache = cache_dir(results)
         with world.main_first():  # rank 0 fits and synthesises, the others read the cache
             synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
     with record.stage("train-classifier"):
@@ -265,7 +265,7 @@ def open_synthesis(
     method = prepare(config, results, data, device, progress, dependencies)
     if not type(method).uses_synthetic_data():
         raise BenchError(f"{config.method} synthesises nothing.")
-    cache = Path(results) / "cache"
+    cache = cache_dir(results)
     return Synthesis(config, method, method.context.data, cache, progress, rebuild_cache)
 
 
@@ -285,7 +285,7 @@ def synthesise_shards(
     """
     results = Path(results)
     device = check_device_and_backbone(config, device)
-    data, _ = load_data(config, results / "cache", data_root, progress)
+    data, _ = load_data(config, cache_dir(results), data_root, progress)
     synthesis = open_synthesis(config, data, results, device, progress, rebuild_cache=rebuild_cache)
     sink = SimpleNamespace(info={})  # what Synthesis.run reports into (a record's `info`)
     complete = synthesis.run(device, shards, record=sink) is not None
@@ -309,7 +309,7 @@ def fit_generator(
 
     results = Path(results)
     device = pick_device(device)
-    data, _ = load_data(config, results / "cache", data_root, progress)
+    data, _ = load_data(config, cache_dir(results), data_root, progress)
     synthesis = open_synthesis(config, data, results, device, progress, False, rebuild_cache)
     if not synthesis.backend.trains:
         raise BenchError(
@@ -391,38 +391,12 @@ def load_dependencies(
     return out
 
 
-def dependency_command(dep: RunConfig, results: Path) -> str:
-    """The `bench run` command that produces a dependency run exactly."""
-    import shlex
-
-    from bench.runs.config import as_sets, resolve
-
-    base = resolve(dep.method, dep.dataset, dep.seed, smoke=dep.smoke)
-    sets = []
-    for section, ours, theirs in (
-        ("method", dep.hparams, base.hparams),
-        ("dataset", dep.data, base.data),
-        ("recipe", dep.recipe, base.recipe),
-    ):
-        changed = {k: v for k, v in ours.items() if theirs.get(k) != v}
-        sets += as_sets(section, changed)
-    words = ["bench", "run", "--method", dep.method, "--dataset", dep.dataset]
-    words += ["--seed", str(dep.seed), "--results", str(results)]
-    words += ["--smoke"] if dep.smoke else []
-    for item in sets:
-        words += ["--set", item]
-    return " ".join(shlex.quote(w) for w in words)
-
-
 def save_models(trained: Any, run_dir: Path) -> None:
     """Keep both classifiers (FG's feedback classifier is an ERM run's); drop the checkpoint."""
-    import torch
-
-    from bench.io import atomic_write
+    from bench.io import atomic_write, torch_writer
 
     for name, model in (("model_best.pt", trained.best), ("model_last.pt", trained.last)):
-        state = model.state_dict()
-        atomic_write(run_dir / name, lambda tmp, s=state: torch.save(s, tmp))
+        atomic_write(run_dir / name, torch_writer(model.state_dict()))
     (run_dir / "train_state.pt").unlink(missing_ok=True)
 
 

@@ -31,8 +31,20 @@ class Field:
     doc: str = ""
 
 
-def nonempty(value: Any) -> str | None:
-    return None if value else "is empty"
+def registered(kind: str) -> Check:
+    """A name that must be in the method or dataset registry (a record of an unknown method is
+    not counted, and its name never reaches a report)."""
+
+    def check(value: Any) -> str | None:
+        from bench.datasets import DATASETS
+        from bench.methods import METHODS
+
+        if not value:
+            return "is empty"
+        names = METHODS if kind == "method" else DATASETS
+        return None if value in names else f"is not a registered {kind} (bench list {kind}s)"
+
+    return check
 
 
 def seed_range(value: Any) -> str | None:
@@ -74,8 +86,8 @@ CONFIG = Field(
     (dict,),
     required=True,
     fields={
-        "method": Field((str,), True, nonempty, doc="method name"),
-        "dataset": Field((str,), True, nonempty, doc="dataset name"),
+        "method": Field((str,), True, registered("method"), doc="method name"),
+        "dataset": Field((str,), True, registered("dataset"), doc="dataset name"),
         "seed": Field((int,), True, seed_range, doc="run seed"),
         "hparams": Field((dict,), True, doc="method settings"),
         "data": Field((dict,), True, doc="dataset options"),
@@ -88,6 +100,7 @@ CONFIG = Field(
         "stages": Field((dict,), doc="per-stage settings of multi-stage methods"),
         "sources": Field((dict,), doc="where every value came from"),
         "dependencies": Field((dict,), doc="run ids of the runs this one depends on"),
+        "files": Field((dict,), doc="content digest of each file or folder a setting names"),
     },
 )
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from bench.errors import BenchError, ConfigError
+from bench.io import clip
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -28,9 +29,24 @@ def run_command(args: argparse.Namespace) -> int:
     if run is None:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
     data = load_run_data(run, args.data_root)
-    classes = [int(c) for c in args.classes.split(",")] if args.classes else None
+    classes = parse_classes(args.classes, data.class_names) if args.classes else None
     print(export.preview(store, data.train, Path(args.output), args.per_class, classes))
     return 0
+
+
+def parse_classes(text: str, names: list[str]) -> list[int]:
+    """--classes "0,3,7": class indices of the dataset, each once."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item.isdigit() or int(item) >= len(names):
+            raise ConfigError(
+                f"--classes {clip(text, 80)}: {clip(item, 20)!r} is not a class index of this "
+                f"dataset (0..{len(names) - 1}, comma-separated)."
+            )
+        if int(item) not in out:
+            out.append(int(item))
+    return out
 
 
 def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
@@ -55,9 +71,11 @@ def load_run_data(run: dict, data_root: str | None):
     from bench.runs.config import RunConfig
 
     config = RunConfig.from_json(run["config"])
+    from bench.data.fingerprint import load_dataset
     from bench.data.realkept import keep_real
     from bench.datasets import DATASETS
 
     adapter = DATASETS[config.dataset](config.dataset_settings, data_root_from_env(data_root))
     # the real images the run trained on (dataset option real_kept), drawn as the runner does
-    return keep_real(adapter.load(), config.dataset_settings.real_kept, config.seed)
+    data = load_dataset(adapter)  # its files checked to stay inside the data root
+    return keep_real(data, config.dataset_settings.real_kept, config.seed)

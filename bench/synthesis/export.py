@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.io import atomic_write
+from bench.io import atomic_write, inside
 from bench.progress import progress_bar
 from bench.synthesis.store import SyntheticSet
 
@@ -57,10 +57,16 @@ def to_pil(image: np.ndarray) -> Any:
 
 def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
     """Write `<out>/<class>/<index>.png`; existing files are left as they are (resumable)."""
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"--png {out} is a file: name a folder to write the PNG tree into.")
     names = store.manifest.get("class_names")
+    folders: dict[int, Path] = {}
     count = 0
     for sample in progress_bar(samples(store), progress, total=len(store), desc="png"):
-        path = out / class_folder(names, sample["label"]) / f"{sample['index']:08d}.png"
+        label = sample["label"]
+        if label not in folders:  # checked once: a plain name, no link planted in its place
+            folders[label] = inside(out, class_folder(names, label))
+        path = folders[label] / f"{sample['index']:08d}.png"
         if not path.exists():
             image = to_pil(sample["image"])
             atomic_write(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
@@ -69,8 +75,19 @@ def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
 
 
 def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
-    """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet."""
+    """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet,
+    into a folder or file that does not exist yet (nothing already there is overwritten)."""
+    import tempfile
+
     import datasets
+
+    flag = "--parquet" if parquet else "--hf"
+    if out.exists() or out.is_symlink():
+        what = "folder" if out.is_dir() else "file"
+        raise BenchError(
+            f"{flag} {out} exists already (a {what}): name a new "
+            f"{'file' if parquet else 'folder'}; bench overwrites nothing there."
+        )
 
     names = store.manifest.get("class_names")
     features = datasets.Features(
@@ -90,12 +107,14 @@ def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
         for s in samples(store):
             yield {**s, "image": to_pil(s["image"]), "attribute": s["attribute"]}
 
-    cache = out.parent / f".{out.name}.hf-cache"
-    ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
-    if parquet:
-        ds.to_parquet(str(out))
-    else:
-        ds.save_to_disk(str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # the library's cache, beside the output while it is written, removed after
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as cache:
+        ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=cache)
+        if parquet:
+            atomic_write(out, lambda tmp: ds.to_parquet(str(tmp)))
+        else:
+            ds.save_to_disk(str(out))
     return out
 
 

@@ -30,6 +30,8 @@ from bench.hparams import keyed, specs
 from bench.io import (
     atomic_write_json,
     changed_files,
+    file_lock,
+    inside,
     read_json,
     seed_hash,
     stable_hash,
@@ -39,7 +41,7 @@ from bench.method import generator_seed_of
 from bench.progress import progress_bar
 from bench.seeding import seed_everything
 from bench.synthesis.plans import Plan, expand, make_plan
-from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged, file_lock
+from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged
 
 log = logging.getLogger(__name__)
 # What a fitted generator's checksums leave out (see Synthesis._write_done).
@@ -144,7 +146,7 @@ class Synthesis:
 
     @property
     def store_dir(self) -> Path:
-        return self.cache / "synthetic" / self.key
+        return inside(self.cache, "synthetic", self.key)
 
     # The generator -------------------------------------------------------------------------
 
@@ -163,7 +165,7 @@ class Synthesis:
 
     @property
     def generator_dir(self) -> Path:
-        return self.cache / "generators" / self.generator_key
+        return inside(self.cache, "generators", self.generator_key)
 
     def fit(self, device: str, parts: Sequence[int] | None = None) -> dict[str, Any]:
         """Fit the generator into its cache directory unless it is there (a sweep's generator
@@ -209,7 +211,7 @@ class Synthesis:
 
     @property
     def generator_lock(self) -> Path:
-        return self.cache / "generators" / f"{self.generator_key}.lock"
+        return inside(self.cache, "generators", f"{self.generator_key}.lock")
 
     def _fresh(self, device: str) -> Any:
         seed_everything(seed_hash(self.generator_key, "fit-generator"))  # e.g. weight init

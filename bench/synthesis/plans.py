@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.errors import ConfigError
 from bench.generators.base import SynthesisRequest
-from bench.io import seed_hash
+from bench.io import clip, seed_hash
 
 KINDS = ("fill", "add", "cells", "ratio")
 PLAN_HELP = "fill:max | fill:N | add:N | cells:N | cells:max | ratio:R (bench/synthesis/plans.py)"
@@ -162,17 +162,37 @@ def cell_name(cell: tuple[int, int | None]) -> str:
 class PromptTemplate:
     """A prompt with fields from the dataset adapter: {class_name}, {context} (= {attribute}),
     {group_name}, {label}; and {modifier}, one of the method's modifiers of the class (SYNAuG's
-    "a photo of {modifier} {class}"), the i-th image of a cell taking modifier i mod M."""
+    "a photo of {modifier} {class}"), the i-th image of a cell taking modifier i mod M.
+
+    Fields are filled in as they are: a format spec or a conversion ({class_name:>1000},
+    {label!r}) is refused, and a template, like each prompt it makes, is at most MAX_PROMPT
+    characters (text encoders read 77 tokens; a longer prompt only costs memory)."""
 
     text: str
 
     FIELDS = ("class_name", "context", "attribute", "group_name", "label", "modifier")
+    MAX_PROMPT = 1000
 
     def check(self, data: Any) -> None:
+        shown = clip(repr(self.text), 120)
+        if len(self.text) > self.MAX_PROMPT:
+            raise ConfigError(
+                f"prompt template {shown} has {len(self.text):,} characters; at most "
+                f"{self.MAX_PROMPT} are allowed."
+            )
         try:
-            names = [f for _, f, _, _ in string.Formatter().parse(self.text) if f is not None]
+            parts = list(string.Formatter().parse(self.text))
         except ValueError as exc:
-            raise ConfigError(f"prompt template {self.text!r} is malformed: {exc}.") from None
+            raise ConfigError(f"prompt template {shown} is malformed: {exc}.") from None
+        for _, name, spec, conversion in parts:
+            if name is not None and (spec or conversion):
+                raise ConfigError(
+                    f"prompt template {shown}: {{{name}{'!' + conversion if conversion else ''}"
+                    f"{':' + spec if spec else ''}}} has a "
+                    f"{'format spec' if spec else 'conversion'}; write the field bare, e.g. "
+                    f"{{{name}}} (fields are filled in as they are)."
+                )
+        names = [name for _, name, _, _ in parts if name is not None]
         for name in names:
             if name not in self.FIELDS:
                 raise ConfigError(
@@ -190,7 +210,7 @@ class PromptTemplate:
 
     def render(self, data: Any, label: int, attribute: int | None, modifier: str = "") -> str:
         attr = "" if attribute is None else data.attribute_names[attribute]
-        return self.text.format(
+        prompt = self.text.format(
             modifier=modifier,
             class_name=data.class_names[label],
             context=attr,
@@ -198,20 +218,21 @@ class PromptTemplate:
             group_name=f"{data.class_names[label]}/{attr}" if attr else data.class_names[label],
             label=label,
         )
+        if len(prompt) > self.MAX_PROMPT:
+            raise ConfigError(
+                f"prompt template {clip(repr(self.text), 120)} makes a prompt of {len(prompt):,} "
+                f"characters for class {label} ({clip(prompt, 120)}); at most "
+                f"{self.MAX_PROMPT} are allowed: shorten the template or the modifiers."
+            )
+        return prompt
 
 
 def load_class_lists(path: Path, what: str = "modifiers") -> dict[str, list[str]]:
     """A YAML file {class name: [strings]} ('*' for every other class): SYNAuG's modifiers,
     Fill-Up's prompt lists. Errors name the file and the entry."""
-    import yaml
+    from bench.io import read_yaml
 
-    from bench.io import decode_utf8
-
-    text = decode_utf8(path.read_bytes(), str(path), ConfigError)
-    try:
-        table = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc}).") from None
+    table = read_yaml(path, f"{what} file")[0]
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: expected a mapping of class name -> list of {what}.")
     out = {}

@@ -21,7 +21,6 @@ millions of images holds one batch in memory, never the set.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -29,7 +28,6 @@ import time
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,15 @@ import numpy as np
 
 from bench.errors import CorruptCacheError, DataError
 from bench.generators.base import SampleBatch, SynthesisRequest
-from bench.io import atomic_write, atomic_write_json, file_digest, open_no_follow, read_json
+from bench.io import (
+    atomic_write,
+    atomic_write_json,
+    clip,
+    file_digest,
+    file_lock,
+    read_json,
+    remake_advice,
+)
 from bench.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -58,25 +64,6 @@ def shard_complete(store: Path, index: int) -> bool:
 
 def shard_ranges(n: int, size: int = SHARD_SIZE) -> list[tuple[int, int]]:
     return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
-
-
-@contextmanager
-def file_lock(path: Path, blocking: bool = True) -> Iterator[bool]:
-    """An exclusive lock on `path` (released if the process dies); yields whether it was got.
-
-    The lock file is opened without following symlinks and must be a regular file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open_no_follow(path, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class StoreWriter:
@@ -221,15 +208,32 @@ def check_manifest(path: Path, expected: dict[str, Any]) -> None:
     try:
         found = read_json(path)
     except (OSError, ValueError) as exc:
-        raise DataError(
-            f"{path} cannot be read ({exc}); delete the store {path.parent} to regenerate it."
-        ) from None
+        raise DataError(f"{path} cannot be read ({exc}); {remake_advice(path.parent)}.") from None
     for key in MANIFEST_KEYS:
         if key in expected and found.get(key) != expected[key]:
             raise DataError(
                 f"{path} says {key}={found.get(key)!r} but this set needs {expected[key]!r}: the "
-                f"directory holds another set. Delete {path.parent} to regenerate it."
+                f"directory holds another set: {remake_advice(path.parent)}."
             )
+
+
+# What a manifest may say: the bounds a reader trusts before it allocates anything.
+MANIFEST_BOUNDS = {
+    "num_images": (0, 10**9),
+    "shard_size": (1, 1 << 16),
+    "image_size": (1, 4096),
+    "channels": (1, 4),
+}
+
+
+def manifest_problem(manifest: Any) -> str | None:
+    """Why a manifest cannot be one bench wrote (a field missing, not a whole number, or out
+    of MANIFEST_BOUNDS), or None."""
+    for key, (low, high) in MANIFEST_BOUNDS.items():
+        value = manifest.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            return f"it says {key}={clip(repr(value), 40)}, not a whole number in {low}..{high:,}"
+    return None
 
 
 class SyntheticSet:
@@ -239,18 +243,21 @@ class SyntheticSet:
         self.path = Path(path)
         if not (self.path / "manifest.json").is_file():
             raise DataError(f"{self.path} is not a synthetic set (no manifest.json).")
+        path = self.path / "manifest.json"
         try:
-            self.manifest = read_json(self.path / "manifest.json")
+            self.manifest = read_json(path)
             m = self.manifest
+            out_of_bounds = manifest_problem(m)
+            if out_of_bounds:
+                raise CorruptCacheError(corrupt(path, self.path, out_of_bounds), [path])
             self.shards = shard_ranges(m["num_images"], m["shard_size"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            path = self.path / "manifest.json"
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             what = f"it cannot be read ({type(exc).__name__})"
             raise CorruptCacheError(corrupt(path, self.path, what), [path]) from None
         if m.get("version") != STORE_VERSION:
             raise DataError(
                 f"{self.path} was written by another store version ({m.get('version')}); "
-                "delete it and rerun to regenerate it."
+                f"{remake_advice(self.path)}."
             )
         self.shape = (m["image_size"], m["image_size"], m["channels"])
         missing = [i for i in range(len(self.shards)) if not self._meta_path(i).is_file()]
@@ -326,8 +333,8 @@ class SyntheticSet:
             raise CorruptCacheError(corrupt(path, self.path, what), [path]) from None
         if shape != expected or dtype != np.uint8 or fortran:
             raise DataError(
-                f"{path} holds {dtype} {shape}, but manifest.json says uint8 {expected}: delete "
-                f"the store {self.path} and regenerate it."
+                f"{path} holds {dtype} {shape}, but manifest.json says uint8 {expected}: "
+                f"{remake_advice(self.path)}."
             )
         if size != offset + int(np.prod(expected)):
             what = (
@@ -428,8 +435,8 @@ def corrupt(path: Path, store: Path, what: str) -> str:
     """The message for a damaged file of the cached set `store`: what is wrong and the fix."""
     return (
         f"{path}: {what}. Rerun the bench run that writes the cached set {store} with "
-        "--rebuild-cache (it deletes and regenerates only the damaged shards), or delete "
-        f"{store} to regenerate all of it."
+        "--rebuild-cache (it deletes and regenerates only the damaged shards); or "
+        f"{remake_advice(store)}."
     )
 
 

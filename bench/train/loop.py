@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from bench.data import ImageSplit, LoadedDataset
 from bench.data.torchdata import RANDAUGMENT, Concat
 from bench.errors import ConfigError
-from bench.io import atomic_write, seed_hash, set_aside
+from bench.io import atomic_write, seed_hash, set_aside, torch_writer
 from bench.metrics.accuracy import mean_of, per_class_accuracy
 from bench.progress import progress_bar
 from bench.train import distributed
@@ -732,7 +732,7 @@ def save_state(
         "loss": loss_fn.state_dict(),
         "sampler": sampler.state_dict() if sampler is not None else {},
     }
-    atomic_write(path, lambda tmp: torch.save(blob, tmp))
+    atomic_write(path, torch_writer(blob))
 
 
 def load_state(

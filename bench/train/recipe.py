@@ -329,6 +329,7 @@ class Recipe(StageFields):
     )
     pretrained: str | None = hp(
         None,
+        path=True,
         source="from scratch, as the ImageNet-LT protocol",
         help="path to a local state_dict, 'torch-hub' for torchvision's IMAGENET1K_V1 file in the "
         "torch hub cache, or 'hf-cache' for timm weights in the Hugging Face cache (never "
