@@ -90,7 +90,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.report import published
-    from bench.report.leaderboard import collect
+    from bench.report.layout import collect
     from bench.report.records import load_records
     from bench.report.render import render
 

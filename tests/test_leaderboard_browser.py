@@ -15,7 +15,7 @@ from helpers import REPO
 from test_leaderboard_golden import shape_records
 
 from bench.report import published
-from bench.report.leaderboard import collect
+from bench.report.layout import collect
 from bench.report.site import write_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

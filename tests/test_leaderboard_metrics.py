@@ -7,7 +7,7 @@ from typing import Any
 
 from lb_helpers import md_rows
 
-from bench.report import leaderboard
+from bench.report import layout
 from bench.report.render import to_csv, to_latex, to_markdown
 
 
@@ -36,8 +36,8 @@ def record(
     return {"config": config, "result": result}
 
 
-def report(records: list[dict[str, Any]]) -> leaderboard.Report:
-    return leaderboard.collect(records)
+def report(records: list[dict[str, Any]]) -> layout.Report:
+    return layout.collect(records)
 
 
 def test_accuracy_only_tables() -> None:
@@ -90,7 +90,7 @@ def test_generation_metrics_get_their_own_table_per_extractor() -> None:
     _, gen = r.tables
     assert gen.title == "toy: generation" and gen.shape == "generation"
     assert gen.headers == ["Method", "FID", "KID", "F8", "Domain cls acc", "FID (clip)", "Seeds"]
-    rows = {row[0]: row[1:] for row in md_rows(to_markdown(leaderboard.Report([gen])))[1:]}
+    rows = {row[0]: row[1:] for row in md_rows(to_markdown(layout.Report([gen])))[1:]}
     assert rows["fill"] == ["12.35", "0.0123", "0.900", "74.2", "3.00", "1"]
     assert rows["erm"] == ["–", "–", "–", "–", "–", "1"]
     csv = to_csv(r)
@@ -114,7 +114,7 @@ def test_a_metric_on_fewer_seeds_than_the_row_says_so() -> None:
     # bench eval-gen measured one seed's synthetic set; the row has two seeds.
     records = [record("fill", 0, generation={"inception": {"fid": 12.0}}), record("fill", 1)]
     r = report(records)
-    assert md_rows(to_markdown(leaderboard.Report([r.tables[1]])))[1] == [
+    assert md_rows(to_markdown(layout.Report([r.tables[1]])))[1] == [
         "fill",
         "12.00 (n=1)",
         "2",

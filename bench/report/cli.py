@@ -15,7 +15,7 @@ def leaderboard_command(args: argparse.Namespace) -> tuple[str, str | None]:
     from bench.methods import METHODS
     from bench.registry import unknown_name_message
     from bench.report import published as published_data
-    from bench.report.leaderboard import collect
+    from bench.report.layout import collect
     from bench.report.records import load_records
     from bench.report.render import render
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 
 from bench.errors import BenchError
-from bench.report.leaderboard import Report, Table
+from bench.report.layout import Report, Table
 
 FORMATS = ("md", "latex", "csv", "html")
 EMPTY = "No finished runs."

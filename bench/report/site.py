@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.io import atomic_write, atomic_write_text
-from bench.report.leaderboard import Report
+from bench.report.layout import Report
 from bench.report.plots import make_plots
 from bench.report.render import render
 
