@@ -158,7 +158,7 @@ def test_runs_of_another_dataset_setting_are_not_compared() -> None:
 def test_paired_t_test_and_ci_agree_with_scipy() -> None:
     from scipy.stats import t, ttest_rel
 
-    from bench.report.layout import Stat, paired_t_pvalue
+    from bench.report.stats import Stat, paired_t_pvalue
 
     a, b = [81.0, 79.5, 83.2, 80.1], [80.2, 79.9, 81.0, 78.4]
     expected = ttest_rel(a, b).pvalue

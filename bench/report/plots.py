@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from bench.report.layout import Group, Row
+from bench.report.aggregate import Group, Row
 
 
 def make_plots(groups: list[Group]) -> dict[str, dict[str, bytes]]:
