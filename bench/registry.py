@@ -50,6 +50,9 @@ class Registry(Mapping[str, Any]):
     def __iter__(self) -> Iterator[str]:
         return iter(self._targets)
 
+    def __contains__(self, name: object) -> bool:  # no import, and False (not an error) if unknown
+        return name in self._targets
+
     def __len__(self) -> int:
         return len(self._targets)
 

@@ -120,3 +120,22 @@ def test_a_metric_on_fewer_seeds_than_the_row_says_so() -> None:
         "2",
     ]
     assert "toy: generation,toy,fill,fill,ours,fid,12.0000,,,1,0 1," in to_csv(r)
+
+
+def test_a_dataset_declares_its_table_shape(monkeypatch: Any) -> None:
+    """The report reads the shape from the dataset adapter (LEADERBOARD), not from a list of
+    dataset names: giving colored-digits the long-tail shape gives it the long-tail table."""
+    from bench.data import LONG_TAIL, LeaderboardShape
+    from bench.datasets import DATASETS
+
+    group = {"worst": 0.25, "mean": 0.5, "weighted": 0.75}
+    records = [record("erm", s, {"group": group}, dataset="colored-digits") for s in (0, 1)]
+    generic = report(records).tables[0].headers
+    assert generic[1:5] == ["Overall", "Many", "Medium", "Few"] and "Worst-group" in generic
+    monkeypatch.setattr(DATASETS["colored-digits"], "LEADERBOARD", LONG_TAIL)
+    shaped = report(records).tables[0]
+    assert shaped.shape == "long-tail" and "Worst-group" not in shaped.headers
+    assert shaped.headers[:2] == ["Method", "Synthetic"]
+    own = LeaderboardShape("groups", ("group_worst", "overall"))
+    monkeypatch.setattr(DATASETS["colored-digits"], "LEADERBOARD", own)
+    assert report(records).tables[0].headers == ["Method", "Worst-group", "Overall", "Seeds"]

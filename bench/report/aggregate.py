@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.data import GENERIC, LeaderboardShape
+from bench.datasets import DATASETS
 from bench.report.stats import Stat
 
 METRICS = (("overall", "Overall"), ("many", "Many"), ("medium", "Medium"), ("few", "Few"))
@@ -88,36 +90,24 @@ GENERATION_METRICS = (
 GENERATION_PERCENT = ("domain_cls_acc",)
 
 
-# Which paper shape a dataset's table takes; other datasets show every column their runs have.
-SHAPES = {
-    **dict.fromkeys(
-        (
-            "digits-lt",
-            "imagenet-lt",
-            "places-lt",
-            "inat2018",
-            "cifar10-lt",
-            "cifar100-lt",
-            "imagenet100-lt",
-        ),
-        "long-tail",
-    ),
-    "waterbirds": "groups",
-    "nicopp": "groups",
-    "utkface": "fairness",
-    **dict.fromkeys(("caltech101", "flowers102", "pascal-voc", "coco"), "few-shot"),
-}
+# Every accuracy, group and fairness column by key: a dataset's LeaderboardShape names its own.
+COLUMNS = {c.key: c for c in (*ACCURACY_COLUMNS, *GROUP_COLUMNS, *FAIRNESS_COLUMNS)}
+# Config sources that are the harness's own (bench.runs.config layers), not the user's.
+BUILTIN_SOURCES = ("default:", "smoke")
 
 
-SHAPE_COLUMNS = {
-    "long-tail": ACCURACY_COLUMNS,
-    "groups": (ACCURACY_COLUMNS[0], *GROUP_COLUMNS),
-    "fairness": (ACCURACY_COLUMNS[0], *FAIRNESS_COLUMNS),
-    "generic": (*ACCURACY_COLUMNS, *GROUP_COLUMNS, *FAIRNESS_COLUMNS),
-}
+def shape_of(dataset: str) -> LeaderboardShape:
+    """The table shape the dataset declares (its LEADERBOARD); generic for an unknown name."""
+    return DATASETS[dataset].LEADERBOARD if dataset in DATASETS else GENERIC
 
 
-FEW_SHOT_OPTIONS = ("shots", "trial")
+@dataclass(frozen=True)
+class RunPredictions:
+    """One run's test predictions (of the selected checkpoint) and its shot buckets."""
+
+    labels: list[int]
+    predicted: list[int]
+    buckets: dict[str, list[int]]
 
 
 @dataclass
@@ -134,6 +124,9 @@ class Row:
     options: dict[str, Any] = field(default_factory=dict)  # method settings, for matching
     noise: set[str] = field(default_factory=set)  # columns where the row is marked
     per_class: list[tuple[list[int], list[float]]] = field(default_factory=list)  # for plots
+    generator: str | None = None  # the backend its synthetic images came from
+    # (per-k suffix of few-shot columns, (seed, trial)) -> the run's test predictions
+    predictions: dict[tuple[str, tuple[int, int]], RunPredictions] = field(default_factory=dict)
     _stats: dict[str, Stat] = field(default_factory=dict, repr=False)
 
     def stat(self, key: str) -> Stat:
@@ -177,12 +170,11 @@ def aggregate(records: Iterable[dict[str, Any]], method_order: list[str]) -> lis
 
 
 def dataset_options(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The dataset setting a table stands for: options (minus the few-shot k and trial, which
-    are aggregated) and the dataset version."""
+    """The dataset setting a table stands for: options (minus those the shape aggregates, e.g.
+    the few-shot k and trial) and the dataset version."""
     data = dict(cfg.get("data") or {})
-    if SHAPES.get(cfg["dataset"]) == "few-shot":
-        for option in FEW_SHOT_OPTIONS:
-            data.pop(option, None)
+    for option in shape_of(cfg["dataset"]).aggregated:
+        data.pop(option, None)
     version = cfg.get("dataset_version", 1)
     return {**data, "dataset_version": version} if version != 1 else data
 
@@ -198,6 +190,25 @@ def method_settings(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def user_settings(cfg: dict[str, Any]) -> set[str]:
+    """The row settings (as method_settings names them) the user gave in a config file or with
+    --set, from config.json's sources; the defaults of the harness, dataset and method are not."""
+    builtin = (*BUILTIN_SOURCES, f"{cfg['method']} default", f"{cfg['dataset']} default")
+    out = set()
+    for key, source in (cfg.get("sources") or {}).items():
+        section, _, name = key.partition(".")
+        if str(source).startswith(builtin) or section not in ("method", "recipe", "stage"):
+            continue
+        out.add(name if section == "method" else key)
+    return out
+
+
+def generator_of(record: dict[str, Any]) -> str | None:
+    """The generator backend a run's synthetic images came from (its record's plan)."""
+    plan = ((record["result"].get("info") or {}).get("synthetic_plan")) or {}
+    return plan.get("backend") if isinstance(plan, dict) else None
+
+
 def make_group(
     key: str,
     label: str,
@@ -206,16 +217,18 @@ def make_group(
     method_order: list[str],
 ) -> Group:
     dataset, options = ident
-    shape = SHAPES.get(dataset, "generic")
+    shape = shape_of(dataset)
     by_variant: dict[str, list[dict[str, Any]]] = {}
     settings: dict[str, tuple[str, dict[str, Any]]] = {}
+    given: dict[str, set[str]] = {}
     for rec in records:
         cfg = rec["config"]
         s = method_settings(cfg)
         vkey = canonical({"m": cfg["method"], "s": s})
         by_variant.setdefault(vkey, []).append(rec)
         settings[vkey] = (cfg["method"], s)
-    labels = variant_labels(settings)
+        given.setdefault(vkey, set()).update(user_settings(cfg))
+    labels = setting_texts(settings, given)
     columns = metric_columns(records, shape)
     rows = [
         make_row(labels[k], settings[k][1], recs, columns, shape) for k, recs in by_variant.items()
@@ -223,17 +236,27 @@ def make_group(
     order = {name: i for i, name in enumerate(method_order)}
     rows.sort(key=lambda r: (order.get(r.method, len(order)), r.label))
     present = [c for c in columns if any(r.values.get(c.key) for r in rows)]
-    shots = sorted({int(rec["config"]["data"].get("shots", 0)) for rec in records})
-    return Group(key, label, dataset, options, shape, rows, present, shots)
+    per_option = {int(rec["config"]["data"].get(shape.per_option, 0)) for rec in records}
+    return Group(key, label, dataset, options, shape.kind, rows, present, sorted(per_option))
 
 
-def metric_columns(records: list[dict[str, Any]], shape: str = "generic") -> list[Column]:
-    """The shape's columns, then generation columns per extractor found."""
+def row_label(method: str, generator: str | None, settings: str, smoke: bool) -> str:
+    """`fg-entropy [ddpm] (pretrained_generator=printed-digits, recipe.epochs=6) [smoke]`."""
+    text = method + (f" [{generator}]" if generator else "")
+    text += f" ({settings})" if settings else ""
+    return text + (" [smoke]" if smoke else "")
+
+
+def metric_columns(
+    records: list[dict[str, Any]], shape: LeaderboardShape = GENERIC
+) -> list[Column]:
+    """The shape's columns (every accuracy, group and fairness column for a generic shape),
+    then generation columns per extractor found."""
     extractors = sorted(
         {name for rec in records for name in rec["result"].get("generation") or {}},
         key=lambda name: (name != "inception", name),
     )
-    base = SHAPE_COLUMNS.get(shape, ACCURACY_COLUMNS[:1])
+    base = [COLUMNS[key] for key in shape.columns] if shape.columns else list(COLUMNS.values())
     return [
         *base,
         *(generation_column(name, *metric) for name in extractors for metric in GENERATION_METRICS),
@@ -249,13 +272,16 @@ def generation_column(extractor: str, key: str, title: str, digits: int, lower: 
 
 
 def make_row(
-    label: str,
+    settings_text: str,
     settings: dict[str, Any],
     records: list[dict[str, Any]],
     columns: list[Column],
-    shape: str,
+    shape: LeaderboardShape,
 ) -> Row:
-    row = Row(method=records[0]["config"]["method"], label=label, options=settings)
+    method = records[0]["config"]["method"]
+    generator = next(filter(None, map(generator_of, records)), None)
+    label = row_label(method, generator, settings_text, bool(settings.get("smoke")))
+    row = Row(method=method, label=label, options=settings, generator=generator)
     for rec in sorted(
         records, key=lambda r: (r["config"]["seed"], r["config"]["data"].get("trial", 0))
     ):
@@ -270,12 +296,25 @@ def make_row(
         per_class = (metrics.get("test") or {}).get("per_class")
         if isinstance(per_class, list) and isinstance(metrics.get("train_counts"), list):
             row.per_class.append((metrics["train_counts"], per_class))
-        suffix = f"@{int(cfg['data'].get('shots', 0))}" if shape == "few-shot" else ""
+        suffix = f"@{int(cfg['data'].get(shape.per_option, 0))}" if shape.per_option else ""
+        predictions = run_predictions(metrics)
+        if predictions is not None:
+            row.predictions[(suffix, pair)] = predictions
         for column in columns:
             value = lookup(result, column.path)
             if value is not None:
                 row.values.setdefault(column.key + suffix, {})[pair] = column.scale * value
     return row
+
+
+def run_predictions(metrics: dict[str, Any]) -> RunPredictions | None:
+    """A record's stored test predictions (metrics.test_predictions), or None for a run that
+    has none (recorded before they were stored)."""
+    stored = metrics.get("test_predictions")
+    if not isinstance(stored, dict):
+        return None
+    buckets = metrics.get("shot_buckets") if isinstance(metrics.get("shot_buckets"), dict) else {}
+    return RunPredictions(stored["labels"], stored["predicted"], buckets)
 
 
 def lookup(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
@@ -291,20 +330,27 @@ def lookup(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
 
 def variant_labels(variants: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, str]:
     """Name each (name, settings) variant; settings appear only where same-named ones differ."""
+    texts = setting_texts(variants)
+    return {k: f"{name} ({texts[k]})" if texts[k] else name for k, (name, _) in variants.items()}
+
+
+def setting_texts(
+    variants: dict[str, tuple[str, dict[str, Any]]], given: dict[str, set[str]] | None = None
+) -> dict[str, str]:
+    """Each variant's settings in a compact form: those where same-named variants differ and
+    those the user gave (`given`, per variant), `k=v` sorted by key; smoke is marked apart."""
     by_name: dict[str, list[dict[str, Any]]] = {}
     for name, settings in variants.values():
         by_name.setdefault(name, []).append(settings)
-    differing: dict[str, list[str]] = {}
+    differing: dict[str, set[str]] = {}
     for name, siblings in by_name.items():
-        keys = sorted({k for s in siblings for k in s})
-        differing[name] = [k for k in keys if len({canonical(s.get(k)) for s in siblings}) > 1]
+        keys = {k for s in siblings for k in s}
+        differing[name] = {k for k in keys if len({canonical(s.get(k)) for s in siblings}) > 1}
     out = {}
     for key, (name, settings) in variants.items():
-        # a key a variant lacks (e.g. smoke, method_version at their defaults) is not named
-        extra = ", ".join(
-            f"{k}={format_setting(settings[k])}" for k in differing[name] if k in settings
-        )
-        out[key] = f"{name} ({extra})" if extra else name
+        # a key a variant lacks (e.g. method_version at its default) is not named
+        named = (differing[name] | (given or {}).get(key, set())) & set(settings) - {"smoke"}
+        out[key] = ", ".join(f"{k}={format_setting(settings[k])}" for k in sorted(named))
     return out
 
 
