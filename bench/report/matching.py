@@ -26,7 +26,10 @@ def matching_groups(groups: list[Group], dmap: DatasetMap) -> list[Group]:
 
 def same_value(ours: Any, text: str) -> bool:
     """Whether a recorded value is the one a settings text stands for (1 = 1.0, true = True,
-    a list = its comma-separated items, * = any value that is set, a text with * a pattern)."""
+    a list = its comma-separated items, * = any value that is set, a text with * a pattern,
+    !TEXT = any value but TEXT's)."""
+    if text.startswith("!"):  # stage.ft.epochs=!0: fine-tuned for any number of epochs
+        return ours is not None and not same_value(ours, text[1:])
     if text == "*":  # any value that is set
         return ours not in (None, "", [], ())
     if "*" in text and isinstance(ours, str):  # a pattern: prompts=*t5-prompts.yaml

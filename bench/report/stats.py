@@ -1,5 +1,7 @@
-"""Statistics of the leaderboard: mean ± sample std over seeds, the 95% Student-t interval and
-the paired t-test behind within-noise marking (pure functions, numbers in, numbers out).
+"""Statistics of the leaderboard and of `bench compare`: mean ± sample std over seeds, the 95%
+Student-t interval, the paired t-test behind within-noise marking, the paired interval of a
+mean difference over seeds, a bootstrap interval over test images, and a claim's verdict (pure
+functions, numbers in, numbers out; the distributions and tests are scipy.stats').
 
 Within-noise marking (`mark_within_noise`): in each column the row with the best mean gets a
 "†", and so does every row whose paired t-test against it over their common seeds (and
@@ -10,8 +12,9 @@ than 2 seeds with the best row are not tested (no mark).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types only: aggregate builds Rows of Stats
     from bench.report.aggregate import Group
@@ -31,9 +34,9 @@ class Stat:
         mean, std = mean_std(values)
         ci = None
         if std is not None:
-            from scipy.special import stdtrit  # Student-t quantile (as scipy.stats.t.ppf)
+            from scipy import stats
 
-            ci = float(stdtrit(len(values) - 1, 0.975)) * std / math.sqrt(len(values))
+            ci = float(stats.t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
         return cls(mean, std, len(values), ci)
 
 
@@ -76,10 +79,127 @@ def within_noise(a: dict[tuple[int, int], float], b: dict[tuple[int, int], float
 
 
 def paired_t_pvalue(diffs: list[float]) -> float:
-    """Two-sided p of the paired t-test on the differences (= scipy.stats.ttest_rel)."""
-    from scipy.special import stdtr  # Student-t CDF
+    """Two-sided p of the paired t-test on the differences (scipy.stats.ttest_rel of the pairs
+    is ttest_1samp of their differences)."""
+    from scipy import stats
 
-    mean, std = mean_std(diffs)
-    assert mean is not None and std is not None
-    t = mean / (std / math.sqrt(len(diffs)))
-    return float(2.0 * stdtr(len(diffs) - 1, -abs(t)))
+    return float(stats.ttest_1samp(diffs, 0.0).pvalue)
+
+
+# Comparing two rows ---------------------------------------------------------------------------
+
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 2000
+# What a comparison concludes, from its per-seed differences and their paired interval.
+HOLDS_EVERY_SEED = "holds on every seed"
+HOLDS_ON_AVERAGE = "holds on average"
+WITHIN_NOISE = "within noise"
+REVERSED = "reversed"
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+def seed_interval(diffs: Sequence[float]) -> Interval | None:
+    """The 95% paired Student-t interval of the mean difference over seeds (the interval of
+    scipy.stats.ttest_rel over the pairs); None under two seeds, the point itself when every
+    seed gives the same difference."""
+    from scipy import stats
+
+    if len(diffs) < 2:
+        return None
+    if max(diffs) - min(diffs) <= 1e-12 * max(1.0, *map(abs, diffs)):
+        return Interval(float(diffs[0]), float(diffs[0]))
+    ci = stats.ttest_1samp(list(diffs), 0.0).confidence_interval(CONFIDENCE)
+    return Interval(float(ci.low), float(ci.high))
+
+
+def image_differences(runs: Sequence[tuple[Any, Any, Any]]) -> tuple[Any, Any]:
+    """(labels, d) for runs = (labels, predicted by A, predicted by B) per seed on the same test
+    images: d[i] = the mean over seeds of A's correctness minus B's on image i."""
+    import numpy as np
+
+    labels = np.asarray(runs[0][0], dtype=np.int64)
+    d = np.mean(
+        [(np.asarray(a) == labels).astype(float) - (np.asarray(b) == labels) for _, a, b in runs],
+        axis=0,
+    )
+    return labels, d
+
+
+def bootstrap_interval(
+    runs: Sequence[tuple[Any, Any, Any]],
+    classes: Sequence[int] | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = 0,
+) -> Interval:
+    """Percentile bootstrap (scipy.stats.bootstrap, test images resampled with replacement) of
+    the mean over seeds of A's accuracy minus B's, in points. `classes=None`: plain accuracy
+    (`overall`); a list of classes: the mean of those classes' accuracies, as a shot bucket is
+    (bench.metrics.accuracy.shot_accuracy; a class a resample leaves empty is skipped)."""
+    import numpy as np
+    from scipy import stats
+
+    labels, d = image_differences(runs)
+    statistic = accuracy_statistic(labels, d, classes)
+    result = stats.bootstrap(
+        (np.arange(len(labels)),),
+        statistic,
+        n_resamples=resamples,
+        batch=50,
+        vectorized=True,
+        method="percentile",
+        confidence_level=CONFIDENCE,
+        rng=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return Interval(100.0 * float(ci.low), 100.0 * float(ci.high))
+
+
+def accuracy_statistic(labels: Any, d: Any, classes: Sequence[int] | None) -> Any:
+    """The statistic of resampled image indices (shape (n,) or (batch, n)): mean of d, or the
+    mean over `classes` of each class's mean of d."""
+    import numpy as np
+
+    n_classes = int(labels.max()) + 1
+    wanted = None if classes is None else np.asarray(list(classes), dtype=np.int64)
+
+    def statistic(idx: Any, axis: int = -1) -> Any:
+        idx = np.asarray(idx)
+        batch = np.atleast_2d(idx)
+        if wanted is None:
+            out = d[batch].mean(axis=-1)
+        else:
+            flat = (labels[batch] + n_classes * np.arange(len(batch))[:, None]).ravel()
+            size = len(batch) * n_classes
+            counts = np.bincount(flat, minlength=size).reshape(len(batch), n_classes)
+            sums = np.bincount(flat, weights=d[batch].ravel(), minlength=size)
+            per_class = sums.reshape(len(batch), n_classes)[:, wanted]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_class = per_class / counts[:, wanted]
+            out = np.nanmean(np.where(counts[:, wanted] > 0, per_class, np.nan), axis=-1)
+        return out if idx.ndim > 1 else out[0]
+
+    return statistic
+
+
+def verdict(diffs: Sequence[float], interval: Interval | None, lower_is_better: bool) -> str:
+    """What the per-seed differences (A - B) say about "A is better than B": every seed agrees,
+    the mean does with a paired interval that excludes 0, the interval includes 0, or the
+    difference goes the other way (on every seed, or with an interval that excludes 0)."""
+    sign = -1.0 if lower_is_better else 1.0
+    signed = [sign * x for x in diffs]
+    tolerance = 1e-9 * max(1.0, *map(abs, signed)) if signed else 0.0
+    if signed and all(x > tolerance for x in signed):
+        return HOLDS_EVERY_SEED
+    if signed and all(x < -tolerance for x in signed):
+        return REVERSED
+    if interval is not None and interval.excludes_zero():
+        return HOLDS_ON_AVERAGE if sum(signed) > 0 else REVERSED
+    return WITHIN_NOISE
