@@ -130,7 +130,7 @@ def test_output_and_write_leave_the_runs_alone(results: Path, tmp_path: Path) ->
     before = tree_digest(results / "runs")
     out_file = tmp_path / "lb.md"
     assert cli("leaderboard", "--results", str(results), "--output", str(out_file))[0] == 0
-    assert out_file.read_text().startswith("# Our results\n\n## digits-lt")
+    assert out_file.read_text().startswith("## digits-lt")
     site = results / "leaderboard"
     code, out, _ = cli("leaderboard", "--results", str(results), "--write", str(site))
     assert code == 0 and out.strip() == str(site / "index.html")

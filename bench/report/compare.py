@@ -177,15 +177,21 @@ def claim_comparisons(
     groups: Sequence[Group], claims: Sequence[Claim], metric: str | None = None
 ) -> tuple[list[Comparison], list[Claim]]:
     """(comparisons of every claim with rows of both sides, the claims without), each claim on
-    its own metric or on `metric` where one is given."""
-    found, missing = [], []
+    its own metric or on `metric` where one is given (then a claim whose comparisons an earlier
+    claim already made, on another metric of the paper's, is not repeated)."""
+    found: list[Comparison] = []
+    missing = []
+    seen = set()
     for claim in claims:
         comparisons = compare_specs(
             groups, claim.ours_better, claim.ours_worse, metric or claim.column, claim
         )
-        found += comparisons
         if not comparisons:
             missing.append(claim)
+        for c in comparisons:
+            if (c.group.key, c.a.label, c.b.label, c.key) not in seen:
+                seen.add((c.group.key, c.a.label, c.b.label, c.key))
+                found.append(c)
     return found, missing
 
 

@@ -50,8 +50,10 @@ def to_markdown(report: Report) -> str:
     if not report.tables:
         return "\n\n".join([*report.lead, *report.notes] or [EMPTY]) + "\n"
     parts = list(report.lead)
-    for heading, tables in sections(report):
-        parts.append(f"# {heading}")
+    parted = sections(report)
+    for heading, tables in parted:
+        if len(parted) > 1:  # one part (ours alone, bench compare) needs no heading
+            parts.append(f"# {heading}")
         for t in tables:
             body = tabulate(
                 grid(t), t.headers, tablefmt="pipe", colalign=align(t), disable_numparse=True
