@@ -21,15 +21,20 @@ def run_command(args: argparse.Namespace) -> int:
             n = export.export_png(store, Path(args.png), progress=not args.quiet)
             print(f"{n} images -> {args.png}")
         if args.hf:
-            print(export.export_hf(store, Path(args.hf)))
+            print(export.export_hf(store, Path(args.hf), progress=not args.quiet))
         if args.parquet:
-            print(export.export_hf(store, Path(args.parquet), parquet=True))
+            print(export.export_hf(store, Path(args.parquet), True, progress=not args.quiet))
         return 0
     if run is None:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
     data = load_run_data(run, args.data_root)
     classes = [int(c) for c in args.classes.split(",")] if args.classes else None
-    print(export.preview(store, data.train, Path(args.output), args.per_class, classes))
+    out = Path(args.output)
+    print(
+        export.preview(
+            store, data.train, out, args.per_class, classes, class_names=data.class_names
+        )
+    )
     return 0
 
 

@@ -1,11 +1,14 @@
 """`bench synth export` and `bench synth preview`: a synthetic set made inspectable and shareable.
 
-export: a PNG folder tree (`<dir>/<class>/<index>.png`, the ImageFolder layout) and/or a Hugging
-Face `datasets` dataset (images, labels, and each sample's prompt, attribute, conditioning image
-ids, seed and criterion value) saved with `save_to_disk` or as parquet. Both stream shard by
-shard; nothing holds the whole set.
+export: a PNG folder tree (`<dir>/<class>/<index>.png`, the ImageFolder layout, plus
+`<dir>/metadata.csv` giving every file's exact label and class name, so a loader that numbers the
+folders it finds, as `datasets`' imagefolder does, keeps bench's labels when a class has no
+image) and/or a Hugging Face `datasets` dataset (images, labels, and each sample's prompt,
+attribute, conditioning image ids, seed and criterion value) saved with `save_to_disk` or as
+parquet. Both stream shard by shard; nothing holds the whole set; `progress=False` silences
+their progress bars (bench's and `datasets`').
 preview: one image, as the papers' figures show synthetic data: per class, a row of real
-training images, then rows of synthetic ones.
+training images, then rows of synthetic ones, each row labelled with its class and source.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.io import atomic_write
+from bench.io import atomic_write, atomic_write_text
 from bench.progress import progress_bar
 from bench.synthesis.store import SyntheticSet
 
@@ -56,19 +59,30 @@ def to_pil(image: np.ndarray) -> Any:
 
 
 def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
-    """Write `<out>/<class>/<index>.png`; existing files are left as they are (resumable)."""
+    """Write `<out>/<class>/<index>.png` (existing files are left as they are: resumable), then
+    `<out>/metadata.csv` (file_name, label, class_name per image)."""
     names = store.manifest.get("class_names")
-    count = 0
+    lines = ["file_name,label,class_name"]
     for sample in progress_bar(samples(store), progress, total=len(store), desc="png"):
-        path = out / class_folder(names, sample["label"]) / f"{sample['index']:08d}.png"
+        folder = class_folder(names, sample["label"])
+        path = out / folder / f"{sample['index']:08d}.png"
         if not path.exists():
             image = to_pil(sample["image"])
             atomic_write(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
-        count += 1
-    return count
+        name = names[sample["label"]] if names else str(sample["label"])
+        lines.append(f"{folder}/{path.name},{sample['label']},{csv_field(name)}")
+    atomic_write_text(out / "metadata.csv", "\n".join(lines) + "\n")
+    return len(lines) - 1
 
 
-def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
+def csv_field(text: str) -> str:
+    """A CSV field: quoted when it holds a comma, a quote or a line break."""
+    if any(ch in text for ch in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def export_hf(store: SyntheticSet, out: Path, parquet: bool = False, progress: bool = True) -> Path:
     """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet."""
     import datasets
 
@@ -91,11 +105,18 @@ def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
             yield {**s, "image": to_pil(s["image"]), "attribute": s["attribute"]}
 
     cache = out.parent / f".{out.name}.hf-cache"
-    ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
-    if parquet:
-        ds.to_parquet(str(out))
-    else:
-        ds.save_to_disk(str(out))
+    shown = datasets.is_progress_bar_enabled()
+    if not progress:
+        datasets.disable_progress_bars()
+    try:
+        ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=str(cache))
+        if parquet:
+            ds.to_parquet(str(out))
+        else:
+            ds.save_to_disk(str(out))
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
     return out
 
 
@@ -106,8 +127,10 @@ def preview(
     per_class: int = 8,
     classes: list[int] | None = None,
     synthetic_rows: int = 2,
+    class_names: list[str] | None = None,
 ) -> Path:
-    """One PNG: per class, a row of real images then `synthetic_rows` rows of synthetic ones.
+    """One PNG: per class, a row of real images then `synthetic_rows` rows of synthetic ones,
+    each row labelled "<class>: real" / "<class>: synthetic".
 
     `real` is the dataset's training split (an ImageSplit); images are shown at the store's
     size. Classes without synthetic images (e.g. head classes a fill plan skips) show real
@@ -117,18 +140,22 @@ def preview(
     from bench.data.torchdata import SplitImages
 
     size = store.manifest["image_size"]
+    names = class_names or store.manifest.get("class_names")
     reader = SplitImages(real, size, 3)
     classes = classes if classes is not None else sorted(set(real.targets.tolist()))
     if not classes:
         raise BenchError("nothing to preview: the real split has no images.")
     rng = np.random.default_rng(0)
-    rows = []
+    rows, labels = [], []
     for label in classes:
+        name = names[label] if names else str(label)
         real_ids = np.flatnonzero(real.targets == label)[:per_class]
         synth_ids = np.flatnonzero(store.targets == label)
         synth_ids = rng.permutation(synth_ids)[: per_class * synthetic_rows]
         rows.append(reader.read(real_ids))
+        labels.append(f"{name}: real")
         synth = store.read(np.sort(synth_ids)) if len(synth_ids) else np.zeros((0, size, size, 3))
         for r in range(synthetic_rows):
             rows.append(synth[r * per_class : (r + 1) * per_class])
-    return image_grid(rows, size, out, per_class)
+            labels.append(f"{name}: synthetic")
+    return image_grid(rows, size, out, per_class, labels)
