@@ -29,12 +29,7 @@ def run_command(args: argparse.Namespace) -> int:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
     data = load_run_data(run, args.data_root)
     classes = [int(c) for c in args.classes.split(",")] if args.classes else None
-    out = Path(args.output)
-    print(
-        export.preview(
-            store, data.train, out, args.per_class, classes, class_names=data.class_names
-        )
-    )
+    print(export.preview(store, data, Path(args.output), args.per_class, classes))
     return 0
 
 

@@ -120,27 +120,28 @@ def export_hf(store: SyntheticSet, out: Path, parquet: bool = False, progress: b
     return out
 
 
+SYNTHETIC_ROWS = 2  # rows of synthetic images per class in a preview
+
+
 def preview(
     store: SyntheticSet,
-    real: Any,
+    data: Any,
     out: Path,
     per_class: int = 8,
     classes: list[int] | None = None,
-    synthetic_rows: int = 2,
-    class_names: list[str] | None = None,
 ) -> Path:
-    """One PNG: per class, a row of real images then `synthetic_rows` rows of synthetic ones,
-    each row labelled "<class>: real" / "<class>: synthetic".
+    """One PNG: per class, a row of real images then SYNTHETIC_ROWS rows of synthetic ones, each
+    row labelled "<class>: real" / "<class>: synthetic".
 
-    `real` is the dataset's training split (an ImageSplit); images are shown at the store's
-    size. Classes without synthetic images (e.g. head classes a fill plan skips) show real
-    images only.
+    `data` is the run's dataset (a LoadedDataset): its training split's images, shown at the
+    store's size, and its class names. Classes without synthetic images (e.g. head classes a
+    fill plan skips) show real images only.
     """
     from bench.data.preview import image_grid
     from bench.data.torchdata import SplitImages
 
     size = store.manifest["image_size"]
-    names = class_names or store.manifest.get("class_names")
+    real, names = data.train, data.class_names
     reader = SplitImages(real, size, 3)
     classes = classes if classes is not None else sorted(set(real.targets.tolist()))
     if not classes:
@@ -151,11 +152,11 @@ def preview(
         name = names[label] if names else str(label)
         real_ids = np.flatnonzero(real.targets == label)[:per_class]
         synth_ids = np.flatnonzero(store.targets == label)
-        synth_ids = rng.permutation(synth_ids)[: per_class * synthetic_rows]
+        synth_ids = rng.permutation(synth_ids)[: per_class * SYNTHETIC_ROWS]
         rows.append(reader.read(real_ids))
         labels.append(f"{name}: real")
         synth = store.read(np.sort(synth_ids)) if len(synth_ids) else np.zeros((0, size, size, 3))
-        for r in range(synthetic_rows):
+        for r in range(SYNTHETIC_ROWS):
             rows.append(synth[r * per_class : (r + 1) * per_class])
             labels.append(f"{name}: synthetic")
     return image_grid(rows, size, out, per_class, labels)
