@@ -227,7 +227,8 @@ def make_group(
         vkey = canonical({"m": cfg["method"], "s": s})
         by_variant.setdefault(vkey, []).append(rec)
         settings[vkey] = (cfg["method"], s)
-        given.setdefault(vkey, set()).update(user_settings(cfg))
+        if vkey not in given:  # a row's runs share their settings: the first run's sources
+            given[vkey] = user_settings(cfg)
     labels = setting_texts(settings, given)
     columns = metric_columns(records, shape)
     rows = [

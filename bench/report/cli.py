@@ -117,7 +117,8 @@ def compare_command(req: CompareRequest) -> str:
     found = named_comparisons(report.groups, *sides, req.dataset, req.metric or "overall")
     title = f"{sides[0].text()} vs {sides[1].text()} on {req.dataset}"
     table = claims_table(found, title)
-    return render(Report([table], report.notes, report.groups, report.lead), req.request.fmt)
+    notes = [n for n in report.notes if not n.startswith("Top-1 accuracy")]  # tables' legend
+    return render(Report([table], notes, report.groups, report.lead), req.request.fmt)
 
 
 def report_of_claims(report: Report) -> Report:
