@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,19 +154,27 @@ class Group:
 
 
 def aggregate(records: Iterable[dict[str, Any]], method_order: list[str]) -> list[Group]:
-    by_dataset: dict[str, list[dict[str, Any]]] = {}
-    identity: dict[str, tuple[str, dict[str, Any]]] = {}
-    for rec in records:
-        cfg = rec["config"]
-        data = dataset_options(cfg)
-        key = canonical({"d": cfg["dataset"], "o": data})
-        by_dataset.setdefault(key, []).append(rec)
-        identity[key] = (cfg["dataset"], data)
+    by_dataset, identity = partition(records, lambda cfg: (cfg["dataset"], dataset_options(cfg)))
     labels = variant_labels(identity)
     groups = [
         make_group(k, labels[k], identity[k], recs, method_order) for k, recs in by_dataset.items()
     ]
     return sorted(groups, key=lambda g: g.label)
+
+
+def partition(
+    records: Iterable[dict[str, Any]],
+    identify: Callable[[dict[str, Any]], tuple[str, dict[str, Any]]],
+) -> tuple[dict[str, list[dict[str, Any]]], dict[str, tuple[str, dict[str, Any]]]]:
+    """Records by the (name, settings) their config has: (key -> records, key -> identity)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    identity: dict[str, tuple[str, dict[str, Any]]] = {}
+    for rec in records:
+        ident = identify(rec["config"])
+        key = canonical({"n": ident[0], "s": ident[1]})
+        out.setdefault(key, []).append(rec)
+        identity[key] = ident
+    return out, identity
 
 
 def dataset_options(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -218,17 +226,9 @@ def make_group(
 ) -> Group:
     dataset, options = ident
     shape = shape_of(dataset)
-    by_variant: dict[str, list[dict[str, Any]]] = {}
-    settings: dict[str, tuple[str, dict[str, Any]]] = {}
-    given: dict[str, set[str]] = {}
-    for rec in records:
-        cfg = rec["config"]
-        s = method_settings(cfg)
-        vkey = canonical({"m": cfg["method"], "s": s})
-        by_variant.setdefault(vkey, []).append(rec)
-        settings[vkey] = (cfg["method"], s)
-        if vkey not in given:  # a row's runs share their settings: the first run's sources
-            given[vkey] = user_settings(cfg)
+    by_variant, settings = partition(records, lambda cfg: (cfg["method"], method_settings(cfg)))
+    # a row's runs share their settings: the first run's sources say which the user gave
+    given = {k: user_settings(recs[0]["config"]) for k, recs in by_variant.items()}
     labels = setting_texts(settings, given)
     columns = metric_columns(records, shape)
     rows = [
