@@ -7,6 +7,7 @@ Heavy libraries (torch, diffusers, timm) are imported inside the commands that n
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -93,7 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_gen(sub)
     add_synth(sub)
     add_sweep(sub)
+    add_protocols(sub)
     return parser
+
+
+def add_protocols(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "protocols",
+        "the papers' protocols as bench resolves them, beside the papers' stated values "
+        "(docs/protocols.md); exit 1 on an undeclared difference",
+        cmd_protocols,
+    )
+    p.add_argument("--write", metavar="FILE", help="write the Markdown table to FILE")
+    p.add_argument("--published-dir", help="published values (default: results/published)")
 
 
 def add_command(
@@ -422,8 +436,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def describe_config(config) -> str:
-    import json
-
     smoke = "-smoke" if config.smoke else ""
     lines = [
         # the directory's id hashes the data's fingerprint too, known once the run reads the data
@@ -432,8 +444,11 @@ def describe_config(config) -> str:
         f"settings id: {config.run_id} (without the data fingerprint)",
         f"seed: {config.seed}",
     ]
+    from bench.method import other_backends_settings
+
+    hidden = other_backends_settings(config.method, config.hparams)
     for section, values in (
-        ("method", config.hparams),
+        ("method", {k: v for k, v in config.hparams.items() if k not in hidden}),
         ("dataset", config.data),
         ("recipe", config.recipe),
         *((f"stage.{name}", config.stages[name]) for name in config.recipe["then"]),
@@ -442,7 +457,84 @@ def describe_config(config) -> str:
         for key, value in values.items():
             source = config.sources.get(f"{section}.{key}", "")
             lines.append(f"  {key} = {json.dumps(value)}    # {source}")
+    if hidden:
+        backend = config.hparams.get("generator")
+        lines.append(
+            f"# {len(hidden)} settings of other generator backends than {backend} not shown"
+        )
+    lines += [*dependency_lines(config), *borrowed_lines(config)]
     return "\n".join(lines)
+
+
+def dependency_lines(config) -> list[str]:
+    """Each dependency run and the settings the method declares for it (with their sources)."""
+    lines = []
+    for name, dep in config.dependencies.items():
+        lines.append(f"dependency {name}: {dep.method} on {dep.dataset}, seed {dep.seed}:")
+        declared = f"{config.method} needs it"
+        for key, source in dep.sources.items():
+            section, _, field = key.partition(".")
+            values = {"method": dep.hparams, "dataset": dep.data, "recipe": dep.recipe}
+            if source.startswith(declared) and section in values:
+                value = json.dumps(values[section][field])
+                lines.append(f"  {key} = {value}    # {source}")
+        lines.append(f"  (all of it: bench run --method {dep.method} --dataset {dep.dataset} ...)")
+    return lines
+
+
+def borrowed_lines(config) -> list[str]:
+    """On a dataset its paper never used, a method runs on borrowed defaults: say so."""
+    from bench.methods import METHODS
+
+    papers = METHODS[config.method].PAPER_DATASETS
+    if not papers or config.dataset in papers:
+        return []
+    return [
+        f"# note: {config.method}'s paper ran it on {', '.join(papers)}, not {config.dataset}: "
+        "its settings here are borrowed (each source above names where from: the method's "
+        f"defaults, {config.dataset}'s classifier protocol); check them before quoting a number."
+    ]
+
+
+def other_backends_settings(config) -> set[str]:
+    """The method settings that belong only to generator backends the run does not use."""
+    from bench import hparams
+    from bench.generators import SETTINGS
+    from bench.method import SynthesisHparams
+    from bench.methods import METHODS
+
+    active = config.hparams.get("generator") or METHODS[config.method].generator
+    if active is None:
+        return set()
+    keep = set(hparams.specs(SETTINGS[active])) | set(hparams.specs(SynthesisHparams))
+    others = {n for name in SETTINGS if name != active for n in hparams.specs(SETTINGS[name])}
+    return (others - keep) & set(config.hparams)
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    from bench.report import protocols, published
+    from bench.runs.config import resolve
+
+    directory = Path(args.published_dir) if args.published_dir else published.default_directory()
+    entries = protocols.load(directory / "protocols.yaml")
+    text = protocols.markdown(published.load(directory), entries, resolve)
+    undeclared = [
+        f"{m} on {g.dataset}: {x.key} = {x.ours!r}, the paper states {x.paper!r} ({x.where})"
+        for g in protocols.groups(entries, resolve)
+        for m in g.methods
+        for x in g.lines
+        if x.status == "UNDECLARED"
+    ]
+    if args.write:
+        from bench.io import atomic_write_text
+
+        atomic_write_text(Path(args.write), text)
+        print(args.write)
+    else:
+        print(text, end="")
+    for item in undeclared:
+        print(f"undeclared difference: {item}", file=sys.stderr)
+    return 1 if undeclared else 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -473,6 +565,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def format_run(run: dict) -> str:
     from bench.data.fingerprint import describe
+    from bench.runs.describe import generator_line, stages_line
 
     cfg = run["config"]
     result = run.get("result") or {}
@@ -481,7 +574,9 @@ def format_run(run: dict) -> str:
     lines = [
         f"run       {run['dir']}",
         f"method    {cfg['method']}    dataset {cfg['dataset']}    seed {cfg['seed']}",
-        f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}",
+        f"status    {'done' if run['done'] else 'unfinished (rerun to resume)'}"
+        + ("    (smoke run: not a result)" if cfg.get("smoke") else ""),
+        f"stages    {stages_line(cfg)}",
         "data      "
         + (describe(data) if isinstance(data, dict) else digest or "not fingerprinted (older run)"),
     ]
@@ -491,6 +586,10 @@ def format_run(run: dict) -> str:
         loss, val = last.get("train_loss"), last.get("val_balanced")
         if isinstance(loss, float | int) and isinstance(val, float | int):
             lines.append(f"epochs    {len(epochs)} (last: loss {loss:.4f}, val {100 * val:.1f}%)")
+    info = result.get("info") if isinstance(result.get("info"), dict) else {}
+    generator = generator_line(info.get("synthetic_plan"))
+    if generator:
+        lines.append(f"generator {generator}")
     if result:
         m = result["metrics"]
         test = m.get("test") if isinstance(m.get("test"), dict) else {}

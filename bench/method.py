@@ -4,7 +4,10 @@ A method is one file in methods/ plus one registry line. It declares:
 - `Hparams`: a frozen dataclass of `hp(...)` fields, each default with its paper source; a
   method that synthesises derives it from `SynthesisHparams` and from its generator backend's
   `Settings` (declared once in bench/generators/, not copied field by field);
-- `DATASET_DEFAULTS`: per-dataset paper values, {dataset: {name: (value, source)}};
+- `DATASET_DEFAULTS`: per-dataset paper values, {dataset: {name: (value, source)}}: a bare
+  name is a method setting, `recipe.NAME` the classifier recipe's, `stage.STAGE.NAME` a later
+  stage's, `dep.DEP.SECTION.NAME` a dependency run's (a paper's protocol on that dataset);
+- `PAPER_DATASETS`: the datasets its paper used (elsewhere its defaults are borrowed);
 - `RECIPE`: its training tweaks to the harness's classifier recipe, {name: (value, source)},
   including `then`, the names of its later training stages;
 - `STAGES`: the settings of those later stages, {stage: {name: (value, source)}} (e.g. cRT's
@@ -103,6 +106,9 @@ class Method:
     STAGES: ClassVar[dict[str, dict[str, tuple[Any, str]]]] = {}
     VERSION: ClassVar[int] = 1
     paper: ClassVar[str] = ""
+    # The datasets the method's paper ran it on (its protocol there is DATASET_DEFAULTS'); on
+    # any other dataset its defaults are borrowed, and `bench run --dry-run` says so.
+    PAPER_DATASETS: ClassVar[tuple[str, ...]] = ()
     generator: ClassVar[str | None] = None
     # The smallest settings that still exercise every code path (registry tests, --smoke).
     TINY: ClassVar[dict[str, Any]] = {}
@@ -161,3 +167,18 @@ def generator_seed_of(hparams: dict[str, Any], run_seed: int) -> int:
 
 def vars_of(hparams: Any) -> dict[str, Any]:
     return dict(vars(hparams)) if hasattr(hparams, "__dict__") else {}
+
+
+def other_backends_settings(method: str, hparams: dict[str, Any]) -> set[str]:
+    """The settings of a method's `hparams` that belong only to generator backends other than
+    the one it uses (a method that can run on several backends declares all their settings);
+    `bench run --dry-run` and the protocol table leave them out."""
+    from bench.generators import SETTINGS
+    from bench.methods import METHODS
+
+    active = hparams.get("generator") or METHODS[method].generator
+    if active is None:
+        return set()
+    keep = set(specs(SETTINGS[active])) | set(specs(SynthesisHparams))
+    others = {n for name in SETTINGS if name != active for n in specs(SETTINGS[name])}
+    return (others - keep) & set(hparams)

@@ -19,6 +19,10 @@ if __name__ == "datasets":  # pragma: no cover - exercised by tests/test_packagi
 else:
     from bench.registry import Registry
 
+    # Embedded in the package (no download): where methods default to the harness's own DDPM
+    # instead of their papers' web-pretrained generators.
+    EMBEDDED = ("digits-lt", "colored-digits", "printed-digits")
+
     DATASETS = Registry(
         "dataset",
         {

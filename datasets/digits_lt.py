@@ -19,7 +19,7 @@ from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.io import seed_hash
 
-PROTOTYPE = "embedded-benchmark prototype measured on these machines (shared/notes/environment.md)"
+PROTOTYPE = "embedded-benchmark prototype measured on 2-core CPU machines (README, make run)"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from the end, the first 100 images of each (race, class) cell form the test set.
 `val_per_cell` images of each cell, scanning on, form the validation set (CGL has none; the
 harness selects checkpoints on it); the rest is the training set.
 
-Why CGL's split: SYNAuG (Sec 4, L70/L84) names gender as the class and race (without Others) as
+Why CGL's split: SYNAuG (Sec 3, Sec 4.1) names gender as the class and race (without Others) as
 the sensitive attribute and cites Jung et al. 2022 (CGL) for its metrics, but states no split;
 CGL's data handler is the public UTKFace fairness split of that line of work, so it is used with
 the class switched from CGL's age bins to gender, as SYNAuG states. Each split's `extra["age"]`

@@ -12,7 +12,7 @@ same class (augcond Sec 3.2, Table 1):
 
 Everything random (the pair's lambda, the CutMix box, the Dropout mask) is drawn from the
 request's own seed, so a sample does not depend on its batch or shard. The classifier then
-trains on 50/50 real:synthetic batches with Balanced Softmax (augcond Table 4, L244).
+trains on 50/50 real:synthetic batches with Balanced Softmax (augcond Table 4, App D).
 
 Choices the paper leaves open, marked "ours" in their sources (docs/augcond.md): lambda ~
 Beta(1, 1) for Mixup and CutMix (the CutMix paper's default); Embed-CutMix replaces one
@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.datasets import EMBEDDED
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.unclip import UnCLIPSettings
@@ -51,6 +52,19 @@ TINY_DDPM = {
     "pretrain_per_class": 1,  # a 10-image printed corpus
     "encoder_steps": 2,
 }
+# --smoke on the pretrained backends: the protocol's pipeline class with tiny random weights.
+TINY_PIPELINE = {"model_dir": "tiny", "resolution": 32, "sample_batch_size": 4}
+UNCLIP_SOURCE = (
+    "FG Sec 3.2 / App F, augcond Sec 3.2 / Table 4: Stable unCLIP 2.1 "
+    "(LDM-v2.1-unCLIP), local weights"
+)
+EMBEDDED_DDPM = (
+    "ours: no web-pretrained generator runs offline on the embedded digits: the harness's ddpm "
+    "with a jointly trained image encoder standing in for CLIP (docs/fg.md)"
+)
+# The embedded datasets' generator; everywhere else the papers' Stable unCLIP.
+ON_EMBEDDED = {d: {"generator": ("ddpm", EMBEDDED_DDPM)} for d in EMBEDDED}
+IMAGENET_LT_EPOCHS = (150, "augcond Table 4 / FG App F.2: 150 epochs on ImageNet-LT")
 
 
 @dataclass(frozen=True)
@@ -58,14 +72,13 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
     """Settings of every method conditioned on a class and on real images of it."""
 
     generator: str = hp(
-        "ddpm",
+        "unclip",
         choices=BACKENDS,
         stage="generator",
-        source="harness: the embedded ddpm with image conditioning runs offline; 'unclip' is the "
-        "papers' Stable unCLIP 2.1 (FG Sec 3.2, augcond Sec 3.2; needs local weights)",
-        help="ddpm (trained by the harness, image_conditioning on) | unclip (model_dir / HF cache) "
-        "| sd-imgvar (SD image variations, the image embedding only: Fill-Up's Image Variation; "
-        "give its model_id)",
+        source=UNCLIP_SOURCE,
+        help="unclip (model_dir / HF cache) | ddpm (trained by the harness, image_conditioning "
+        "on; the default on the embedded datasets) | sd-imgvar (SD image variations, the image "
+        "embedding only: Fill-Up's Image Variation; give its model_id)",
     )
     image_conditioning: bool = hp(
         True,
@@ -127,15 +140,16 @@ class ImageConditioned(Method):
     """
 
     Hparams = ConditionedHparams
-    generator = "ddpm"  # the default; each instance uses its `generator` setting
+    generator = "unclip"  # the default; each instance uses its `generator` setting
     IMAGES: ClassVar[int] = 1
     VERSION = 1
     RECIPE = {
         "loss": ("balanced-softmax", "FG Sec 4.1 / augcond Table 4: Balanced Softmax"),
         "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
-        "real_fraction": (0.5, "FG Sec 4.1 fn 3 / augcond L244: 50% real, 50% synthetic"),
+        "real_fraction": (0.5, "FG Sec 4.1 fn 3 / augcond App D: 50% real, 50% synthetic"),
     }
-    TINY: ClassVar[dict[str, Any]] = TINY_DDPM
+    TINY: ClassVar[dict[str, Any]] = {**TINY_DDPM, **TINY_PIPELINE}
+    DATASET_DEFAULTS = ON_EMBEDDED
     pixel_mix: ClassVar[str | None] = None  # "mixup" | "cutmix" on the images
     embed_mix: ClassVar[str | None] = None  # "mixup" | "cutmix" on the embeddings
 
@@ -243,8 +257,21 @@ class NoDropoutHparams(ConditionedHparams):
     )
 
 
-FEW_SHOT_CFG = (10.0, "augcond App C: CFG 10.0 beats 2.0 on all four few-shot datasets")
 FEW_SHOT = ("caltech101", "flowers102", "pascal-voc", "coco")
+FEW_SHOT_PROTOCOL = {
+    "guidance_scale": (10.0, "augcond App C: CFG 10.0 beats 2.0 on all four few-shot datasets"),
+    "plan": (
+        "ratio:15",
+        "ours: augcond Sec 4.2 follows DA-Fusion (Trabucco et al. 2023) and states no count; "
+        "DA-Fusion's train_classifier.py --num-synthetic 15 images per real image",
+    ),
+    "recipe.loss": ("ce", "augcond App D Table 4: CrossEntropy for few-shot fine-tuning"),
+}
+AUGCOND_PROTOCOLS = {
+    **ON_EMBEDDED,
+    "imagenet-lt": {"recipe.epochs": IMAGENET_LT_EPOCHS},
+    **{d: FEW_SHOT_PROTOCOL for d in FEW_SHOT},
+}
 
 
 def variant(name: str, images: int, pixel: str | None, embed: str | None, dropout: bool) -> type:
@@ -266,7 +293,10 @@ def variant(name: str, images: int, pixel: str | None, embed: str | None, dropou
             "pixel_mix": pixel,
             "embed_mix": embed,
             "paper": f"augcond Table 1 '{name}'",
-            "DATASET_DEFAULTS": {d: {"guidance_scale": FEW_SHOT_CFG} for d in FEW_SHOT},
+            "DATASET_DEFAULTS": AUGCOND_PROTOCOLS,
+            "PAPER_DATASETS": ("imagenet-lt", *FEW_SHOT),
+            # v2: the two images of a pair are distinct where the class has two
+            "VERSION": 2 if images == 2 else 1,
         },
     )
 

@@ -14,9 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
-from bench.generators.ddpm_settings import PROTO, DDPMSettings
+from bench.generators.ddpm_settings import CIFAR_DDPM, PROTO, DDPMSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
+from bench.methods.cbdm import DDIM_100
+
+CBDM_TABLE4 = "CBDM Table 4: the LT real data + 50k DDPM generations, labels uniform"
+# CBDM's DDPM baseline samples as cbdm does (so the two generators compare).
+CBDM_SAMPLING = {"sampling_steps": (100, "as cbdm (CBDM Table 6): " + DDIM_100)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,12 @@ class DDPMFill(Method):
         "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
         "real_fraction": (0.5, "FG Sec 4.1 footnote 3: 50% real, 50% synthetic per mini-batch"),
     }
+    # On CIFAR-LT: CBDM's baseline DDPM (its Table 1 "DDPM" rows) and Table 4's budget.
+    DATASET_DEFAULTS = {
+        "cifar10-lt": {**CIFAR_DDPM, **CBDM_SAMPLING, "plan": ("add:5000", CBDM_TABLE4)},
+        "cifar100-lt": {**CIFAR_DDPM, **CBDM_SAMPLING, "plan": ("add:500", CBDM_TABLE4)},
+    }
+    PAPER_DATASETS = ("cifar10-lt", "cifar100-lt")  # CBDM Table 1's DDPM rows
     TINY = {
         "unet_channels": (8, 16),
         "train_steps": 3,

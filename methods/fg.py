@@ -37,7 +37,12 @@ from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.io import seed_hash
 from bench.method import Dependency
-from bench.methods.augcond import ConditionedHparams, ImageConditioned
+from bench.methods.augcond import (
+    IMAGENET_LT_EPOCHS,
+    ON_EMBEDDED,
+    ConditionedHparams,
+    ImageConditioned,
+)
 
 CRITERIA = ("loss", "entropy", "hardness")
 PLACES = "FG App F.4 (Places-LT)"
@@ -102,6 +107,60 @@ class FGHparams(ConditionedHparams):
             )
 
 
+FEEDBACK = "FG App F: the ImageNet-LT feedback classifier"
+# FG's ImageNet-LT protocol (Sec 4.1, App F.2): shared with the LDM baselines of its Table 1.
+FG_IMAGENET_LT = {
+    "plan": ("fill:1300", "FG Sec 4.1: 'as many samples as required to obtain 1,300 per class'"),
+    "recipe.epochs": IMAGENET_LT_EPOCHS,
+    "recipe.augment": (
+        "standard-blur-gray",
+        "FG App F.2: random cropping, colour jittering, blur and grayscale",
+    ),
+}
+FG_PLACES_LT = {
+    "recipe.then": (("meta",), "FG Sec 4.2 / App F.4: two stages (Ren et al. 2020)"),
+    "stage.meta.trains": ("head", "FG App F.4: fine-tune the last layer"),
+    "stage.meta.reset_head": (False, "FG App F.4: fine-tune (the stage-one layer, not a new one)"),
+    "stage.meta.epochs": (10, "FG App F.4: 10 epochs"),
+    "stage.meta.sampler": ("meta", "FG App F.4: Meta Sampler (Ren et al. 2020)"),
+    "stage.meta.loss": ("balanced-softmax", "FG App F.4: Balanced Softmax"),
+    "stage.meta.data": (
+        "real",
+        "ours: FG App F.4 does not say; Ren et al.'s second stage re-samples the real long-"
+        "tailed training set (the Meta Sampler does the balancing)",
+    ),
+    "stage.meta.meta_set": (
+        "val",
+        "ours: FG is silent; Ren et al.'s code (BALMS main.py) draws the Places-LT meta set "
+        "from the val split, which also selects its best epoch (as here)",
+    ),
+}
+FG_NICOPP_ERM = {
+    "recipe.loss": ("ce", "FG App F.3: 'we only apply ERM without any extra algorithmic changes'"),
+    "recipe.real_fraction": (None, "FG App F.3: ERM on the pooled real and synthetic images"),
+}
+FG_PROTOCOLS = {
+    "imagenet-lt": {
+        **FG_IMAGENET_LT,
+        "dep.classifier.recipe.lr": (0.1, FEEDBACK + ": learning rate 0.1 (decaying)"),
+        "dep.classifier.recipe.weight_decay": (5e-4, FEEDBACK + ": weight decay 0.0005"),
+        "dep.classifier.recipe.batch_size": (32, FEEDBACK + ": batch size 32"),
+    },
+    "places-lt": {
+        "cond_dropout": (0.5, PLACES + ": p = 0.5"),
+        "guidance_scale": (3.0, PLACES + ": gamma = 3"),
+        "feedback_scale": (0.03, PLACES + ": omega = 0.03"),
+        **FG_PLACES_LT,
+    },
+    "nicopp": {
+        "prompt": ("{class_name} in {context}", "FG Sec 4.3: 'class-label in context'"),
+        "plan": ("cells:811", "FG Sec 4.3: each group balanced to 811 (the largest)"),
+        "feedback_scale": (0.03, "FG Table 7: the best omega on NICO++"),
+        **FG_NICOPP_ERM,
+    },
+}
+
+
 class FeedbackGuided(ImageConditioned):
     """Shared FG machinery; the variants set `criterion`."""
 
@@ -112,21 +171,11 @@ class FeedbackGuided(ImageConditioned):
         "classifier": Dependency(
             "erm",
             source="FG App F: the feedback classifier is an ERM classifier on the same real "
-            "long-tailed data (ImageNet-LT: LR 0.1 decaying, WD 5e-4, batch 32)",
+            "long-tailed data (its ImageNet-LT recipe: the dataset defaults below)",
         )
     }
-    DATASET_DEFAULTS = {
-        "places-lt": {
-            "cond_dropout": (0.5, PLACES + ": p = 0.5"),
-            "guidance_scale": (3.0, PLACES + ": gamma = 3"),
-            "feedback_scale": (0.03, PLACES + ": omega = 0.03"),
-        },
-        "nicopp": {
-            "prompt": ("{class_name} in {context}", "FG Sec 4.3: 'class-label in context'"),
-            "plan": ("cells:811", "FG Sec 4.3: each group balanced to 811 (the largest)"),
-            "feedback_scale": (0.03, "FG Table 7: the best omega on NICO++"),
-        },
-    }
+    DATASET_DEFAULTS = {**ON_EMBEDDED, **FG_PROTOCOLS}
+    PAPER_DATASETS = ("imagenet-lt", "places-lt", "nicopp")
     TINY = {**ImageConditioned.TINY, "sampling_steps": 2, "guidance_every": 1}
 
     def sampling_hooks(self, generator: Any) -> Any:

@@ -29,12 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
+from bench.methods.augcond import TINY_PIPELINE
 from bench.synthesis.plans import PromptTemplate, load_class_lists, per_class_lists
 
 PAPER = "Fill-Up (Shin et al. 2023)"
@@ -54,7 +56,8 @@ PLAN = {
     "1,300 or 2,600, dataset defaults)",
     "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
 }
-SD15 = "runwayml/stable-diffusion-v1-5"
+# SD 1.5's weights; its first repository (runwayml/stable-diffusion-v1-5) was taken down.
+SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CLIP_TEMPLATES = Path(__file__).with_name("fillup_clip_templates.yaml")
 MODEL = {
     "stage": "generator",
@@ -62,7 +65,6 @@ MODEL = {
     "CLIP width)",
 }
 TINY_DDPM = {
-    "generator": "ddpm",  # registry tests and --smoke need no weights; sd-ti: tests/test_fillup.py
     "unet_channels": (8, 16),
     "train_steps": 3,
     "batch_size": 8,
@@ -89,6 +91,33 @@ STAGE_II = {
     "epochs": (30, B4 + ": 30 epochs"),
     "randaugment": (True, "Fill-Up Sec 4.2: 'With RandAugment, our models are trained ...'"),
 }
+# Fill-Up App B.4 "For all Stage I training ... the standard ResNet50 training protocol for
+# ImageNet" (Sec 4.2: ResNet50 for all experiments; Places-LT from a pretrained ResNet152).
+STAGE_I = {
+    "recipe.backbone": ("resnet50", "Fill-Up Sec 4.2: ResNet50 for all experiments"),
+    "recipe.pretrained": (None, B4 + ": the standard ResNet50 ImageNet protocol, from scratch"),
+    "recipe.epochs": (100, B4 + ": 100 epochs"),
+    "recipe.batch_size": (256, B4 + ": batch size 256"),
+    "recipe.lr": (0.1, B4 + ": initial learning rate 0.1"),
+    "recipe.schedule": ("step", B4 + ": decayed by 0.1 every 30 epochs"),
+    "recipe.step_epochs": (30, B4 + ": every 30 epochs"),
+    "recipe.step_gamma": (0.1, B4 + ": by a factor of 0.1"),
+    "recipe.warmup_epochs": (0, B4 + ": no warm-up in Stage I"),
+    "recipe.augment": ("standard", B4 + ": random 224 crop, horizontal flip, colour jitter"),
+}
+PLACES_STAGE_I = {
+    **{k: v for k, v in STAGE_I.items() if k not in ("recipe.backbone", "recipe.pretrained")},
+    "recipe.backbone": ("resnet152", "Fill-Up Sec 4.2: Places-LT from a pretrained ResNet152"),
+    "recipe.pretrained": ("hf-cache", "Fill-Up Sec 4.2: ImageNet-pretrained (conventional)"),
+}
+INAT = "Fill-Up Sec 4.2 / App B.4: iNaturalist2018"
+INAT_STAGES = {
+    **STAGE_I,
+    "recipe.batch_size": (2048, INAT + ": batch size 2,048 'to accelerate training'"),
+    "stage.ft.epochs": (400, INAT + ": PaCo-style Stage II of 400 epochs"),
+    "stage.ft.lr": (0.01, INAT + ": initial learning rate 0.01"),
+    "stage.ft.schedule": ("cosine", INAT + ": decayed by the cosine schedule"),
+}
 RECIPE = {
     "loss": ("balanced-softmax", "Fill-Up Sec 3.2: Balanced Softmax (following Park et al.)"),
     "prior": ("real", "Fill-Up Sec 3.2: only real samples are counted in n_i"),
@@ -96,9 +125,17 @@ RECIPE = {
     "randaugment": (True, "Fill-Up Sec 4.2 / Table 5 '+ RandAug'"),
     "then": (("ft",), "Fill-Up Sec 3.2: Stage II fine-tunes on real data"),
 }
-PLANS = {
-    "imagenet-lt": {"plan": ("fill:2600", "Fill-Up Sec 4.3 / Table 5: 2,600 per class is best")},
-    "imagenet100-lt": {"plan": ("fill:1300", "Fill-Up Sec 3.1: 1,300 images per class on IN100")},
+PROTOCOLS = {
+    "imagenet-lt": {
+        "plan": ("fill:2600", "Fill-Up Sec 4.3 / Table 5: 2,600 per class is best"),
+        **STAGE_I,
+    },
+    "places-lt": PLACES_STAGE_I,
+    "inat2018": INAT_STAGES,
+    "imagenet100-lt": {
+        "plan": ("fill:1300", "Fill-Up Sec 3.1: 1,300 images per class on IN100"),
+        **STAGE_I,
+    },
 }
 
 
@@ -181,14 +218,14 @@ class FillUp(Method):
     VERSION = 2  # v2: on the embedded digits, a learned class vector (ddpm-ti), not plain ddpm
     RECIPE = RECIPE
     STAGES = {"ft": STAGE_II}
+    PAPER_DATASETS = ("imagenet-lt", "places-lt", "inat2018")
     DATASET_DEFAULTS = {
-        **PLANS,
-        "digits-lt": {"generator": ("ddpm-ti", EMBEDDED_TI)},
-        "colored-digits": {"generator": ("ddpm-ti", EMBEDDED_TI)},
+        **PROTOCOLS,
+        **{d: {"generator": ("ddpm-ti", EMBEDDED_TI)} for d in EMBEDDED_DATASETS},
     }
     TINY = {
         **TINY_DDPM,
-        "generator": "ddpm-ti",  # registry tests and --smoke need no weights
+        **TINY_PIPELINE,
         "ti_min_steps": 2,
         "ti_max_steps": 2,
         "ti_checkpoint_every": 1,
@@ -214,11 +251,10 @@ class FillUpTemplate(FillUp):
     generator = "sd"
     VERSION = 1
     DATASET_DEFAULTS = {
-        **PLANS,
-        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
-        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
+        **PROTOCOLS,
+        **{d: {"generator": ("ddpm", EMBEDDED)} for d in EMBEDDED_DATASETS},
     }
-    TINY = TINY_DDPM
+    TINY = {**TINY_DDPM, **TINY_PIPELINE}
 
     def prompt(self) -> str | None:
         if self.generator.startswith("ddpm"):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.methods.augcond import ConditionedHparams, ImageConditioned
+from bench.methods.fg import FG_IMAGENET_LT, FG_NICOPP_ERM, FG_PLACES_LT, ON_EMBEDDED
 
 FG_OURS = "ours: FG's Places-LT value (App F.4); the baselines' settings are not stated"
 
@@ -63,10 +64,26 @@ class TxtHparams(TxtImgHparams):
             )
 
 
+# The baselines of FG Tables 1-3 share FG's classifier protocol on each dataset (FG Sec 4.1:
+# Balanced Softmax and 50/50 batches "when training all LDM methods").
+LDM_PROTOCOLS = {
+    **ON_EMBEDDED,
+    "imagenet-lt": FG_IMAGENET_LT,
+    "places-lt": FG_PLACES_LT,
+    "nicopp": {
+        "prompt": ("{class_name} in {context}", "FG Sec 4.3: 'class-label in context'"),
+        "plan": ("cells:811", "FG Sec 4.3: each group balanced to 811 (the largest)"),
+        **FG_NICOPP_ERM,
+    },
+}
+
+
 class LDMTxtImg(ImageConditioned):
     """LDM (txt+img): class prompt plus the embedding of one random real image (FG Table 1)."""
 
     Hparams = TxtImgHparams
+    DATASET_DEFAULTS = LDM_PROTOCOLS
+    PAPER_DATASETS = ("imagenet-lt", "places-lt", "nicopp")
     TINY = {**ImageConditioned.TINY, "sampling_steps": 2}  # DDIM: 2 steps exercise every path
     paper = "FG Table 1 / augcond Table 2 'LDM (txt+img)'"
 
@@ -76,6 +93,8 @@ class LDMTxt(ImageConditioned):
 
     Hparams = TxtHparams
     TINY = LDMTxtImg.TINY
+    DATASET_DEFAULTS = LDM_PROTOCOLS
+    PAPER_DATASETS = LDMTxtImg.PAPER_DATASETS
     paper = "FG Table 1 / augcond Table 2 'LDM (txt)'"
 
     def conditioning(self) -> int:

@@ -1,7 +1,7 @@
 """synaug: SYNAuG (Ye-Bin et al.), uniformise with synthetic data, domain Mixup, last layer.
 
 Alg. 1: (1) uniformise the class distribution with Stable Diffusion images: prompts
-"a photo of {modifier} {class}" with 20 modifiers per class (SYNAuG L68; the paper's came from
+"a photo of {modifier} {class}" with 20 modifiers per class (SYNAuG Sec 3; the paper's came from
 ChatGPT and are unpublished: ours ship in methods/synaug_modifiers.yaml, editable, or
 `modifiers_file`), ImageNet100-LT filled to 500 per class (classes above get none); (2) train
 encoder + classifier with Mixup across real and synthetic images (`mix_pairs=real-synthetic`);
@@ -33,11 +33,13 @@ from typing import Any
 
 import numpy as np
 
+from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
+from bench.methods.augcond import TINY_PIPELINE
 from bench.methods.fillup import TINY_DDPM
 from bench.synthesis.plans import load_class_lists, per_class_lists
 
@@ -57,13 +59,13 @@ class Hparams(SynthesisHparams, DDPMSettings, SDSettings):
         "sd",
         choices=("sd", "ddpm"),
         stage="generator",
-        source=f"{SYNAUG} L52: Stable Diffusion (version not stated; the sd default model)",
+        source=f"{SYNAUG} Sec 3: Stable Diffusion (version not stated; the sd default model)",
         help="sd (Stable Diffusion, local weights) | ddpm (the embedded benchmarks)",
     )
     prompt: str = hp(
         "a photo of {modifier} {class_name}",
         stage="synthesis",
-        source=f"{SYNAUG} L68: 'a photo of {{modifier}} {{class}}'",
+        source=f"{SYNAUG} Sec 3: 'a photo of {{modifier}} {{class}}'",
     )
     modifiers_file: str | None = hp(
         None,
@@ -120,33 +122,41 @@ class SYNAuG(Method):
     STAGES = {
         "ft": {
             "trains": ("head", f"{ALG1} step 3: only the last layer"),
-            "reset_head": (False, f"{SYNAUG} L64: fine-tuning (re-training is weaker)"),
+            "reset_head": (False, f"{SYNAUG} Sec 3: fine-tuning (re-training is weaker)"),
             "data": (
                 "group-balanced-subsample",
                 f"{ALG1} step 3: uniformly subsampled real data (groups = classes without "
-                "attributes; Waterbirds: DFR's group-balanced subsample, SYNAuG L86)",
+                "attributes; Waterbirds: DFR's group-balanced subsample, SYNAuG Sec 4.1)",
             ),
             "sampler": ("instance", "the subsample is already uniform"),
             "epochs": (10, "ours: SYNAuG states none; cRT's 10 epochs (Kang et al. 2020)"),
         }
     }
     DATASET_DEFAULTS = {
-        "digits-lt": {"generator": ("ddpm", EMBEDDED)},
-        "colored-digits": {"generator": ("ddpm", EMBEDDED)},
-        "imagenet100-lt": {"plan": ("fill:500", f"{SYNAUG} L68: 500 samples per class")},
+        **{d: {"generator": ("ddpm", EMBEDDED)} for d in EMBEDDED_DATASETS},
+        "imagenet100-lt": {
+            "plan": ("fill:500", f"{SYNAUG} Sec 3: 500 samples per class"),
+            "prompt": (
+                "a photo of {class_name}",
+                f"{SYNAUG} Sec 3: 'a photo of {{class}}, ...' on ImageNet100-LT (the words after "
+                "the comma are not given)",
+            ),
+            "resolution": (256, f"{SYNAUG} Sec 3: 256 x 256 on ImageNet100-LT"),
+        },
         "utkface": {
-            "plan": ("cells:max", f"{SYNAUG} L70-72: equalise gender within each race"),
+            "plan": ("cells:max", f"{SYNAUG} Sec 3: equalise gender within each race"),
             "prompt": (
                 UTK_PROMPT,
-                f"{SYNAUG} L70: 'Portrait face photo of {{race}} {{gender}}, {{age}} year old'",
+                f"{SYNAUG} Sec 3: 'Portrait face photo of {{race}} {{gender}}, {{age}} year old'",
             ),
         },
         "waterbirds": {
-            "plan": ("cells:max", f"{SYNAUG} L74: birds in both places ('water bird in land')"),
-            "prompt": ("The photo of {class_name} in {attribute}", f"{SYNAUG} L74"),
+            "plan": ("cells:max", f"{SYNAUG} Sec 3: birds in both places ('water bird in land')"),
+            "prompt": ("The photo of {class_name} in {attribute}", f"{SYNAUG} Sec 3"),
         },
     }
-    TINY = TINY_DDPM
+    TINY = {**TINY_DDPM, **TINY_PIPELINE}
+    PAPER_DATASETS = ("cifar100-lt", "imagenet100-lt", "utkface", "waterbirds")
 
     def __init__(self, hparams: Any, context: Any):
         super().__init__(hparams, context)

@@ -52,7 +52,15 @@ def run_info(run_dir: Path) -> dict:
 
 @pytest.mark.parametrize(("method", "dataset"), tiered("digits-lt", "colored-digits"))
 def test_method_runs_end_to_end(method: str, dataset: str, results: Path) -> None:
-    run_dir = run_tiny(method, results, dataset=dataset)
+    # colored-digits is class-balanced: a fill-up plan asks for nothing, which is an error
+    # (test_a_plan_asking_for_nothing_is_refused) unless asked for on purpose
+    nothing = ["method.plan=add:0"] if dataset == "colored-digits" else []
+    run_dir = run_tiny(
+        method,
+        results,
+        *(nothing if METHODS[method].uses_synthetic_data() else []),
+        dataset=dataset,
+    )
     result = read_json(run_dir / "result.json")
     test = result["metrics"]["test"]
     assert 0.0 <= test["overall"] <= 1.0 and len(test["per_class"]) == 10
@@ -70,7 +78,7 @@ def test_method_runs_end_to_end(method: str, dataset: str, results: Path) -> Non
         real = np.array(result["metrics"]["train_counts"])
         synthetic = np.array(result["metrics"]["synthetic_counts"])
         assert (real + synthetic == real.max()).all()  # filled up to the head class
-    else:  # colored-digits is class-balanced: a fill-up method has nothing to fill
+    else:  # colored-digits with plan=add:0: nothing synthesised, on purpose
         assert result["metrics"]["synthetic_counts"] is None
     code, table, _ = cli("leaderboard", "--results", str(results))
     assert code == 0 and f"| {method} " in table
@@ -185,8 +193,10 @@ def test_ddpm_fill_runs_on_file_backed_datasets(dataset: str, tmp_path: Path) ->
     result = read_json(Path(out.strip()) / "result.json")
     real = np.array(result["metrics"]["train_counts"])
     synthetic = np.array(result["metrics"]["synthetic_counts"])
-    # a smoke run fills at most 2 images per class; classes at the head count get none
-    assert synthetic.tolist() == np.minimum(real.max() - real, 2).tolist()
+    # a smoke run fills at most 2 images per class; classes at the head count get none; on
+    # CIFAR-LT ddpm-fill adds 5,000 per class (CBDM Table 4), capped at 2
+    wanted = np.full_like(real, 5000) if dataset == "cifar10-lt" else real.max() - real
+    assert synthetic.tolist() == np.minimum(wanted, 2).tolist()
     assert result["info"]["generator"]["cached"] is False
 
 
@@ -245,3 +255,18 @@ def test_synaug_stages_domain_mixup_then_last_layer_on_balanced_real(results: Pa
     real, synthetic = sum(metrics["train_counts"]), sum(metrics["synthetic_counts"])
     assert main["train_samples"] == real + synthetic and main["batch_aug"] == "mixup"
     assert ft["train_samples"] == 10 * min(metrics["train_counts"]) and ft["trains"] == "head"
+
+
+def test_a_plan_asking_for_nothing_is_refused(results: Path) -> None:
+    """colored-digits is class-balanced: fill:max would silently train on real data only."""
+    sets = [*tiny_sets("ddpm-fill"), "recipe.epochs=1"]
+    code, _, err = cli(
+        "run", "--method", "ddpm-fill", "--dataset", "colored-digits", "--results",
+        str(results), "--quiet", *[f"--set={s}" for s in sets],
+    )  # fmt: skip
+    assert code == 2
+    assert "plan='fill:max' asks for no synthetic image on colored-digits" in err
+    assert "plan=add:0" in err
+    # refused before the generator fit: nothing fitted, synthesised or trained
+    assert not (results / "cache" / "generators").exists()
+    assert not list(results.glob("runs/*/train_state.pt")) and not list(results.glob("runs/*/done"))

@@ -31,12 +31,37 @@ def test_method_entry_is_complete(name: str) -> None:
     for key, (value, source) in cls.RECIPE.items():
         assert source.strip()
         hparams.check_value(recipe_specs[key], value, f"{name}.RECIPE")
-    for dataset, values in cls.DATASET_DEFAULTS.items():
+    for dataset in cls.DATASET_DEFAULTS:
         DATASETS.check(dataset)
-        for key, (value, source) in values.items():
-            assert source.strip()
-            hparams.check_value(hparams.specs(cls.Hparams)[key], value, name)
     hparams.build(cls.Hparams, cls.TINY, f"{name}.TINY")
+
+
+PROTOCOL_PAIRS = [(m, d) for m in METHODS for d in METHODS[m].DATASET_DEFAULTS]
+
+
+@pytest.mark.parametrize(("name", "dataset"), PROTOCOL_PAIRS)
+def test_per_dataset_defaults_resolve_with_their_sources(name: str, dataset: str) -> None:
+    """Every value a method declares for a dataset (method, recipe.X, stage.S.X, dep.D.S.X)
+    is what the run resolves to there, with the declared source."""
+    from bench.runs.config import DEP_PREFIX, dataset_sections, resolve
+
+    config = resolve(name, dataset)
+    for section, declared in dataset_sections(METHODS[name], dataset).items():
+        run, where = config, section
+        if section.startswith(DEP_PREFIX):
+            run = config.dependencies[section.removeprefix(DEP_PREFIX)]
+        for key, (value, source) in declared.items():
+            assert source.strip(), f"{name} on {dataset}: {section}.{key} has no source"
+            if section.startswith(DEP_PREFIX):
+                where, key = key.rsplit(".", 1)
+            values = {
+                "method": run.hparams,
+                "dataset": run.data,
+                "recipe": run.recipe,
+            }.get(where) or run.stages[where.removeprefix("stage.")]
+            expected = list(value) if isinstance(value, tuple) else value
+            assert values[key] == expected, f"{name} on {dataset}: {section}.{key}"
+            assert source in run.sources[f"{where}.{key}"]
 
 
 @pytest.mark.parametrize("name", list(DATASETS))

@@ -101,18 +101,16 @@ class LoadedDataset:
         return self.train.class_counts(self.num_classes)
 
     def with_eval_limit(self, per_class: int) -> LoadedDataset:
-        """A copy whose non-train splits keep at most `per_class` samples of each class (the
-        first ones, so it is deterministic): the evaluation of a smoke run."""
+        """A copy whose non-train splits keep at most `per_class` samples of each class, or
+        of each group where the split has groups (so worst-group and fairness metrics still see
+        every group); the first ones, so it is deterministic: the evaluation of a smoke run."""
         splits = {}
         for name, split in self.splits.items():
             if name == "train":
                 splits[name] = split
                 continue
-            keep = [
-                i
-                for c in np.unique(split.targets)
-                for i in np.flatnonzero(split.targets == c)[:per_class]
-            ]
+            strata = split.targets if split.groups is None else split.groups
+            keep = [i for c in np.unique(strata) for i in np.flatnonzero(strata == c)[:per_class]]
             splits[name] = split.subset(np.sort(np.asarray(keep, dtype=np.int64)))
         return dataclasses.replace(self, splits=splits)
 

@@ -56,7 +56,10 @@ RECIPE: dict[str, tuple[Any, str]] = {
     "schedule": ("constant", DA_FUSION + ": constant learning rate"),
     "augment": ("flip-rotate", DA_FUSION + ": RandomHorizontalFlip + RandomRotation(15)"),
     "resize": ("square", DA_FUSION + ": Resize((256, 256)), no crop"),
-    "trains": ("head", "augcond L127: fine-tune the last layer of an ImageNet-pretrained ResNet50"),
+    "trains": (
+        "head",
+        "augcond Sec 4.2: fine-tune the last layer of an ImageNet-pretrained ResNet50",
+    ),
     "selection_metric": (
         "val_balanced",
         "mean per-class accuracy, the few-shot headline; highest across epochs (DA-Fusion)",

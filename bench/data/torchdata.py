@@ -299,22 +299,30 @@ def file_transform(
     image_size: int, augment: str, normalize: str, channels: int, resize: str = "crop"
 ) -> Any:
     """classifier-balancing's transforms: RandomResizedCrop + flip + ColorJitter(0.4, 0.4, 0.4)
-    for training, Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square")
-    DA-Fusion's Resize((size, size)) with, for training, flip + RandomRotation(15)."""
+    for training (standard-blur-gray adds blur and grayscale with SimCLR's probabilities),
+    Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square") DA-Fusion's
+    Resize((size, size)) with, for training, flip + RandomRotation(15)."""
     from torchvision import transforms as T
 
-    augment, randaugment = split_augment(augment)
+    randaugment = augment.endswith(RANDAUGMENT)
+    augment = augment.removesuffix(RANDAUGMENT)
     mean, std = (t.flatten().tolist() for t in mean_std(normalize, channels))
     if resize == "square":
         steps = [T.Resize((image_size, image_size))]
         if augment != "none":
             steps += [T.RandomHorizontalFlip(), T.RandomRotation(15)]
-    elif augment in ("standard", "flip-rotate"):
+    elif augment in ("standard", "flip-rotate", "standard-blur-gray"):
         steps = [
             T.RandomResizedCrop(image_size),
             T.RandomHorizontalFlip(),
             T.ColorJitter(0.4, 0.4, 0.4, 0.0),
         ]
+        if augment == "standard-blur-gray":  # FG App F.2: "... blur and grayscale"
+            kernel = 2 * max(1, image_size // 20) + 1  # ~10% of the side, odd (SimCLR's)
+            steps += [
+                T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5),
+                T.RandomGrayscale(p=0.2),
+            ]
     elif augment == "shift":
         steps = [
             T.Resize(image_size),
@@ -331,9 +339,15 @@ def file_transform(
 RANDAUGMENT = "+randaugment"
 
 
+# Augmentations that are file-only: on in-memory arrays they are their array counterpart.
+ARRAY_AUGMENT = {"standard-blur-gray": "standard"}
+
+
 def split_augment(augment: str) -> tuple[str, bool]:
-    """'standard+randaugment' -> ('standard', True): the augmentation and RandAugment on top."""
-    return augment.removesuffix(RANDAUGMENT), augment.endswith(RANDAUGMENT)
+    """'standard+randaugment' -> ('standard', True): the augmentation and RandAugment on top
+    (as the array path applies it: a file-only augmentation is its array counterpart there)."""
+    base = augment.removesuffix(RANDAUGMENT)
+    return ARRAY_AUGMENT.get(base, base), augment.endswith(RANDAUGMENT)
 
 
 def rand_augment(x: torch.Tensor) -> torch.Tensor:

@@ -18,3 +18,18 @@ GENERATORS = Registry(
         "noise": "bench.generators.noise:NoiseGenerator",
     },
 )
+
+# Each backend's settings dataclass, importable without torch (`bench run --dry-run` shows the
+# active backend's settings only); tests hold it equal to GENERATORS[n].Settings.
+SETTINGS = Registry(
+    "generator settings",
+    {
+        "ddpm": "bench.generators.ddpm_settings:DDPMSettings",
+        "ddpm-ti": "bench.generators.ddpm_settings:DDPMInversionSettings",
+        "sd": "bench.generators.sd:SDSettings",
+        "sd-ti": "bench.generators.inversion:InversionSettings",
+        "unclip": "bench.generators.unclip:UnCLIPSettings",
+        "sd-imgvar": "bench.generators.imgvar:ImageVariationSettings",
+        "noise": "bench.generators.noise:NoiseSettings",
+    },
+)

@@ -68,7 +68,7 @@ class BalancingSettings:
         low=0.0,
         high=100.0,
         stage="generator",
-        source=f"{CBDM} L140: gamma = 1/4 by default (hard-coded in the official code)",
+        source=f"{CBDM} Sec 3.3: gamma = 1/4 by default (hard-coded in the official code)",
         help="CBDM commitment weight gamma",
     )
     cbdm_label_set: str = hp(

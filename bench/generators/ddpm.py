@@ -272,8 +272,10 @@ class DDPMGenerator(Generator):
         if self.freeze_encoder and self.cond.encoder is not None:
             frozen = {id(p) for p in self.cond.encoder.parameters()}
             params = [p for p in params if id(p) not in frozen]
-        opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_with_warmup(s.train_steps))
+        opt = (torch.optim.Adam if s.optimizer == "adam" else torch.optim.AdamW)(
+            params, lr=s.lr, weight_decay=0.0
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_schedule(s))
         rng = torch.Generator().manual_seed(seed)
         self._set_balancing(labels)
         step, losses = self._resume(workdir, opt, sched, rng)
@@ -321,6 +323,9 @@ class DDPMGenerator(Generator):
         else:  # CBDM Table 1's +RS / +SQRT-RS: classes drawn uniformly or by sqrt frequency
             idx = torch.multinomial(self._image_weights, s.batch_size, True, generator=rng)
         x0 = unit(images.read(idx.numpy())).to(self.device)
+        if s.hflip:  # each image mirrored with probability 1/2 (DDPM's CIFAR training)
+            flip = (torch.rand(len(x0), generator=rng) < 0.5).to(self.device)
+            x0 = torch.where(flip[:, None, None, None], x0.flip(-1), x0)
         # CBDM Table 1's +ADA / +DiffAug (bench/generators/ddpm_augment.py); none draws nothing
         x0, aug = augment(x0, s.train_augment, s.ada_prob, rng)
         y = labels[idx].clone()
@@ -632,16 +637,23 @@ def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2D
     widths = tuple(settings.unet_channels)
     groups = math.gcd(32, *widths)
     n = len(widths)
+    attn = set(settings.attention_levels)
+    down = tuple("AttnDownBlock2D" if i in attn else "DownBlock2D" for i in range(n))
+    up = tuple("AttnUpBlock2D" if n - 1 - i in attn else "UpBlock2D" for i in range(n))
+    extra = {"dropout": settings.dropout} if settings.dropout else {}
+    if attn:
+        extra["attention_head_dim"] = None  # one head over the channels, as DDPM's AttnBlock
     return UNet2DModel(
         sample_size=image_size,
         in_channels=channels,
         out_channels=channels,
         layers_per_block=settings.layers_per_block,
         block_out_channels=widths,
-        down_block_types=("DownBlock2D",) * n,
-        up_block_types=("UpBlock2D",) * n,
+        down_block_types=down,
+        up_block_types=up,
         class_embed_type="identity",
         norm_num_groups=groups,
+        **extra,
     )
 
 
@@ -667,6 +679,14 @@ def no_attribute_message(request: SynthesisRequest) -> str:
         f"{request.index} (class {request.label}) names no attribute: its plan fills classes "
         "only. Use a cells: plan (plan=cells:max) or condition=class."
     )
+
+
+def lr_schedule(settings: DDPMSettings):
+    """The generator's LR multiplier per step (`lr_schedule`, `warmup_steps`)."""
+    if settings.lr_schedule == "warmup-constant":
+        warmup = settings.warmup_steps or max(1, settings.train_steps // 50)
+        return lambda step: min(step + 1, warmup) / warmup
+    return cosine_with_warmup(settings.train_steps, settings.warmup_steps)
 
 
 def cosine_with_warmup(total_steps: int, warmup: int | None = None):

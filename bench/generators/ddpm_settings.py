@@ -8,7 +8,7 @@ from bench.errors import ConfigError
 from bench.generators.balancing import BalancingSettings
 from bench.hparams import hp
 
-PROTO = "embedded-benchmark prototype on digits (shared/notes/environment.md)"
+PROTO = "embedded-benchmark prototype on digits (measured on 2-core CPUs; docs/synthesis.md)"
 # The largest side the harness trains a DDPM at when the dataset's images are larger.
 MAX_SIZE = 64
 # What `pretrained_generator` names: "none" (fit on the run's data) or a corpus pretrained on.
@@ -72,8 +72,8 @@ class DDPMSettings(BalancingSettings):
         choices=CONDITIONS,
         stage="generator",
         source="class: a class-conditional DDPM (CBDM Sec 3.1); cell: ours, the embedded analogue "
-        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', L70): one label "
-        "per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
+        "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', Sec 3): one "
+        "label per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
         help="class | cell: what the label names; cell draws a cells: plan's requested attribute",
         keyless_default=True,
     )
@@ -150,6 +150,55 @@ class DDPMSettings(BalancingSettings):
         help="train_augment=ada: probability of each transform (the x-flip is always 1/2)",
         keyless_default=True,
     )
+    attention_levels: tuple[int, ...] = hp(
+        (),
+        low=0,
+        high=16,
+        stage="generator",
+        keyless_default=True,
+        source="harness: no self-attention in the levels (cheap on CPU; the middle block has one)",
+        help="UNet levels (0 = the finest) whose blocks have self-attention, e.g. 1 for CBDM's "
+        "baseline DDPM (attention at 16 x 16 on CIFAR)",
+    )
+    dropout: float = hp(
+        0.0,
+        low=0.0,
+        high=1.0,
+        stage="generator",
+        keyless_default=True,
+        source="harness: no dropout in the UNet's residual blocks",
+    )
+    optimizer: str = hp(
+        "adamw",
+        choices=("adamw", "adam"),
+        stage="generator",
+        keyless_default=True,
+        source=PROTO + ": AdamW without weight decay",
+        help="adamw | adam (torch's Adam, no weight decay: Ho et al.'s DDPM and CBDM's code)",
+    )
+    lr_schedule: str = hp(
+        "cosine",
+        choices=("cosine", "warmup-constant"),
+        stage="generator",
+        keyless_default=True,
+        source=PROTO + ": linear warm-up over 2% of the steps, then cosine to zero",
+        help="cosine | warmup-constant (linear warm-up over warmup_steps, then constant: DDPM's)",
+    )
+    warmup_steps: int | None = hp(
+        None,
+        low=1,
+        high=10_000_000,
+        stage="generator",
+        keyless_default=True,
+        source="harness: none = 2% of train_steps",
+    )
+    hflip: bool = hp(
+        False,
+        stage="generator",
+        keyless_default=True,
+        source="harness: digits are not mirror-symmetric, so no flips",
+        help="random horizontal flips of the training images (DDPM's CIFAR-10 training)",
+    )
     generator_seed: int | None = hp(
         0,
         low=0,
@@ -162,6 +211,12 @@ class DDPMSettings(BalancingSettings):
     def __post_init__(self) -> None:
         if len(self.unet_channels) == 0:
             raise ConfigError("unet_channels is empty: give at least one width, e.g. 32,64,64.")
+        deep = [lvl for lvl in self.attention_levels if lvl >= len(self.unet_channels)]
+        if deep:
+            raise ConfigError(
+                f"attention_levels={list(self.attention_levels)}: level {deep[0]} does not exist; "
+                f"the UNet has {len(self.unet_channels)} levels (0..{len(self.unet_channels) - 1})."
+            )
         if self.image_size is not None:
             check_size(self.image_size, len(self.unet_channels))
         if self.condition == "cell" and (
@@ -204,6 +259,31 @@ def check_size(size: int, levels: int) -> None:
             f"{factor} or use fewer unet_channels."
         )
 
+
+CBDM_BASELINE = (
+    "CBDM Sec 4.1: 'strictly follow the training configurations of the baseline' DDPM (Ho et "
+    f"al. 2020; {CBDM_CODE} config/cifar100.txt"
+)
+# CBDM's baseline DDPM on CIFAR (35.7 M parameters at 32 x 32), as per-dataset values of the
+# methods that train it there (cbdm, ddpm-fill): {setting: (value, source)}.
+CIFAR_DDPM = {
+    "unet_channels": ((128, 256, 256, 256), CBDM_BASELINE + ": ch 128, ch_mult 1,2,2,2)"),
+    "layers_per_block": (2, CBDM_BASELINE + ": num_res_blocks 2)"),
+    "attention_levels": ((1,), CBDM_BASELINE + ": attn [1], self-attention at 16 x 16)"),
+    "dropout": (0.1, CBDM_BASELINE + ": dropout 0.1)"),
+    "optimizer": ("adam", CBDM_BASELINE + ", CBDM Sec 4.1: Adam)"),
+    "lr": (2e-4, CBDM_BASELINE + ", CBDM Sec 4.1: learning rate 0.0002)"),
+    "lr_schedule": ("warmup-constant", CBDM_BASELINE + ": linear warm-up, then constant)"),
+    "warmup_steps": (5000, "CBDM Sec 4.1: 'after 5,000 epochs of warmup' (the code's 5,000 steps)"),
+    "batch_size": (128, CBDM_BASELINE + ": batch size 128)"),
+    "ema_decay": (0.9999, CBDM_BASELINE + ": EMA decay 0.9999)"),
+    "hflip": (True, CBDM_BASELINE + ": random horizontal flips)"),
+    "train_steps": (
+        300_000,
+        "ours: CBDM states 'appropriate epochs for each dataset'; its code's README trains CBDM on "
+        "CIFAR100-LT for 300k steps (config default 800k)",
+    ),
+}
 
 FILLUP_STEPS = "Fill-Up App B.3's min(max(100 n, 2000), 10000)"
 CPU_SCALE = (

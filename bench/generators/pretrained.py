@@ -43,7 +43,8 @@ class PretrainedSettings:
         None,
         stage="generator",
         source="harness: the Hugging Face cache unless a local pipeline folder is given",
-        help="a folder written by save_pretrained (model_index.json and components)",
+        help="a folder written by save_pretrained (model_index.json and components), or "
+        "'tiny': the pipeline class with tiny random weights built from configs (--smoke)",
     )
     dtype: str = hp(
         "auto",
@@ -122,6 +123,10 @@ def weights_digest(path: Path) -> str:
 
 
 def pretrained_identity(settings: Any) -> dict[str, Any]:
+    from bench.generators import tiny
+
+    if tiny.is_tiny(settings):
+        return tiny.identity()
     path = weights_dir(settings)
     return {
         "model_id": settings.model_id,

@@ -207,6 +207,12 @@ def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPi
     """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
     import diffusers
 
+    from bench.generators import tiny
+
+    if tiny.is_tiny(settings):  # a smoke run: the real class, random weights from configs
+        pipe = tiny.build(cls_name)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
     path = weights_dir(settings)
     cls = getattr(diffusers, cls_name)
     kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype, device)}

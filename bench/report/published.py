@@ -2,9 +2,9 @@
 
 `results/published/` holds four CSV files (docs/leaderboard.md describes them):
 
-- `published.csv`  every numeric result of the five papers (from shared/reference), one value
-                   a line: paper, table, dataset, imbalance factor, backbone, method, method_slug,
-                   n_synthetic, metric, value, std, setting, reported_by;
+- `published.csv`  every numeric result of the five papers (transcribed from their tables),
+                   one value a line: paper, table, dataset, imbalance factor, backbone,
+                   method, method_slug, n_synthetic, metric, value, std, setting, reported_by;
 - `methods.csv`    method_slug (optionally per paper) -> bench method name, the issue that plans
                    it when it is not registered yet, and a note;
 - `datasets.csv`   published dataset (+ imbalance factor) -> bench dataset and its options;

@@ -123,6 +123,7 @@ class RunConfig:
             ("recipe", self.recipe_settings),
         ):
             out[name] = hparams.keyed(type(settings), out[name])
+        out["stages"] = {name: hparams.keyed(Stage, v) for name, v in out["stages"].items()}
         if self.smoke:  # absent when false, so the ids of earlier runs stay what they were
             out["smoke"] = True
         if self.dependencies:
@@ -195,11 +196,13 @@ def resolve(
     config_file: str | Path | None = None,
     sets: list[str] | tuple[str, ...] = (),
     smoke: bool = False,
+    required_by: Layer | None = None,
 ) -> RunConfig:
     """Build the RunConfig for a method and dataset from defaults, a config file and --set.
 
     `smoke` adds the smoke layer (the method's TINY settings, a tiny recipe and small images)
-    above the built-in defaults, so a config file and --set still win over it.
+    above the built-in defaults, so a config file and --set still win over it. `required_by`:
+    for a dependency run, what the method needing it declares for it (above its own defaults).
     """
     from bench.datasets import DATASETS
     from bench.methods import METHODS
@@ -215,13 +218,12 @@ def resolve(
     schemas = {"method": method_cls.Hparams, "dataset": dataset_cls.Options, "recipe": Recipe}
 
     cli_layer, cli_seed, dep_sets = parse_sets(sets, schemas, list(method_cls.DEPENDENCIES))
-    smoke_layer = smoke_settings(method_cls, dataset_cls) if smoke else None
-    layers = [
-        *default_layers(method, dataset, method_cls, dataset_cls),
-        smoke_layer,
-        file_layer,
-        cli_layer,
-    ]
+    builtin = [*default_layers(method, dataset, method_cls, dataset_cls), required_by]
+    builtin = [layer for layer in builtin if layer is not None]
+    if smoke:
+        defaults = merge_layers(builtin, {"recipe": Recipe}, method, dataset)[1]["recipe"]
+        builtin.append(smoke_settings(method_cls, dataset_cls, defaults))
+    layers = [*builtin, file_layer, cli_layer]
     layers = [layer for layer in layers if layer is not None]
     resolved, built, sources = merge_layers(layers, schemas, method, dataset)
     stage_schemas = stage_sections(layers, built["recipe"].then)
@@ -232,13 +234,17 @@ def resolve(
     check_data(built["recipe"], stage_built, synthetic, method)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
+    declared = dataset_sections(method_cls, dataset)
     dependencies = {
         name: resolve(
             dep.method,
             dataset,
             final_seed,
-            sets=[*as_sets("dataset", resolved["dataset"]), *dep.sets, *dep_sets.get(name, [])],
+            sets=[*as_sets("dataset", resolved["dataset"]), *dep_sets.get(name, [])],
             smoke=smoke,
+            required_by=dependency_layer(
+                method, dep, declared.get(f"{DEP_PREFIX}{name}", {}), dataset
+            ),
         )
         for name, dep in method_cls.DEPENDENCIES.items()
     }
@@ -318,22 +324,55 @@ SMOKE_RECIPE = {"epochs": 2, "steps_per_epoch": 2, "batch_size": 8, "warmup_epoc
 SMOKE_IMAGE_SIZE = 32
 
 
-def smoke_settings(method_cls: Any, dataset_cls: Any) -> Layer:
+def smoke_settings(method_cls: Any, dataset_cls: Any, defaults: Recipe) -> Layer:
     """`bench run --smoke`: every code path of a method on a dataset, in seconds on a CPU.
 
-    The method's TINY settings (the same the registry tests use), a two-epoch recipe and, for
-    datasets whose image size is free, 32 px images. The harness also caps synthesis and the
-    evaluation splits of a smoke run (bench.runs.runner); the run is recorded as a smoke run.
+    The method's TINY settings (the same the registry tests use: tiny random-weight pipelines
+    of its protocol's backend class, `model_dir=tiny`), a two-epoch recipe on a tiny backbone of
+    the protocol's family without weights, one epoch of every later stage and, for datasets
+    whose image size is free, 32 px images. `defaults` is the recipe the run has without the
+    smoke layer. The harness also caps synthesis and the evaluation splits of a smoke run
+    (bench.runs.runner); the run is recorded as a smoke run.
     """
     layer = Layer("smoke", builtin=True)
     note = "bench run --smoke"
     layer.declare("method", {k: (v, note) for k, v in method_cls.TINY.items()})
     layer.declare("recipe", {k: (v, note) for k, v in SMOKE_RECIPE.items()})
-    for name in method_cls.STAGES:
+    tiny = tiny_backbone(defaults.backbone)
+    layer.declare("recipe", {"backbone": (tiny, f"{note}: {defaults.backbone}'s family, tiny")})
+    layer.declare("recipe", {"pretrained": (None, f"{note}: a tiny backbone, no weights")})
+    for name in defaults.then:
         layer.declare(f"{STAGE_PREFIX}{name}", {"epochs": (1, note), "warmup_epochs": (0, note)})
     size = hparams.specs(dataset_cls.Options).get("image_size")
     if size is not None and size.choices is None and size.default > SMOKE_IMAGE_SIZE:
         layer.declare("dataset", {"image_size": (SMOKE_IMAGE_SIZE, note)})
+    return layer
+
+
+def tiny_backbone(name: str) -> str:
+    """The tiny member of a backbone's family (ResNet, ResNeXt); small ones stay themselves."""
+    lower = name.lower()
+    if "resnext" in lower:
+        return "tiny-resnext"
+    if "resnet" in lower and name != "resnet32":
+        return "tiny-resnet"
+    return name
+
+
+def dependency_layer(
+    method: str, dep: Any, declared: dict[str, tuple[Any, str]], dataset: str
+) -> Layer:
+    """What `method` declares for a dependency run: the Dependency's own settings, then its
+    per-dataset ones (`dep.NAME.SECTION.KEY` in DATASET_DEFAULTS), as a built-in layer."""
+    layer = Layer(f"{method} needs it", builtin=True)
+    for key, value in hparams.parse_assignments(dep.sets, "recipe.lr=0.1"):
+        section, _, name = key.rpartition(".")
+        if not section:
+            raise ConfigError(f"{method}: dependency setting {key!r} needs its section (recipe.)")
+        layer.declare(section, {name: (value, dep.source)})
+    for key, pair in declared.items():
+        section, _, name = key.rpartition(".")
+        layer.declare(section, {name: pair})
     return layer
 
 
@@ -342,15 +381,37 @@ def first_not_none(*values: Any) -> Any:
 
 
 def default_layers(method: str, dataset: str, method_cls: Any, dataset_cls: Any) -> list[Layer]:
-    """The built-in layers, lowest precedence first."""
+    """The built-in layers, lowest precedence first: the dataset's protocol, the method's
+    tweaks, then the method's values for this dataset (its paper's protocol there)."""
     dataset_recipe = Layer(f"{dataset} default", builtin=True)
     dataset_recipe.declare("recipe", dataset_cls.RECIPE)
     method_tweaks = Layer(f"{method} default", builtin=True)
     method_tweaks.declare("recipe", method_cls.RECIPE)
-    method_tweaks.declare("method", method_cls.DATASET_DEFAULTS.get(dataset, {}))
     for name, declared in method_cls.STAGES.items():
         method_tweaks.declare(f"{STAGE_PREFIX}{name}", declared)
-    return [dataset_recipe, method_tweaks]
+    protocol = Layer(f"{method} on {dataset}", builtin=True)
+    for section, declared in dataset_sections(method_cls, dataset).items():
+        if not section.startswith(DEP_PREFIX):
+            protocol.declare(section, declared)
+    return [dataset_recipe, method_tweaks, protocol]
+
+
+DEP_PREFIX = "dep."
+
+
+def dataset_sections(method_cls: Any, dataset: str) -> dict[str, dict[str, tuple[Any, str]]]:
+    """A method's `DATASET_DEFAULTS[dataset]` by section: a bare key is a method setting,
+    `recipe.KEY` the recipe's, `stage.NAME.KEY` a later stage's and `dep.NAME.SECTION.KEY` a
+    dependency run's (e.g. FG's feedback classifier on ImageNet-LT)."""
+    out: dict[str, dict[str, tuple[Any, str]]] = {}
+    for key, pair in method_cls.DATASET_DEFAULTS.get(dataset, {}).items():
+        head, _, rest = key.rpartition(".")
+        section = head or "method"
+        if head.startswith(DEP_PREFIX):  # dep.NAME -> {SECTION.KEY: ...}
+            name, _, inner = head.removeprefix(DEP_PREFIX).partition(".")
+            section, rest = f"{DEP_PREFIX}{name}", f"{inner}.{rest}" if inner else rest
+        out.setdefault(section, {})[rest] = pair
+    return out
 
 
 def merge_layers(

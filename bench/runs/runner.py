@@ -24,6 +24,7 @@ from typing import Any
 from bench.data import LoadedDataset
 from bench.errors import BenchError
 from bench.runs.config import RunConfig
+from bench.runs.describe import generator_line, stages_line
 from bench.runs.records import RunRecord, is_done, run_dir_for, run_lock
 
 log = logging.getLogger("bench")
@@ -101,6 +102,7 @@ def run(
             record.info["distributed"] = distributed_info(world)
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
+            describe_start(config)
             execute(config, record, results, data, device, progress, rebuild_cache)
     world.barrier()
     log.info("done: %s", run_dir / "result.json")
@@ -126,6 +128,13 @@ def distributed_info(world: Any) -> dict[str, Any]:
     import torch.distributed as dist
 
     return {"world_size": world.size, "backend": dist.get_backend()}
+
+
+def describe_start(config: RunConfig) -> None:
+    """What the run is about to do, in its log: smoke or not, its stages."""
+    if config.smoke:
+        log.info("smoke run: tiny settings, tiny random-weight pipelines; not a result")
+    log.info("stages: %s", stages_line(config.to_json()))
 
 
 def check_device_and_backbone(config: RunConfig, device: str | None, world: Any = None) -> str:
@@ -345,6 +354,8 @@ def synthetic_data(
 
     synthesis = Synthesis(config, method, data, cache, method.context.progress, rebuild_cache)
     record.info["synthetic_plan"] = describe(synthesis)
+    log.info("generator: %s", generator_line(record.info["synthetic_plan"]))
+    log.info("synthesis: plan %s, %d images", synthesis.plan.spec, synthesis.plan.total)
     if synthesis.plan.total == 0:
         return None
     if (synthesis.store_dir / "done").exists():  # the whole set is cached: no generator needed

@@ -36,6 +36,7 @@ from bench.io import (
     tree_digests,
 )
 from bench.method import generator_seed_of
+from bench.progress import progress_bar
 from bench.seeding import seed_everything
 from bench.synthesis.plans import Plan, expand, make_plan
 from bench.synthesis.store import StoreWriter, SyntheticSet, drop_damaged, file_lock
@@ -86,9 +87,10 @@ class Synthesis:
         self.backend = GENERATORS[method.generator]
         self.settings = method.generator_settings(self.backend.Settings)
         self.backend.check_data(self.settings, data)
-        self.plan: Plan = make_plan(method.hparams.plan, data)
+        self.plan: Plan = make_plan(method.hparams.plan, data, allow_empty=config.smoke)
         if config.smoke:
             self.plan = self.plan.capped(SMOKE_PER_CELL)
+        self._weights: dict[str, Any] | None = None
         self.generator_key = stable_hash(self.generator_identity())
         self.key = stable_hash(self.set_identity())
         # Every request, checked before the generator fits (prompt fields, image ids, plan).
@@ -103,7 +105,7 @@ class Synthesis:
         identity = {
             "backend": self.backend.name,
             "settings": keyed(type(self.settings), plain(self.settings)),
-            "weights": self.backend.weights_identity(self.settings),
+            "weights": self.weights,
         }
         if self.backend.trains:
             identity.update(
@@ -115,6 +117,14 @@ class Synthesis:
             if "real_kept" in self.data.info:  # the run's seed drew the real images it fits on
                 identity["real_kept_seed"] = c.seed
         return identity
+
+    @property
+    def weights(self) -> dict[str, Any]:
+        """The identity of the weights the generator starts from (id, revision, digest), read
+        once (it hashes the weight files' configs and sizes)."""
+        if self._weights is None:
+            self._weights = self.backend.weights_identity(self.settings)
+        return self._weights
 
     def set_identity(self) -> dict[str, Any]:
         c = self.config
@@ -302,12 +312,14 @@ class Synthesis:
         steps = self.method.hparams.sampling_steps
         batch = self.method.hparams.sample_batch_size
 
+        bar = None  # images made so far, with images/s (the store's shards hold 256 each)
+
         def generate(requests):
             seed_everything(seed_hash(self.key, "shard", requests[0].index))
-            parts = [
-                generator.sample(requests[i : i + batch], hooks, steps=steps)
-                for i in range(0, len(requests), batch)
-            ]
+            parts = []
+            for i in range(0, len(requests), batch):
+                parts.append(generator.sample(requests[i : i + batch], hooks, steps=steps))
+                bar.update(len(parts[-1].images))
             crit = [p.criterion for p in parts]
             criterion = None if any(c is None for c in crit) else np.concatenate(crit)
             return SampleBatch(np.concatenate([p.images for p in parts]), criterion)
@@ -315,7 +327,9 @@ class Synthesis:
         store = None
         while store is None:  # again only after damaged shards were deleted (rebuild_cache)
             writer = self.writer(generator.image_size, generator.channels)
-            stats = writer.fill(self.requests, generate, shards, self.progress)
+            bar = self._progress(writer, shards)
+            stats = writer.fill(self.requests, generate, shards, progress=False)
+            bar.close()
             if record is not None:
                 n = len(writer.shards)
                 record.info["synthesis"] = {"key": self.key, "num_shards": n, **stats}
@@ -323,6 +337,16 @@ class Synthesis:
                 return None  # some shards belong to other jobs (e.g. other array tasks)
             store = self._open_store()
         return store
+
+    def _progress(self, writer: StoreWriter, shards: list[int] | None) -> Any:
+        """A bar over the images of `shards` (default all), the finished ones counted done."""
+        todo = range(len(writer.shards)) if shards is None else shards
+        sizes = {i: writer.shards[i][1] - writer.shards[i][0] for i in todo}
+        done = sum(n for i, n in sizes.items() if writer.complete(i))
+        total = sum(sizes.values())
+        return progress_bar(
+            None, self.progress, total=total, initial=done, desc="synthesise", unit="img"
+        )
 
     def _open_store(self) -> SyntheticSet | None:
         """The finished set; None if damaged shards were deleted to be generated again."""
@@ -352,6 +376,7 @@ def describe(synthesis: Synthesis) -> dict[str, Any]:
         "key": synthesis.key,
         "generator_key": synthesis.generator_key,
         "backend": synthesis.backend.name,
+        "weights": synthesis.weights,
         "plan": plan.spec,
         "num_images": plan.total,
         "num_shards": -(-plan.total // 256) if plan.total else 0,

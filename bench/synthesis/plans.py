@@ -9,7 +9,9 @@ A plan is written `KIND:AMOUNT` (a method setting, e.g. `plan=fill:max`):
 | `add:N`     | N more per cell                        | FG Fig. 12 (images per class)    |
 | `cells:N`   | each (class, attribute) cell up to N   | FG NICO++ 811; SYNAuG UTKFace    |
 | `cells:max` | each cell up to the largest cell       |                                  |
-| `ratio:R`   | R x the cell's real count (rounded)    |                                  |
+| `ratio:R`   | R x the cell's real count (rounded)    | augcond few-shot (DA-Fusion 15)  |
+| `add:0`     | nothing, on purpose                    | (any other plan that asks for    |
+|             |                                        | nothing is an error)             |
 
 Cells are classes, or (class, attribute) pairs for `cells:` plans (the attribute is the
 dataset's context / race / place / colour). Cells a plan gives nothing are recorded with why.
@@ -94,7 +96,11 @@ class Plan:
         return out
 
     def capped(self, per_cell: int) -> Plan:
-        """At most `per_cell` images per cell (a smoke run)."""
+        """A smoke run's plan: at most `per_cell` images per cell; where the plan asks for
+        none at all (a balanced fixture), one per cell, so synthesis still runs."""
+        if self.total == 0 and parse_plan(self.spec).amount != 0:  # add:0 stays nothing
+            note = " (smoke: the plan asks for none here; 1 per cell to run synthesis)"
+            return Plan(self.spec + note, self.cells, self.real, [1] * len(self.cells), {})
         counts = [min(n, per_cell) for n in self.counts]
         return Plan(
             self.spec + f" (smoke: at most {per_cell} per cell)",
@@ -105,8 +111,9 @@ class Plan:
         )
 
 
-def make_plan(text: str, data: Any) -> Plan:
-    """The plan `text` over the training split of `data` (a LoadedDataset)."""
+def make_plan(text: str, data: Any, allow_empty: bool = False) -> Plan:
+    """The plan `text` over the training split of `data` (a LoadedDataset); a plan that asks
+    for no image is an error unless it says so (add:0) or `allow_empty` (a smoke run)."""
     spec = parse_plan(text)
     train = data.train
     if spec.by_attribute:
@@ -136,6 +143,13 @@ def make_plan(text: str, data: Any) -> Plan:
         else:
             k = round(spec.amount * int(n))
         counts.append(k)
+    if sum(counts) == 0 and spec.amount != 0 and not allow_empty:
+        raise ConfigError(
+            f"plan={text!r} asks for no synthetic image on {data.name} (largest real count "
+            f"{int(real.max()) if len(real) else 0}): the run would train on real data only. Ask "
+            "for a count per class (plan=ratio:R, add:N or fill:N above the largest count), or "
+            "for nothing on purpose with plan=add:0."
+        )
     return Plan(text, cells, [int(n) for n in real], counts, skipped)
 
 
@@ -267,10 +281,18 @@ def expand(
             seed = seed_hash(key, "cell", label, attr, i)
             cond: tuple[int, ...] = ()
             if conditioning:
-                rng = np.random.default_rng(seed)
-                cond = tuple(int(j) for j in rng.choice(pool, size=conditioning, replace=True))
+                cond = conditioning_images(pool, conditioning, seed)
             requests.append(SynthesisRequest(len(requests), label, seed, attr, text, cond, i))
     return requests
+
+
+def conditioning_images(pool: np.ndarray, k: int, seed: int) -> tuple[int, ...]:
+    """k real images of the cell for one request, from its seed: distinct images where the
+    cell has k (augcond's "2 randomly selected training examples", Sec 3.2), else drawn with
+    replacement (a one-image class is paired with itself)."""
+    rng = np.random.default_rng(seed)
+    replace = k == 1 or len(pool) < k  # one image: the draw every earlier set was made with
+    return tuple(int(j) for j in rng.choice(pool, size=k, replace=replace))
 
 
 def shard_requests(

@@ -24,6 +24,12 @@ TORCHVISION = {
     "tv-resnet152": ("resnet152", "ResNet152_Weights"),
     "tv-resnext50_32x4d": ("resnext50_32x4d", "ResNeXt50_32X4D_Weights"),
 }
+# Tiny members of the ResNet / ResNeXt families (one block per stage), for smoke runs: the
+# protocol's kind of network, trained from scratch in a fraction of a second on a CPU.
+TINY = {
+    "tiny-resnet": {"block": "BasicBlock"},
+    "tiny-resnext": {"block": "Bottleneck", "groups": 32, "width_per_group": 4},
+}
 TORCH_HUB = "torch-hub"
 # Last-layer keys a pretrained file may hold that the feature extractor does not have.
 HEAD_KEYS = ("fc.", "head.", "classifier.", "scales")
@@ -105,6 +111,18 @@ def torchvision_body(name: str) -> tuple[nn.Module, int]:
     import torchvision
 
     model = getattr(torchvision.models, TORCHVISION[name][0])(weights=None)
+    num_features = model.fc.in_features
+    model.fc = nn.Identity()
+    return model, num_features
+
+
+def tiny_body(name: str) -> tuple[nn.Module, int]:
+    """A torchvision ResNet / ResNeXt with one block per stage, randomly initialised."""
+    from torchvision.models import resnet
+
+    spec = dict(TINY[name])
+    block = getattr(resnet, spec.pop("block"))
+    model = resnet.ResNet(block, [1, 1, 1, 1], **spec)
     num_features = model.fc.in_features
     model.fc = nn.Identity()
     return model, num_features
@@ -218,13 +236,13 @@ def reset_head(model: Classifier) -> None:
 
 def check_backbone(name: str) -> None:
     """Fail early, with close matches, on a backbone name neither we nor timm know."""
-    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION:
+    if name in (SMALL_CNN, RESNET32) or name in TORCHVISION or name in TINY:
         return
     import timm
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *known])
+        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
         hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
         raise ConfigError(
             f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
@@ -247,6 +265,8 @@ def build_classifier(
         num_features = body.num_features
     elif backbone in TORCHVISION:
         body, num_features = torchvision_body(backbone)
+    elif backbone in TINY:
+        body, num_features = tiny_body(backbone)
     else:
         import timm
 

@@ -40,7 +40,14 @@ from bench.train.backbones import (
     train_mode,
 )
 from bench.train.losses import LossContext, make_loss
-from bench.train.recipe import BATCH_AUGS, FIRST_STAGE, Recipe, StageFields, stage_fields
+from bench.train.recipe import (
+    BATCH_AUGS,
+    FIRST_STAGE,
+    SAMPLERS,
+    Recipe,
+    StageFields,
+    stage_fields,
+)
 from bench.train.samplers import BatchPlan
 
 log = logging.getLogger(__name__)
@@ -75,7 +82,7 @@ class TrainData:
     """One stage's training data: the torch dataset, its batch plan and per-index facts."""
 
     dataset: Dataset
-    plan: BatchPlan
+    plan: Any  # a BatchPlan, or a live sampler's own (bench.train.metasampler.MetaSampler)
     n_real: int
     classes: np.ndarray  # class of every index
     groups: np.ndarray  # group of every index (synthetic samples: an extra group)
@@ -134,15 +141,14 @@ def check_stages(
     for name, st in plan:
         where = stage_where(name)
         check_separable(model, st.trains, where)
-        needs_groups = (
-            st.data in GROUPED or st.sampler == "group-balanced" or st.loss == "group-dro"
-        )
+        by_group = SAMPLERS[st.sampler].by_group
+        needs_groups = st.data in GROUPED or by_group or st.loss == "group-dro"
         if needs_groups and recipe.groups == "dataset" and data.train.groups is None:
             what = (
                 f"data={st.data!r}"
                 if st.data in GROUPED
                 else f"sampler={st.sampler!r}"
-                if st.sampler == "group-balanced"
+                if by_group
                 else f"loss={st.loss!r}"
             )
             raise ConfigError(
@@ -225,6 +231,7 @@ def train_classifier(
             opt.load_state_dict(blob["opt"])
             sched.load_state_dict(blob["sched"])
             loss_fn.load_state_dict(blob["loss"])
+            train.plan.load_state_dict(blob.get("sampler", {}))  # none before the Meta Sampler
         steps = train.plan.steps
         summary = stage_summary(name, st, model, params, train)
         for epoch in range(state.epoch, st.epochs):
@@ -242,7 +249,7 @@ def train_classifier(
                 {**summary, "epochs_done": state.epoch, "best_epoch": state.best_epoch}
             ]
             if world.is_main:
-                save_state(state_path, state, model, opt, sched, loss_fn)
+                save_state(state_path, state, model, opt, sched, loss_fn, train.plan)
                 on_epoch(state.history)
             log.info(
                 "stage %s epoch %d/%d  loss %.4f  %s %.4f  %.0f images/s",
@@ -261,8 +268,15 @@ def train_classifier(
 
 
 def check_world(plan: list[tuple[str, StageFields]], world: distributed.World) -> None:
-    """Every global batch splits into equal per-rank shares."""
+    """Every global batch splits into equal per-rank shares; the Meta Sampler runs in one."""
     for name, st in plan:
+        if st.epochs and st.sampler == "meta" and world.distributed:
+            raise ConfigError(
+                f"{stage_where(name)}: sampler='meta' trains in one process only (each batch "
+                "is drawn from the weights its meta step just updated; ranks would each need "
+                f"the whole batch), and this run has {world.size}. Run it with one process "
+                "(no --nproc / torchrun), or use another sampler."
+            )
         if st.epochs and st.batch_size % world.size:
             raise ConfigError(
                 f"{stage_where(name)}: batch_size={st.batch_size} does not split over "
@@ -329,20 +343,24 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
         classes = np.concatenate([classes, synth_targets])
         groups = np.concatenate([real_groups, np.full(len(synth_targets), num_groups)])
         num_groups += 1  # synthetic samples have no group label: one group of their own
-    n_total = sum(len(p) for p in parts)
+    steps, kind = steps_per_epoch(st, sum(len(p) for p in parts)), SAMPLERS[st.sampler]
     strata = None
-    if st.sampler == "group-balanced":
+    if kind.by_group:
         strata = (groups[:n_real], groups[n_real:] if use_synthetic else None)
-    plan = BatchPlan(
-        real_split.targets,
-        classes[n_real:] if use_synthetic else None,
-        st.batch_size,
-        steps_per_epoch(st, n_total),
-        "group-balanced" if st.sampler == "group-balanced" else st.sampler,
-        st.real_fraction,
-        seed,
-        strata=strata,
-    )
+    if kind.live:  # data=real (recipe.check_meta): the real split alone
+        meta = meta_set(st, recipe, data, seed, steps, augment)
+        plan = kind(classes, data.num_classes, st.batch_size, steps, seed, st, meta)
+    else:
+        plan = BatchPlan(
+            real_split.targets,
+            classes[n_real:] if use_synthetic else None,
+            st.batch_size,
+            steps,
+            st.sampler,
+            st.real_fraction,
+            seed,
+            strata=strata,
+        )
     dataset = parts[0] if len(parts) == 1 else Concat(parts)
     return TrainData(
         dataset=Indexed(dataset, augments),
@@ -354,6 +372,27 @@ def training_data(st: StageFields, recipe: Recipe, data: LoadedDataset, syntheti
         real_counts=real_split.class_counts(data.num_classes),
         synthetic_counts=synthetic.class_counts(data.num_classes) if use_synthetic else None,
     )
+
+
+def meta_set(
+    st: StageFields, recipe: Recipe, data: LoadedDataset, seed: int, steps: int, augment: str
+) -> tuple[Dataset, BatchPlan]:
+    """The Meta Sampler's meta batches, one per step: class-balanced draws (BALMS's
+    ClassAwareSampler) from the training split, augmented as the stage's data, or from the val
+    split, unaugmented (BALMS's ImageNet-LT / Places-LT meta set)."""
+    split = data.splits[st.meta_set]
+    if st.meta_set != "train":
+        augment = "none"
+    plan = BatchPlan(
+        split.targets,
+        None,
+        st.meta_batch_size,
+        steps,
+        "class-balanced",
+        None,
+        seed_hash(seed, "meta-set"),
+    )
+    return Indexed(torch_split(recipe, data, split, augment), augment != "none"), plan
 
 
 def synthetic_only(
@@ -478,9 +517,22 @@ def make_loader(
     workers = recipe.num_workers
     if workers is None:
         workers = default_workers(train.dataset.base)
+    if train.plan.live:  # each batch drawn when it is needed: no worker may fetch ahead
+        train.plan.bind(batch_loader(*train.plan.meta_set, workers, device), device)
+        workers = 0
+    return batch_loader(train.dataset, train.plan, workers, device, world)
+
+
+def batch_loader(
+    dataset: Dataset,
+    plan: Any,
+    workers: int,
+    device: str,
+    world: distributed.World = distributed.SINGLE,
+) -> DataLoader:
     return DataLoader(
-        train.dataset,
-        batch_sampler=SeededBatches(train.plan, world),
+        dataset,
+        batch_sampler=SeededBatches(plan, world),
         num_workers=workers,
         pin_memory=device.startswith("cuda"),
         persistent_workers=workers > 0,
@@ -550,7 +602,6 @@ def run_epoch(
     torch.manual_seed(seed_hash(seed, "epoch", epoch, *rank))  # dropout stream
     train.plan.set_epoch(epoch)
     train_mode(getattr(model, "module", model), st.trains)  # the module inside DDP
-    mix = BATCH_AUGS[st.batch_aug]
     groups_of = torch.as_tensor(train.groups)
     autocast = torch.autocast(
         device_type="cuda" if device.startswith("cuda") else "cpu",
@@ -558,16 +609,20 @@ def run_epoch(
         enabled=fast,
     )
     start, losses, correct, seen = time.time(), [], 0, 0
-    for step, (x, y, idx) in enumerate(progress_bar(loader, progress, desc=f"epoch {epoch + 1}")):
+    bar = progress_bar(
+        loader, progress, desc=f"epoch {epoch + 1}", unit="img", unit_scale=train.plan.batch_size
+    )  # counts batches, shows images (and images/s)
+    for step, (x, y, idx) in enumerate(bar):
         groups = groups_of[idx]
         partner = None
         if st.batch_aug != "none":
             torch.default_generator.manual_seed(seed_hash(seed, "mix", epoch, step, *rank))
             partner = partners(idx < train.n_real, st.mix_pairs)
-            x, lam = mix(x, partner, st.mix_alpha)
+            x, lam = BATCH_AUGS[st.batch_aug](x, partner, st.mix_alpha)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if fast:
             x = x.contiguous(memory_format=torch.channels_last)
+        train.plan.before_step(model, x, y, opt, loss_fn, autocast)  # the Meta Sampler's step
         with autocast:
             logits = model(x)
         logits = logits.float()
@@ -661,7 +716,13 @@ def keep_best(state: TrainState, model: Classifier, row: dict[str, Any], metric:
 
 
 def save_state(
-    path: Path, state: TrainState, model: Classifier, opt: Any, sched: Any, loss_fn: Any
+    path: Path,
+    state: TrainState,
+    model: Classifier,
+    opt: Any,
+    sched: Any,
+    loss_fn: Any,
+    sampler: Any = None,
 ) -> None:
     blob = {  # plain containers and tensors only: read back with torch.load(weights_only=True)
         "state": dataclasses.asdict(state),
@@ -669,6 +730,7 @@ def save_state(
         "opt": opt.state_dict(),
         "sched": sched.state_dict(),
         "loss": loss_fn.state_dict(),
+        "sampler": sampler.state_dict() if sampler is not None else {},
     }
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
 

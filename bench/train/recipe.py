@@ -11,9 +11,10 @@ Methods differ only where their papers differ, and they say so by declaring reci
 (`DatasetAdapter.RECIPE`, e.g. a small CNN for 16x16 digits, the model-selection rule). The values
 here are the fallbacks when neither says anything.
 
-Losses and batch augmentations are registries (`LOSSES`, `BATCH_AUGS`): a new one is a class or a
-function in bench/train/losses.py or bench/train/batchaug.py plus one line here. This module stays
-torch-free: config checks import it.
+Losses, batch augmentations and samplers are registries (`LOSSES`, `BATCH_AUGS`, `SAMPLERS`): a
+new one is a class or a function in bench/train/losses.py, batchaug.py or samplers.py (the Meta
+Sampler: metasampler.py) plus one line here. This module stays torch-free: config checks import
+it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ KANG = "Kang et al. 2020 (classifier-balancing), Sec 4 / configs stage_2"
 MIXUP = "Zhang et al. 2018 (mixup), official mixup-cifar10 code: alpha = 1"
 LDAM = "Cao et al. 2019 (LDAM-DRW), official cifar_train.py"
 DRO = "Sagawa et al. 2020 (Group DRO), official run_expt.py"
+BALMS = (
+    "Ren et al. 2020 (Balanced Meta-Softmax), official config/Places_LT/balms.yaml (the Meta "
+    "Sampler FG App F.4 fine-tunes the last layer with)"
+)
 
 LOSSES = Registry(
     "loss",
@@ -57,9 +62,18 @@ DATA = (
     "class-balanced-subsample",
     "group-balanced-subsample",
 )
-SAMPLERS = ("instance", "class-balanced", "sqrt", "group-balanced")
+SAMPLERS = Registry(
+    "sampler",
+    {
+        "instance": "bench.train.samplers:Instance",
+        "class-balanced": "bench.train.samplers:ClassBalanced",
+        "sqrt": "bench.train.samplers:SqrtSize",
+        "group-balanced": "bench.train.samplers:GroupBalanced",
+        "meta": "bench.train.metasampler:MetaSampler",
+    },
+)
 SCHEDULES = ("cosine", "constant", "step")
-AUGMENTS = ("none", "shift", "standard", "flip-rotate")
+AUGMENTS = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
@@ -71,6 +85,10 @@ def loss_is(*names: str) -> tuple[str, Any]:
 WITH_SYNTHETIC = (
     "the method makes synthetic data and the stage trains on it (data=real+synthetic)",
     lambda st, synthetic: synthetic and st.data == "real+synthetic",
+)
+WITH_META = (
+    "sampler is meta",
+    lambda st, synthetic: st.sampler == "meta",
 )
 WITH_BATCH_AUG = (
     "a batch_aug (mixup, cutmix, ...) is set",
@@ -104,10 +122,51 @@ class StageFields:
     )
     sampler: str = hp(
         "instance",
-        choices=SAMPLERS,
+        choices=tuple(SAMPLERS),
         source="ERM",
         help="how samples are drawn: per instance, class-balanced, class ~ sqrt(count) "
-        "(CBDM's RS-SQRT) or group-balanced",
+        "(CBDM's RS-SQRT), group-balanced, or meta (BALMS's Meta Sampler: learnt class weights, "
+        "a head-only stage on real data)",
+    )
+    meta_lr: float = hp(
+        0.001,
+        gt=0.0,
+        high=10.0,
+        source=BALMS + ": sampler lr 0.001, Adam (run_networks.py optimizer_meta)",
+        help="Adam learning rate of the Meta Sampler's class weights",
+        applies=WITH_META,
+        keyless_default=True,
+    )
+    meta_batch_size: int = hp(
+        512,
+        low=1,
+        high=65_536,
+        source=BALMS + ": meta_batch_size 512",
+        help="class-balanced meta batch the Meta Sampler's meta step is evaluated on",
+        applies=WITH_META,
+        keyless_default=True,
+    )
+    meta_init_pow: float = hp(
+        0.3,
+        low=0.0,
+        high=10.0,
+        source=BALMS + ": init_pow 0.3",
+        help="initial sigmoid(w_c) proportional to p_c^-pow (p_c the class's share of the "
+        "training split), divided by the min + max over classes (MetaSampler.py)",
+        applies=WITH_META,
+        keyless_default=True,
+    )
+    meta_set: str = hp(
+        "train",
+        choices=("train", "val"),
+        source="ours: the training split, as BALMS's main.py on CIFAR-LT; on ImageNet-LT / "
+        "Places-LT it draws the meta set from the val split, which is this harness's "
+        "model-selection split",
+        help="where the meta batches come from: the training split (augmented as the stage's "
+        "data), or the val split (unaugmented, as BALMS's Places-LT code; model selection then "
+        "sees a split the sampler was tuned on)",
+        applies=WITH_META,
+        keyless_default=True,
     )
     real_fraction: float | None = hp(
         None,
@@ -216,7 +275,9 @@ class StageFields:
         source=CB,
         help="standard = random-resized crop + flip + colour jitter (files) or "
         "pad-crop + flip (arrays); shift = small translations only; flip-rotate = flip + "
-        "RandomRotation(15) (DA-Fusion)",
+        "RandomRotation(15) (DA-Fusion); standard-blur-gray = standard + Gaussian blur "
+        "(p 0.5, sigma 0.1-2) + grayscale (p 0.2) on files (FG App F.2; SimCLR's "
+        "probabilities), standard on arrays",
     )
 
     def __post_init__(self) -> None:
@@ -227,6 +288,32 @@ class StageFields:
             raise ConfigError(
                 f"mix_pairs={self.mix_pairs!r} needs a batch_aug; choose one of "
                 f"{', '.join(a for a in BATCH_AUGS if a != 'none')}."
+            )
+        if self.sampler == "meta":
+            check_meta(self)
+
+
+def check_meta(st: StageFields) -> None:
+    """The Meta Sampler (BALMS) steps a copy of the last layer on real samples drawn one at a
+    time from the training split: a head-only stage on real data, nothing that mixes them."""
+    refused = (
+        ("trains", st.trains != "head", "its meta step differentiates through one step of the "
+         "last layer alone (BALMS freezes the features; FG App F.4 fine-tunes the last layer)",
+         "trains=head"),
+        ("data", st.data != "real", "it draws from the whole real training split, whose class "
+         "frequencies initialise its weights", "data=real"),
+        ("batch_aug", st.batch_aug != "none", "its meta step weights each drawn sample, and a "
+         "mixed sample is two", "batch_aug=none"),
+        ("loss", st.loss == "group-dro", "its inner step averages the per-sample losses, which "
+         "is not Group DRO's objective", "loss=balanced-softmax (BALMS) or ce"),
+        ("prior", st.prior == "batch", "the sampler's class shares change every step",
+         "prior=real (BALMS's Balanced Softmax counts)"),
+    )  # fmt: skip
+    for key, bad, reason, fix in refused:
+        if bad:
+            raise ConfigError(
+                f"sampler='meta' does not work with {key}={getattr(st, key)!r}: {reason}. Use "
+                f"{fix}, or another sampler."
             )
 
 
@@ -332,7 +419,9 @@ class Stage(StageFields):
     trains: str = hp("head", choices=TRAINS, source=KANG + ": only the classifier is re-trained")
     reset_head: bool = hp(True, source=KANG + ": cRT re-initialises the classifier")
     data: str = hp("real", choices=DATA, source=KANG + ": the real training set")
-    sampler: str = hp("class-balanced", choices=SAMPLERS, source=KANG + ": class-balanced sampling")
+    sampler: str = hp(
+        "class-balanced", choices=tuple(SAMPLERS), source=KANG + ": class-balanced sampling"
+    )
     epochs: int = hp(10, low=0, source=KANG + ": 10 epochs", high=10_000)
     optimizer: str | None = hp(None, choices=("sgd", "adam"), source="the first stage's")
     lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")", high=10.0)

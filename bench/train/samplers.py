@@ -1,6 +1,10 @@
 """Mini-batch composition: per instance, class, sqrt(class size) or group, optionally with a fixed
 real:synthetic mix.
 
+The samplers are `bench.train.recipe.SAMPLERS`, a registry: a fixed distribution is a class here
+(how it draws strata and with which probabilities) plus one line there; one whose draws follow
+training (the Meta Sampler, bench/train/metasampler.py) is a batch plan of its own (`live`).
+
 Batches index a ConcatDataset(real, synthetic): real samples are 0..n_real-1, synthetic ones
 follow. Each epoch draws from its own seed, so a resumed run sees exactly the batches an
 uninterrupted run would have seen.
@@ -9,19 +13,76 @@ uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from bench.io import seed_hash
 
 
-class Pool:
-    """Dataset indices with strata (classes or groups), drawn per instance or per stratum.
+class Instance:
+    """Whole shuffled passes over the data, as a shuffling DataLoader does (ERM)."""
 
-    Stratum modes: class-balanced / group-balanced draw a stratum uniformly, sqrt draws it with
-    probability proportional to the square root of its size (CBDM's RS-SQRT); then one of its
-    samples, with replacement.
-    """
+    by_group = False  # strata are the groups (else the classes)
+    live = False  # draws that follow training: a batch plan of its own (metasampler.py)
+
+    @staticmethod
+    def stratum_probabilities(sizes: np.ndarray) -> np.ndarray | None:
+        """The probability of drawing each stratum, or None: no strata (instance passes)."""
+        return None
+
+
+class Stratified(Instance):
+    """A stratum with `stratum_probabilities`, then one of its samples."""
+
+    @classmethod
+    def draw_strata(cls, sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(len(sizes), size=n, p=cls.stratum_probabilities(sizes))
+
+
+class ClassBalanced(Stratified):
+    """A class uniformly at random, then one of its samples (Kang et al. 2020)."""
+
+    @staticmethod
+    def stratum_probabilities(sizes: np.ndarray) -> np.ndarray | None:
+        return np.full(len(sizes), 1.0 / len(sizes))
+
+    @staticmethod
+    def draw_strata(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(len(sizes), size=n)  # the uniform draw, as before the registry
+
+
+class SqrtSize(Stratified):
+    """A class with probability proportional to the square root of its size (CBDM's RS-SQRT)."""
+
+    @staticmethod
+    def stratum_probabilities(sizes: np.ndarray) -> np.ndarray | None:
+        w = np.sqrt(sizes.astype(np.float64))
+        return w / w.sum()
+
+
+class GroupBalanced(ClassBalanced):
+    """A group uniformly at random, then one of its samples (SubpopBench)."""
+
+    by_group = True
+
+
+def sampler_kind(name: str) -> type[Instance]:
+    """The registered sampler `name`; a fixed distribution, the kind a `BatchPlan` draws."""
+    from bench.train.recipe import SAMPLERS
+
+    kind = SAMPLERS[name]
+    if kind.live:
+        raise ValueError(
+            f"sampler {name!r} draws from what training has learnt, not from a fixed "
+            "distribution: bench.train.loop.training_data builds its own batch plan"
+        )
+    return kind
+
+
+class Pool:
+    """Dataset indices with strata (classes or groups), drawn per instance or per stratum: a
+    stratum with the sampler's probabilities, then one of its samples, with replacement."""
 
     def __init__(self, indices: np.ndarray, labels: np.ndarray, mode: str):
         order = np.argsort(labels, kind="stable")
@@ -29,37 +90,31 @@ class Pool:
         self.classes, self.starts, self.sizes = np.unique(
             self.labels, return_index=True, return_counts=True
         )
-        self.mode = mode
+        self.kind = sampler_kind(mode)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def draw(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        if self.mode != "instance":
-            if self.mode == "sqrt":
-                k = rng.choice(len(self.classes), size=n, p=self.stratum_probabilities())
-            else:  # a stratum uniformly at random
-                k = rng.integers(len(self.classes), size=n)
+        if issubclass(self.kind, Stratified):
+            k = self.kind.draw_strata(self.sizes, n, rng)
             return self.indices[self.starts[k] + rng.integers(self.sizes[k])]
-        # Instance sampling: whole shuffled passes over the pool, as a shuffling DataLoader does.
         passes = -(-n // len(self.indices))
         return np.concatenate([rng.permutation(self.indices) for _ in range(passes)])[:n]
 
-    def stratum_probabilities(self) -> np.ndarray:
-        if self.mode == "sqrt":
-            w = np.sqrt(self.sizes.astype(np.float64))
-            return w / w.sum()
-        return np.full(len(self.classes), 1.0 / len(self.classes))
-
     def sample_probabilities(self) -> np.ndarray:
         """The probability of each of `self.indices` in one draw."""
-        if self.mode == "instance":
+        p = self.kind.stratum_probabilities(self.sizes)
+        if p is None:
             return np.full(len(self.indices), 1.0 / len(self.indices))
-        return np.repeat(self.stratum_probabilities() / self.sizes, self.sizes)
+        return np.repeat(p / self.sizes, self.sizes)
 
 
 class BatchPlan:
-    """A batch sampler yielding `steps` lists of dataset indices per epoch."""
+    """A batch sampler yielding `steps` lists of dataset indices per epoch, from a fixed
+    distribution (`mode`: a name from the sampler registry)."""
+
+    live = False
 
     def __init__(
         self,
@@ -105,6 +160,15 @@ class BatchPlan:
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def before_step(self, *args: Any) -> None:
+        """A sampler's own work before each training step: none for a fixed distribution."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
     def __len__(self) -> int:
         return self.steps
