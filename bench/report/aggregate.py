@@ -92,8 +92,9 @@ GENERATION_PERCENT = ("domain_cls_acc",)
 
 # Every accuracy, group and fairness column by key: a dataset's LeaderboardShape names its own.
 COLUMNS = {c.key: c for c in (*ACCURACY_COLUMNS, *GROUP_COLUMNS, *FAIRNESS_COLUMNS)}
-# Config sources that are the harness's own (bench.runs.config layers), not the user's.
-BUILTIN_SOURCES = ("default:", "smoke")
+# Config sources of the layers a user writes (bench.runs.config): --set and a config file; every
+# other layer (defaults, the dataset's, the method's, its protocol, smoke) is the harness's own.
+USER_SOURCES = ("command line", "config file")
 
 
 def shape_of(dataset: str) -> LeaderboardShape:
@@ -201,11 +202,10 @@ def method_settings(cfg: dict[str, Any]) -> dict[str, Any]:
 def user_settings(cfg: dict[str, Any]) -> set[str]:
     """The row settings (as method_settings names them) the user gave in a config file or with
     --set, from config.json's sources; the defaults of the harness, dataset and method are not."""
-    builtin = (*BUILTIN_SOURCES, f"{cfg['method']} default", f"{cfg['dataset']} default")
     out = set()
     for key, source in (cfg.get("sources") or {}).items():
         section, _, name = key.partition(".")
-        if str(source).startswith(builtin) or section not in ("method", "recipe", "stage"):
+        if not str(source).startswith(USER_SOURCES) or section not in ("method", "recipe", "stage"):
             continue
         out.add(name if section == "method" else key)
     return out
