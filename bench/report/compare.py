@@ -101,26 +101,24 @@ def image_interval(
     if not pairs:
         return None, ""
     suffix = f"@{k}" if k else ""
-    runs = [(a.predictions.get((suffix, p)), b.predictions.get((suffix, p))) for p in pairs]
-    if any(pa is None or pb is None for pa, pb in runs):
+    found = [(a.predictions.get((suffix, p)), b.predictions.get((suffix, p))) for p in pairs]
+    runs = [(pa, pb) for pa, pb in found if pa is not None and pb is not None]
+    if len(runs) < len(found):
         return None, (
             "bootstrap over test images omitted: a run of these rows has no stored test "
             "predictions (recorded before bench stored them); the seed interval stands"
         )
     for (pa, pb), pair in zip(runs, pairs, strict=True):
-        assert pa is not None and pb is not None
         if list(pa.labels) != list(pb.labels):
             raise CompareError(
                 f"{a.label} and {b.label} (seed {pair[0]}) were tested on different test images "
                 f"({len(pa.labels)} vs {len(pb.labels)}, or another order): a paired comparison "
                 "needs the same test split. Compare runs of one dataset version and options."
             )
-    first = runs[0][0]
-    assert first is not None
-    classes = None if base == "overall" else first.buckets.get(base)
-    if classes is not None and not classes:
-        return None, f"no class in the {base} bucket"
-    triples = [(pa.labels, pa.predicted, pb.predicted) for pa, pb in runs]  # type: ignore[union-attr]
+    classes = None if base == "overall" else runs[0][0].buckets.get(base)
+    if base != "overall" and not classes:
+        return None, f"bootstrap over test images omitted: the records name no {base} class"
+    triples = [(pa.labels, pa.predicted, pb.predicted) for pa, pb in runs]
     return bootstrap_interval(triples, classes), ""
 
 
