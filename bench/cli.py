@@ -25,6 +25,8 @@ EXAMPLES = """examples:
   bench list methods
   bench show results/runs/erm-digits-lt-s0-<hash>
   bench leaderboard --format latex
+  bench compare fg-entropy ldm-txt-img --dataset digits-lt --metric few
+  bench compare --claims --results results/embedded-pretrained
   bench data check --dataset imagenet-lt --root /data/imagenet --json
   bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
   bench sweep sweeps/digits.yaml --profile mycluster --set slurm.timeout_min=120
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_list(sub)
     add_show(sub)
     add_leaderboard(sub)
+    add_compare(sub)
     add_data(sub)
     add_eval_gen(sub)
     add_synth(sub)
@@ -216,20 +219,18 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
     p = add_command(
         sub, "leaderboard", "tables of all finished runs, mean ± std over seeds", cmd_leaderboard
     )
-    p.add_argument("--results", default="results", help="results directory (default: results)")
-    p.add_argument("--format", default="md", choices=("md", "csv", "latex", "html"))
+    add_report_options(p)
     p.add_argument("--output", help="write to this file instead of stdout")
     p.add_argument(
         "--write",
         metavar="DIR",
-        help="write LEADERBOARD.md, leaderboard.tex/.csv, plots and index.html into DIR",
+        help="write LEADERBOARD.md, leaderboard.tex (+ one file per table), .csv, plots and "
+        "index.html into DIR",
     )
     p.add_argument(
-        "--published", action="store_true", help="add the papers' published rows beside ours"
-    )
-    p.add_argument("--published-dir", help="published values (default: results/published)")
-    p.add_argument(
-        "--dataset", action="append", default=[], help="only this dataset's tables; repeatable"
+        "--published",
+        action="store_true",
+        help="add the papers' published rows beside ours and their claims tested on our runs",
     )
     p.add_argument("--ci", action="store_true", help="add 95%% confidence intervals")
     p.add_argument(
@@ -237,7 +238,67 @@ def add_leaderboard(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="mark the best row per column and rows within seed noise of it (paired t-test)",
     )
+    p.add_argument(
+        "--all-published",
+        action="store_true",
+        help="also list the published tables no run of ours matches (after ours)",
+    )
+
+
+def add_report_options(p: argparse.ArgumentParser) -> None:
+    """The options `bench leaderboard` and `bench compare` share: where and what to read."""
+    p.add_argument("--results", default="results", help="results directory (default: results)")
+    p.add_argument("--format", default="md", choices=("md", "csv", "latex", "html"))
+    p.add_argument("--published-dir", help="published values (default: results/published)")
+    p.add_argument(
+        "--dataset", action="append", default=[], help="only this dataset's tables; repeatable"
+    )
+    p.add_argument(
+        "--method", action="append", default=[], help="only this method's rows; repeatable"
+    )
+    p.add_argument(
+        "--paper",
+        action="append",
+        default=[],
+        help="only this paper's published tables and claims (fg, augcond, fillup, cbdm, synaug)",
+    )
     p.add_argument("--include-smoke", action="store_true", help="also show smoke runs")
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "compare",
+        "two rows against each other (per-seed differences, intervals, verdict), or the "
+        "papers' claims on our runs",
+        cmd_compare,
+    )
+    p.add_argument("a", nargs="?", default="", help="method A (the one said to be better)")
+    p.add_argument("b", nargs="?", default="", help="method B")
+    p.add_argument(
+        "--a",
+        dest="a_settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting A's rows hold (as --set writes it; a|b, *, !x allowed); repeatable",
+    )
+    p.add_argument(
+        "--b", dest="b_settings", action="append", default=[], metavar="KEY=VALUE",
+        help="a setting B's rows hold; repeatable",
+    )  # fmt: skip
+    p.add_argument(
+        "--metric",
+        default="",
+        help="overall (default), many, medium, few, fid, dp, ...; with --claims: every claim "
+        "on this metric instead of its paper's",
+    )
+    p.add_argument(
+        "--claims",
+        action="store_true",
+        help="the papers' claims (results/published/claims.csv) with runs of both sides",
+    )
+    add_report_options(p)
 
 
 def add_data(sub: argparse._SubParsersAction) -> None:
@@ -688,11 +749,54 @@ def fmt_pct(x: float | None) -> str:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench.report.cli import leaderboard_command
 
-    text, written = leaderboard_command(args)
+    text, written = leaderboard_command(report_request(args))
     if written:
         print(written)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def report_request(args: argparse.Namespace):
+    """The plain values bench.report.cli works from."""
+    from bench.report.cli import Request
+    from bench.report.layout import Options
+
+    options = Options(
+        ci=getattr(args, "ci", False),
+        mark_noise=getattr(args, "mark_noise", False),
+        datasets=tuple(args.dataset),
+        methods=tuple(args.method),
+        papers=tuple(args.paper),
+        all_published=getattr(args, "all_published", False),
+        metric=getattr(args, "metric", "") if getattr(args, "claims", False) else "",
+    )
+    return Request(
+        results=Path(args.results),
+        options=options,
+        fmt=args.format,
+        output=getattr(args, "output", None),
+        write=getattr(args, "write", None),
+        published=getattr(args, "published", False),
+        published_dir=args.published_dir,
+        include_smoke=args.include_smoke,
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.report.cli import CompareRequest, compare_command
+
+    request = CompareRequest(
+        report_request(args),
+        a=args.a,
+        b=args.b,
+        a_settings=tuple(args.a_settings),
+        b_settings=tuple(args.b_settings),
+        dataset=args.dataset[0] if len(args.dataset) == 1 else "",
+        metric=args.metric,
+        claims=args.claims,
+    )
+    sys.stdout.write(compare_command(request))
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.runs.records import iter_finished_runs
+from bench.runs.records import finished_runs
 
 
 def sample_std(values: list[float]) -> float:
@@ -24,7 +24,7 @@ def sample_std(values: list[float]) -> float:
 
 def main() -> None:
     rows: dict[tuple, dict[int, dict]] = defaultdict(dict)
-    for run in iter_finished_runs(Path(sys.argv[1])):
+    for run in finished_runs(Path(sys.argv[1])):
         cfg, res = run["config"], run["result"]
         prior = cfg["recipe"].get("prior") if cfg["method"] == "ddpm-fill" else ""
         key = (cfg["dataset"], cfg["method"], prior)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.data import DatasetAdapter, LoadedDataset
+from bench.data import FEW_SHOT, DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
 from bench.data.files import Problems, locate_or_fail, sorted_images, torchvision_download
 
@@ -24,6 +24,7 @@ class Caltech101(DatasetAdapter):
     name = "caltech101"
     Options = FewShotOptions
     VERSION = 1
+    LEADERBOARD = FEW_SHOT
     needs_root = True
     download_hint = (
         "Get caltech-101.zip from https://data.caltech.edu/records/20086 and unpack "

@@ -23,7 +23,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.data import FULL_TRAIN, DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
+from bench.data import (
+    FULL_TRAIN,
+    LONG_TAIL,
+    DatasetAdapter,
+    DatasetOptions,
+    ImageSplit,
+    LoadedDataset,
+)
 from bench.data.files import Problems, locate_or_fail, rgb_dataset, torchvision_download
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
@@ -76,6 +83,7 @@ class CIFAR10LT(DatasetAdapter):
     name = "cifar10-lt"
     Options = Options
     VERSION = 1
+    LEADERBOARD = LONG_TAIL
     needs_root = True
     download_hint = (
         "Get cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack "

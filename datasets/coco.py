@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.data import DatasetAdapter, LoadedDataset
+from bench.data import FEW_SHOT, DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
 from bench.data.files import Problems, existing_files, locate_or_fail, read_json
 
@@ -25,6 +25,7 @@ class COCO(DatasetAdapter):
     name = "coco"
     Options = FewShotOptions
     VERSION = 1
+    LEADERBOARD = FEW_SHOT
     needs_root = True
     download_hint = (
         "Get train2017.zip, val2017.zip and annotations_trainval2017.zip from "

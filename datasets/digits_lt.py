@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
+from bench.data import LONG_TAIL, DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.io import seed_hash
@@ -63,6 +63,7 @@ class DigitsLT(DatasetAdapter):
 
     Options = Options
     VERSION = 1
+    LEADERBOARD = LONG_TAIL
     RECIPE = {
         "backbone": ("small-cnn", PROTOTYPE + ": CNN 32-64-128 + global pooling + linear"),
         "optimizer": ("adam", PROTOTYPE),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import DatasetAdapter, LoadedDataset
+from bench.data import FEW_SHOT, DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
 from bench.data.files import Problems, locate_or_fail, torchvision_download
 
@@ -47,6 +47,7 @@ class Flowers102(DatasetAdapter):
     name = "flowers102"
     Options = FewShotOptions
     VERSION = 1
+    LEADERBOARD = FEW_SHOT
     needs_root = True
     download_hint = (
         "Get 102flowers.tgz and imagelabels.mat from "

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import LONG_TAIL, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import (
     ImageOptions,
     Problems,
@@ -41,6 +41,7 @@ class ImageNetLT(DatasetAdapter):
     name = "imagenet-lt"
     Options = ImageOptions
     VERSION = 1
+    LEADERBOARD = LONG_TAIL
     needs_root = True
     download_hint = (
         "Get ILSVRC2012 (train and val, val sorted into class folders) from "

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import LONG_TAIL, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import (
     ImageOptions,
     Problems,
@@ -36,6 +36,7 @@ class INat2018(DatasetAdapter):
     name = "inat2018"
     Options = ImageOptions
     VERSION = 1
+    LEADERBOARD = LONG_TAIL
     needs_root = True
     download_hint = (
         "Get train_val2018.tar.gz, train2018.json.tar.gz, val2018.json.tar.gz and "

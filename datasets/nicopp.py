@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import GROUPS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import (
     ImageOptions,
     Problems,
@@ -51,6 +51,7 @@ class NICOpp(DatasetAdapter):
     name = "nicopp"
     Options = ImageOptions
     VERSION = 1
+    LEADERBOARD = GROUPS
     needs_root = True
     download_hint = (
         "Get track_1.zip and dg_label_id_mapping.json of the NICO++ challenge (links in "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import DatasetAdapter, LoadedDataset
+from bench.data import FEW_SHOT, DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
 from bench.data.files import Problems, locate_or_fail, read_text, torchvision_download
 
@@ -35,6 +35,7 @@ class PascalVOC(DatasetAdapter):
     name = "pascal-voc"
     Options = FewShotOptions
     VERSION = 1
+    LEADERBOARD = FEW_SHOT
     needs_root = True
     download_hint = (
         "Get VOCtrainval_11-May-2012.tar from http://host.robots.ox.ac.uk/pascal/VOC/voc2012/ "

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import LONG_TAIL, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import (
     ImageOptions,
     Problems,
@@ -38,6 +38,7 @@ class PlacesLT(DatasetAdapter):
     name = "places-lt"
     Options = ImageOptions
     VERSION = 1
+    LEADERBOARD = LONG_TAIL
     needs_root = True
     download_hint = (
         "Get Places365-Standard small images (256x256), preferably 'with easy directory "

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import FAIRNESS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import ImageOptions, Problems, existing_files, natural_key, rgb_dataset
 from bench.errors import DataError
 from bench.hparams import hp
@@ -75,6 +75,7 @@ class UTKFace(DatasetAdapter):
     name = "utkface"
     Options = Options
     VERSION = 1
+    LEADERBOARD = FAIRNESS
     needs_root = True
     download_hint = (
         "Get the 'Aligned&Cropped Faces' archive UTKFace.tar.gz from "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.data import DatasetAdapter, ImageSplit, LoadedDataset
+from bench.data import GROUPS, DatasetAdapter, ImageSplit, LoadedDataset
 from bench.data.files import (
     ImageOptions,
     Problems,
@@ -34,6 +34,7 @@ class Waterbirds(DatasetAdapter):
     name = "waterbirds"
     Options = ImageOptions
     VERSION = 1
+    LEADERBOARD = GROUPS
     needs_root = True
     download_hint = (
         "Get waterbird_complete95_forest2water2.tar.gz from https://nlp.stanford.edu/data/dro/ "

@@ -401,7 +401,7 @@ def test_every_format_has_its_one_escape() -> None:
     assert html_text("<a href='x'>&") == "&lt;a href=&#x27;x&#x27;&gt;&amp;"
     assert svg_text("$x^2$\nb") == r"\$x^2\$ b"
     assert latex_text("50%&_$#{}~^\\<\n±") == (
-        r"50\%\&\_\$\#\{\}\textasciitilde{}\^{}\textbackslash{}\ensuremath{<} $\pm$"
+        r"50\%\&\_\$\#\{\}\textasciitilde{}\textasciicircum{}\textbackslash{}\textless{} $\pm$"
     )
     assert [csv_text(v) for v in ("=1+1", "+x", "-x", "@x", "a\nb", 1.5, None)] == [
         "'=1+1",

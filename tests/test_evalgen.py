@@ -126,7 +126,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     finished_run: Path, tmp_path: Path
 ) -> None:
-    from bench.report import leaderboard
+    from bench.report import layout
     from bench.report.render import render
     from bench.runs.records import finished_runs
 
@@ -140,7 +140,7 @@ def test_run_record_gets_generation_metrics_and_leaderboard_shows_them(
     # The feature cache went to the run's results directory.
     assert (finished_run.parents[1] / "cache" / "features").is_dir()
 
-    report = leaderboard.collect(finished_runs(finished_run.parents[1]))
+    report = layout.collect(finished_runs(finished_run.parents[1]))
     md = render(report, "md")
     assert "FID (small)" in md and "Coverage (small)" in md and "nan" not in md.lower()
     assert "Domain cls acc (small)" not in md  # null for every run (2,500 per domain asked)

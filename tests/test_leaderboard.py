@@ -15,7 +15,7 @@ from lb_helpers import md_table
 
 from bench.cli import main
 from bench.io import atomic_write_json
-from bench.report import leaderboard
+from bench.report import aggregate
 from bench.runs.config import resolve
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -86,7 +86,7 @@ def test_empty_results_say_so(tmp_path: Path) -> None:
 
 
 def test_variant_labels_only_name_what_differs() -> None:
-    labels = leaderboard.variant_labels(
+    labels = aggregate.variant_labels(
         {"a": ("m", {"x": 1, "y": 2}), "b": ("m", {"x": 1, "y": 3}), "c": ("n", {"x": 5})}
     )
     assert labels == {"a": "m (y=2)", "b": "m (y=3)", "c": "n"}

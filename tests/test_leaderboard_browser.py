@@ -1,6 +1,7 @@
 """The written leaderboard opened in a real browser (headless Chromium, Debian's `chromium`;
-.ci/run installs it): the tables render, sorting a column reorders rows, the plots load; a
-screenshot is saved to build/test-artefacts/leaderboard.png."""
+.ci/run installs it): the page leads with our tables (read from its DOM and from a screenshot,
+by the colour bar of each section), sorting a column reorders rows, filters hide the rest, the
+plots load with their captions and sizes; screenshots are saved to build/test-artefacts/."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO
 from test_leaderboard_golden import shape_records
 
 from bench.report import published
-from bench.report.leaderboard import collect
+from bench.report.layout import Options, collect
+from bench.report.render import OURS_RGB, PUBLISHED_RGB
 from bench.report.site import write_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,7 +37,13 @@ class Page(HTMLParser):
         self.tables: dict[str, list[list[str]]] = {}
         self.sort: dict[str, list[str]] = {}
         self.images: list[dict[str, str | None]] = []
+        self.captions: list[str] = []
+        self.headings: list[str] = []  # the h2 section headings, in page order
+        self.sections: list[str] = []  # data-section of each table section, in page order
+        self.lead: list[str] = []
         self.body: dict[str, str | None] = {}
+        self.text: list[str] | None = None
+        self.text_kind = ""
         self.shown: list[str] = []  # datasets of the table sections not hidden by the filters
         self.hidden_rows = 0
         self.table: str | None = None
@@ -44,8 +53,12 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag == "body":
             self.body = a
-        elif tag == "section" and "data-dataset" in a and "hidden" not in a:
-            self.shown.append(a["data-dataset"] or "")
+        elif tag == "section" and "data-dataset" in a:
+            self.sections.append(a.get("data-section") or "")
+            if "hidden" not in a:
+                self.shown.append(a["data-dataset"] or "")
+        elif tag in ("h2", "figcaption") or (tag == "p" and a.get("class") == "lead"):
+            self.text, self.text_kind = [], tag
         elif tag == "tr" and "hidden" in a:
             self.hidden_rows += 1
         elif tag == "table":
@@ -63,6 +76,10 @@ class Page(HTMLParser):
             self.images.append(a)
 
     def handle_endtag(self, tag: str) -> None:
+        if self.text is not None and tag == self.text_kind:
+            target = {"h2": self.headings, "figcaption": self.captions, "p": self.lead}[tag]
+            target.append("".join(self.text).strip())
+            self.text = None
         if tag in ("td", "th") and self.cell is not None and self.table is not None:
             self.tables[self.table][-1].append("".join(self.cell).strip())
             self.cell = None
@@ -72,6 +89,8 @@ class Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.cell is not None:
             self.cell.append(data)
+        if self.text is not None:
+            self.text.append(data)
 
 
 def chromium(*args: str) -> str:
@@ -93,41 +112,102 @@ def open_page(index: Path, fragment: str = "") -> Page:
     return page
 
 
+ORDER = ("erm", "ddpm-fill")
+PLOTS = {
+    *(f"per-class-{name}" for name in ("caltech101", "cifar100-lt", "utkface", "waterbirds")),
+    "synthetic-cifar100-lt",
+    "fid-cifar100-lt",
+    "vs-paper-cifar100-lt-if-100-cbdm-table-2-published",
+    "vs-paper-waterbirds-synaug-table-4-published",
+}
+
+
+def write(tmp: Path, records: list[dict], **options: object) -> Path:
+    pub = published.load(Path(__file__).parent / "fixtures" / "published")
+    report = collect(records, Options(ORDER, registered=frozenset(ORDER), **options), published=pub)
+    return write_site(report, tmp / "leaderboard")
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     records = shape_records()
     for rec in records:  # per-class results give the per-class plot
         rec["result"]["metrics"]["train_counts"] = [500, 100, 20, 5]
         rec["result"]["metrics"]["test"]["per_class"] = [0.9, 0.6, 0.3, 0.1]
-    pub = published.load(Path(__file__).parent / "fixtures" / "published")
-    report = collect(records, ["erm", "ddpm-fill"], published=pub, registered={"erm", "ddpm-fill"})
-    return write_site(report, tmp_path_factory.mktemp("site") / "leaderboard")
+    return write(tmp_path_factory.mktemp("site"), records, all_published=True)
 
 
 def first_column(page: Page, table: str) -> list[str]:
     return [row[0] for row in page.tables[table][1:]]
 
 
-def test_tables_render_and_plots_load(site: Path) -> None:
+def screenshot(index: Path, name: str, height: int) -> Any:
+    """The top `height` pixels of the page as Chromium draws it (saved as an artefact)."""
+    from PIL import Image
+
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTEFACTS / name
+    shot.unlink(missing_ok=True)
+    chromium(f"--screenshot={shot}", f"--window-size=1400,{height}", index.as_uri())
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return Image.open(shot).convert("RGB")
+
+
+def first_row_with(image: Any, rgb: tuple[int, int, int]) -> int | None:
+    """The first pixel row whose left margin (where the sections' bars are) holds the colour."""
+    import numpy as np
+
+    pixels = np.asarray(image)[:, :80]
+    rows = np.flatnonzero((np.abs(pixels.astype(int) - rgb).sum(axis=2) <= 6).any(axis=1))
+    return int(rows[0]) if len(rows) else None
+
+
+def test_the_page_leads_with_our_tables(site: Path) -> None:
     page = open_page(site)
-    assert {"cifar100-lt", "caltech101", "waterbirds", "utkface"} <= set(page.tables)
-    assert page.tables["cifar100-lt"][0][:3] == ["Method", "Synthetic", "Overall"]
+    # DOM: our tables first (each followed by the published table it matches), then the
+    # claims, then the published tables without a run of ours
+    assert page.headings[:3] == [
+        "Our results",
+        "The papers' claims on our runs",
+        "Published tables without a run of ours",
+    ]
+    assert page.sections[0] == "ours"
+    first_published = page.sections.index("published")
+    assert page.sections[:first_published] == ["ours"] * first_published
+    assert page.sections[-1] == "published-only"
     assert first_column(page, "cifar100-lt") == ["erm", "ddpm-fill"]
     published_rows = page.tables["cifar100-lt-if-100-cbdm-table-2-published"][1:]
     assert all(row[1].startswith("reported in CBDM Table 2") for row in published_rows)
-    # per-class accuracy for each table, accuracy vs synthetic images, FID vs accuracy
-    assert {img.get("alt") for img in page.images} == {
-        *(f"per-class-{name}" for name in ("caltech101", "cifar100-lt", "utkface", "waterbirds")),
-        "synthetic-cifar100-lt",
-        "fid-cifar100-lt",
-    }
+    # screenshot: the first thing drawn below the title is our table's blue bar; no amber
+    # (published) bar comes before it
+    top = screenshot(site, "leaderboard-top.png", 900)
+    ours = first_row_with(top, OURS_RGB)
+    theirs = first_row_with(top, PUBLISHED_RGB)
+    assert ours is not None and ours < 300, ours
+    assert theirs is None or ours < theirs
+
+
+def test_an_empty_results_folder_says_so_at_the_top(tmp_path: Path) -> None:
+    page = open_page(write(tmp_path, []))
+    assert page.lead == ["No finished runs."]
+    assert page.headings == []  # published tables are left out unless --all-published
+    assert not page.images
+
+
+def test_plots_load_inline_with_captions(site: Path) -> None:
+    page = open_page(site)
+    assert {img.get("alt") for img in page.images} == PLOTS
     assert all(img.get("src", "").startswith("data:image/png;base64,") for img in page.images)
-    assert [img.get("data-loaded") for img in page.images] == ["yes"] * 6
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTEFACTS / "leaderboard.png"
-    shot.unlink(missing_ok=True)
-    chromium(f"--screenshot={shot}", "--window-size=1400,2400", site.as_uri())
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    assert [img.get("data-loaded") for img in page.images] == ["yes"] * len(PLOTS)
+    from PIL import Image
+
+    for img in page.images:  # the size the browser decoded is the PNG's
+        width, height = map(int, (img.get("data-size") or "0x0").split("x"))
+        with Image.open(site.parent / "plots" / f"{img.get('alt')}.png") as png:
+            assert (width, height) == png.size and width > 400 and height > 250
+    assert len(page.captions) == len(PLOTS) and all(len(c) > 60 for c in page.captions)
+    full = screenshot(site, "leaderboard.png", 2400)
+    assert full.size == (1400, 2400)
 
 
 def test_sorting_a_column_reorders_rows(site: Path) -> None:
@@ -155,7 +235,9 @@ def test_filters_hide_other_datasets_and_methods(site: Path) -> None:
     assert {"cifar100-lt", "waterbirds", "caltech101"} <= set(everything.shown)
     assert everything.hidden_rows == 0
     waterbirds = open_page(site, "#dataset=waterbirds")
-    assert set(waterbirds.shown) == {"waterbirds"} and len(waterbirds.shown) == 2  # ours, paper
+    # ours, the paper's; the claims table (rows of cifar100-lt only) disappears
+    assert waterbirds.shown == ["waterbirds", "waterbirds"]
     fill = open_page(site, "#method=ddpm-fill")
-    # tables without a ddpm-fill row disappear; in the rest only its rows stay
-    assert set(fill.shown) == {"cifar100-lt", "caltech101"} and fill.hidden_rows > 0
+    # tables without a ddpm-fill row disappear; in the rest only its rows stay (the claims
+    # table: its claim names ddpm-fill)
+    assert set(fill.shown) == {"cifar100-lt", "caltech101", ""} and fill.hidden_rows > 0

@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from bench.report import published
-from bench.report.leaderboard import collect
+from bench.report.layout import Options, collect
 from bench.report.render import FORMATS, render
 
 GOLDEN = Path(__file__).parent / "golden"
 FIXTURE = Path(__file__).parent / "fixtures" / "published"
 EXT = {"md": "md", "latex": "tex", "csv": "csv", "html": "html"}
+ORDER = ("erm", "ddpm-fill")
+BOTH = frozenset(ORDER)
 
 
 def rec(
@@ -79,7 +81,7 @@ def check_golden(name: str, text: str) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_shape_matches_golden(fmt: str) -> None:
-    report = collect(shape_records(), ["erm", "ddpm-fill"], ci=True, mark_noise=True, skipped=1)
+    report = collect(shape_records(), Options(ORDER, ci=True, mark_noise=True), skipped=1)
     shapes = [t.shape for t in report.tables]
     assert shapes == ["few-shot", "long-tail", "generation", "fairness", "groups"]
     check_golden(f"shapes.{EXT[fmt]}", render(report, fmt))
@@ -89,7 +91,7 @@ def test_every_shape_matches_golden(fmt: str) -> None:
 def test_published_rows_match_golden(fmt: str) -> None:
     pub = published.load(FIXTURE)
     records = [r for r in shape_records() if r["config"]["dataset"] == "cifar100-lt"]
-    report = collect(records, ["erm", "ddpm-fill"], published=pub, registered={"erm", "ddpm-fill"})
+    report = collect(records, Options(ORDER, registered=BOTH, all_published=True), published=pub)
     check_golden(f"published.{EXT[fmt]}", render(report, fmt))
 
 
@@ -101,7 +103,7 @@ def cells(report: Any, title: str) -> list[list[str]]:
 def test_published_differences_and_sources() -> None:
     pub = published.load(FIXTURE)
     records = [r for r in shape_records() if r["config"]["dataset"] == "cifar100-lt"]
-    report = collect(records, published=pub, registered={"erm", "ddpm-fill"})
+    report = collect(records, Options(registered=BOTH, all_published=True), published=pub)
     rows = cells(report, "cifar100-lt (IF 100): CBDM Table 2 (published)")
     head = rows[0]
     assert head[:5] == ["Method", "Reported in", "Synthetic", "Overall (paper)", "Overall ours"]
@@ -123,8 +125,8 @@ def test_published_differences_and_sources() -> None:
 
 def test_published_rows_without_runs_say_which_command_produces_them() -> None:
     pub = published.load(FIXTURE)
-    report = collect([], published=pub, registered={"erm", "ddpm-fill"})
-    assert report.notes == ["No finished runs."]
+    report = collect([], Options(registered=BOTH, all_published=True), published=pub)
+    assert report.lead == ["No finished runs."]
     rows = cells(report, "waterbirds: SYNAuG Table 4 (published)")
     assert rows[0] == [
         "Method",
@@ -150,7 +152,9 @@ def test_runs_of_another_dataset_setting_are_not_compared() -> None:
     records = [
         rec("erm", "cifar100-lt", 0, {"overall": 0.5}, {"imbalance_factor": 50.0}),
     ]
-    report = collect(records, published=pub, registered={"erm"})
+    report = collect(
+        records, Options(registered=frozenset({"erm"}), all_published=True), published=pub
+    )
     rows = cells(report, "cifar100-lt (IF 100): CBDM Table 2 (published)")
     assert rows[1][rows[0].index("Overall ours")] == "–"
 
@@ -158,7 +162,7 @@ def test_runs_of_another_dataset_setting_are_not_compared() -> None:
 def test_paired_t_test_and_ci_agree_with_scipy() -> None:
     from scipy.stats import t, ttest_rel
 
-    from bench.report.leaderboard import Stat, paired_t_pvalue
+    from bench.report.stats import Stat, paired_t_pvalue
 
     a, b = [81.0, 79.5, 83.2, 80.1], [80.2, 79.9, 81.0, 78.4]
     expected = ttest_rel(a, b).pvalue

@@ -7,7 +7,7 @@ from typing import Any
 
 from lb_helpers import md_rows
 
-from bench.report import leaderboard
+from bench.report import layout
 from bench.report.render import to_csv, to_latex, to_markdown
 
 
@@ -36,8 +36,8 @@ def record(
     return {"config": config, "result": result}
 
 
-def report(records: list[dict[str, Any]]) -> leaderboard.Report:
-    return leaderboard.collect(records)
+def report(records: list[dict[str, Any]]) -> layout.Report:
+    return layout.collect(records)
 
 
 def test_accuracy_only_tables() -> None:
@@ -90,7 +90,7 @@ def test_generation_metrics_get_their_own_table_per_extractor() -> None:
     _, gen = r.tables
     assert gen.title == "toy: generation" and gen.shape == "generation"
     assert gen.headers == ["Method", "FID", "KID", "F8", "Domain cls acc", "FID (clip)", "Seeds"]
-    rows = {row[0]: row[1:] for row in md_rows(to_markdown(leaderboard.Report([gen])))[1:]}
+    rows = {row[0]: row[1:] for row in md_rows(to_markdown(layout.Report([gen])))[1:]}
     assert rows["fill"] == ["12.35", "0.0123", "0.900", "74.2", "3.00", "1"]
     assert rows["erm"] == ["–", "–", "–", "–", "–", "1"]
     csv = to_csv(r)
@@ -114,9 +114,28 @@ def test_a_metric_on_fewer_seeds_than_the_row_says_so() -> None:
     # bench eval-gen measured one seed's synthetic set; the row has two seeds.
     records = [record("fill", 0, generation={"inception": {"fid": 12.0}}), record("fill", 1)]
     r = report(records)
-    assert md_rows(to_markdown(leaderboard.Report([r.tables[1]])))[1] == [
+    assert md_rows(to_markdown(layout.Report([r.tables[1]])))[1] == [
         "fill",
         "12.00 (n=1)",
         "2",
     ]
     assert "toy: generation,toy,fill,fill,ours,fid,12.0000,,,1,0 1," in to_csv(r)
+
+
+def test_a_dataset_declares_its_table_shape(monkeypatch: Any) -> None:
+    """The report reads the shape from the dataset adapter (LEADERBOARD), not from a list of
+    dataset names: giving colored-digits the long-tail shape gives it the long-tail table."""
+    from bench.data import LONG_TAIL, LeaderboardShape
+    from bench.datasets import DATASETS
+
+    group = {"worst": 0.25, "mean": 0.5, "weighted": 0.75}
+    records = [record("erm", s, {"group": group}, dataset="colored-digits") for s in (0, 1)]
+    generic = report(records).tables[0].headers
+    assert generic[1:5] == ["Overall", "Many", "Medium", "Few"] and "Worst-group" in generic
+    monkeypatch.setattr(DATASETS["colored-digits"], "LEADERBOARD", LONG_TAIL)
+    shaped = report(records).tables[0]
+    assert shaped.shape == "long-tail" and "Worst-group" not in shaped.headers
+    assert shaped.headers[:2] == ["Method", "Synthetic"]
+    own = LeaderboardShape("groups", ("group_worst", "overall"))
+    monkeypatch.setattr(DATASETS["colored-digits"], "LEADERBOARD", own)
+    assert report(records).tables[0].headers == ["Method", "Worst-group", "Overall", "Seeds"]

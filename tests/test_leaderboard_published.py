@@ -14,7 +14,7 @@ from helpers import REPO, cli
 from bench.datasets import DATASETS
 from bench.methods import METHODS
 from bench.report import published
-from bench.report.leaderboard import all_columns
+from bench.report.aggregate import all_columns
 
 REFERENCE = REPO.parent / "shared" / "reference" / "published_results.csv"
 # Methods other issues add (issue 8: baselines, 9: FG and augmentation-conditioning, 10: Fill-Up,
@@ -170,7 +170,8 @@ def test_every_mapping_setting_is_a_setting_of_its_bench_method(
 def test_a_published_variant_is_compared_with_our_row_of_its_settings() -> None:
     """Fill-Up Table 5 holds the filled-up two-stage method, its Stage I alone and its
     synthetic-only training: each published row takes our row with its settings."""
-    from bench.report.leaderboard import Group, Row, matching_row, same_value
+    from bench.report.aggregate import Group, Row
+    from bench.report.matching import matching_row, same_value
 
     def row(label: str, seeds: int, **options) -> Row:
         return Row("fill-up", label, seeds=list(range(seeds)), options=options)
@@ -213,7 +214,8 @@ def test_a_published_variant_is_compared_with_our_row_of_its_settings() -> None:
 def test_a_mapping_with_dataset_settings_takes_the_table_they_make() -> None:
     """SYNAuG's replacement test (dataset.real_kept=...) is compared with our runs of that
     reduced split, the plain row with the runs on the whole split, whatever the table order."""
-    from bench.report.leaderboard import Group, Row, matching_row
+    from bench.report.aggregate import Group, Row
+    from bench.report.matching import matching_row
 
     plain = Row("synaug", "synaug", seeds=[0, 1, 2], options={"plan": "fill:max"})
     reduced = Row("synaug", "synaug", seeds=[0], options={"plan": "fill:500"})

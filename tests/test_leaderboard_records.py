@@ -96,7 +96,7 @@ def test_smoke_runs_are_left_out_unless_asked(results: Path) -> None:
     _, out, _ = cli("leaderboard", "--results", str(results), "--include-smoke")
     rows = md_table(out, "digits-lt")
     # a smoke run is its own row, never averaged with the real seeds
-    assert [(r[0], r[-1]) for r in rows[1:]] == [("erm", "2"), ("erm (smoke=True)", "1")]
+    assert [(r[0], r[-1]) for r in rows[1:]] == [("erm", "2"), ("erm [smoke]", "1")]
 
 
 def test_versions_are_never_averaged(results: Path) -> None:

@@ -51,6 +51,30 @@ def test_help_and_list_do_not_import_heavy_libraries(tmp_path: Path) -> None:
     assert python(code, tmp_path) == "[]"
 
 
+def test_every_declared_dependency_is_imported_by_bench() -> None:
+    """A dependency bench never imports is dropped from pyproject (pandas served one to_csv)."""
+    import ast
+    import tomllib
+
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {d.split(">")[0].split("=")[0].split("[")[0].strip().lower() for d in deps}
+    modules = {"scikit-learn": "sklearn", "pillow": "PIL", "pyyaml": "yaml"}
+    # declared for another library's sake: diffusers loads pretrained pipelines with it
+    indirect = {"accelerate"}
+    imported = set()
+    for folder in ("bench", "methods", "datasets"):
+        for path in (REPO / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {a.name.split(".")[0] for a in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    imported.add(node.module.split(".")[0])
+    unused = sorted(
+        n for n in names - indirect if modules.get(n, n.replace("-", "_")) not in imported
+    )
+    assert unused == [], f"declared but never imported: {unused}"
+
+
 def test_nothing_cites_a_file_outside_the_repository() -> None:
     """Sources, docstrings and docs cite the papers (section, table), never the team's
     reference folder or a line of a text file users do not have."""

@@ -125,9 +125,11 @@ def test_data_check_shows_it_and_preview_puts_printed_above_handwritten(
     )  # fmt: skip
     assert code == 0
     image = np.asarray(Image.open(png))
-    pad = 1
-    # 10 classes x (printed row + handwritten row) of 8 px images; 3 per row
-    assert image.shape == (20 * (8 + pad) + pad, 3 * (8 + pad) + pad, 3)
+    cell, pad = 32, 2  # 8 px images shown at 32 px (make_grid's padding 2)
+    # 10 classes x (printed row + handwritten row); 3 per row, a column of row labels left
+    assert image.shape[0] == 20 * (cell + pad) + pad and image.shape[2] == 3
+    margin = image.shape[1] - (3 * (cell + pad) + pad)
+    assert margin > 40 and (image[: cell + pad, :margin] < 128).any()  # "0: printed-digits"
     assert "printed-digits" in list(DATASETS)
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bench.data import ImageSplit, LoadedDataset, shot_buckets
 from bench.datasets.cifar10_lt import lt_counts
-from bench.report.leaderboard import mean_std
+from bench.report.stats import mean_std
 
 counts_lists = st.lists(st.integers(min_value=0, max_value=5000), min_size=1, max_size=60)
 

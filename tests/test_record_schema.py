@@ -27,3 +27,21 @@ def test_a_minimal_record_passes_and_each_required_field_is_needed() -> None:
     assert result_problem({"metrics": {"test": {}}}) == "no 'metrics.test.overall'"
     assert result_problem({**result, "seed": 0, "method": "erm"}, config) is None
     assert "another run" in result_problem({**result, "method": "crt"}, config)
+
+
+def test_test_predictions_are_optional_and_checked() -> None:
+    """Records grow per-image test predictions (what `bench compare` bootstraps over); records
+    written before them still pass, broken ones do not."""
+    config = {"method": "erm", "dataset": "digits-lt", "seed": 0, "hparams": {}, "data": {},
+              "recipe": {}}  # fmt: skip
+    older = {"metrics": {"test": {"overall": 0.5}}}
+    assert result_problem(older, config) is None
+    good = {"labels": [0, 1, 2], "predicted": [0, 2, 2]}
+    assert result_problem({"metrics": {**older["metrics"], "test_predictions": good}}) is None
+    for bad, says in (
+        ({"labels": [0, 1], "predicted": [0]}, "has 2 labels but 1 predictions"),
+        ({"labels": [0, 1], "predicted": [0, 1.5]}, "not a class index"),
+        ({"labels": [0, 1]}, "no 'metrics.test_predictions.predicted'"),
+    ):
+        found = result_problem({"metrics": {**older["metrics"], "test_predictions": bad}})
+        assert found is not None and says in found, found

@@ -38,6 +38,12 @@ def test_record_is_self_describing_and_done_is_last(results: Path) -> None:
     assert {"load-data", "train-classifier", "evaluate", "total"} <= set(result["timings"])
     assert len(read_jsonl(run_dir / "metrics.jsonl")) == 3
     assert not (run_dir / "train_state.pt").exists()  # folded into model_best/model_last
+    # every test image's label and the selected checkpoint's prediction (bench compare's input)
+    metrics = result["metrics"]
+    stored = metrics["test_predictions"]
+    assert len(stored["labels"]) == len(stored["predicted"]) == 500  # digits-lt: 50 per class
+    hits = [y == p for y, p in zip(stored["labels"], stored["predicted"], strict=True)]
+    assert sum(hits) / len(hits) == pytest.approx(metrics["test"]["overall"])
 
 
 def test_done_is_written_after_the_result(results: Path, monkeypatch) -> None:

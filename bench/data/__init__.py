@@ -7,22 +7,34 @@ turns a split into a torch Dataset.
 """
 
 from bench.data.base import (
+    FAIRNESS,
+    FEW_SHOT,
     FULL_TRAIN,
+    GENERIC,
+    GROUPS,
+    LONG_TAIL,
     SPLITS,
     DatasetAdapter,
     DatasetOptions,
     ImageSplit,
+    LeaderboardShape,
     LoadedDataset,
     data_root_from_env,
     shot_buckets,
 )
 
 __all__ = [
+    "FAIRNESS",
+    "FEW_SHOT",
     "FULL_TRAIN",
+    "GENERIC",
+    "GROUPS",
+    "LONG_TAIL",
     "SPLITS",
     "DatasetAdapter",
     "DatasetOptions",
     "ImageSplit",
+    "LeaderboardShape",
     "LoadedDataset",
     "data_root_from_env",
     "shot_buckets",

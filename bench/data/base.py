@@ -174,16 +174,43 @@ class DatasetOptions:
             )
 
 
+@dataclass(frozen=True)
+class LeaderboardShape:
+    """How the leaderboard lays out a dataset's table (bench.report.aggregate reads it): the
+    papers' kind of table, its metric columns (keys of the report's columns, in order; empty:
+    every accuracy, group and fairness column the runs have), the buckets its per-class plot
+    bins classes into, and the option whose values become one column each (few-shot: k) with
+    the options whose runs share one cell (k and the trial index)."""
+
+    kind: str = "generic"
+    columns: tuple[str, ...] = ()
+    buckets: str = ""  # "shots": many / medium / few by training-set size (shot_buckets)
+    per_option: str = ""
+    aggregated: tuple[str, ...] = ()
+
+
+LONG_TAIL = LeaderboardShape("long-tail", ("overall", "many", "medium", "few"), buckets="shots")
+GROUPS = LeaderboardShape("groups", ("overall", "group_worst", "group_mean", "group_weighted"))
+FAIRNESS = LeaderboardShape("fairness", ("overall", "dp", "eo", "ed", "deo_a", "deo_m"))
+FEW_SHOT = LeaderboardShape(
+    "few-shot", ("overall",), per_option="shots", aggregated=("shots", "trial")
+)
+GENERIC = LeaderboardShape()
+
+
 class DatasetAdapter:
     """Base class of dataset adapters: one file in datasets/ plus one registry line.
 
     Subclasses set `Options` (a frozen dataclass deriving from DatasetOptions, fields made with
     `hp`), optionally `RECIPE` (classifier-recipe defaults for this benchmark, each a
-    (value, source) pair) and implement `load()`.
+    (value, source) pair) and `LEADERBOARD` (the shape of its leaderboard table), and implement
+    `load()`.
     """
 
     Options: ClassVar[type[DatasetOptions]] = DatasetOptions
     RECIPE: ClassVar[dict[str, tuple[Any, str]]] = {}
+    # The leaderboard's table for this dataset (its papers' shape); GENERIC shows every column.
+    LEADERBOARD: ClassVar[LeaderboardShape] = GENERIC
     VERSION: ClassVar[int] = 1
     # Embedded datasets need no root; downloaded ones do (from --data-root or BENCH_DATA_ROOT).
     needs_root: ClassVar[bool] = False

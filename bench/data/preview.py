@@ -1,5 +1,6 @@
 """Image grids for looking at data: `bench data preview` (datasets side by side, per class) and
-the canvas `bench synth preview` draws its real and synthetic rows on."""
+the grid `bench synth preview` draws its real and synthetic rows on (torchvision's make_grid,
+each row labelled with its class and where its images come from)."""
 
 from __future__ import annotations
 
@@ -16,30 +17,65 @@ from bench.io import atomic_write
 MAX_PIXELS = 64_000_000
 
 
-def image_grid(rows: Sequence[np.ndarray], size: int, out: Path, columns: int) -> Path:
-    """One PNG of rows of uint8 N x size x size x C images (gray rows shown as RGB), written
-    atomically; a short row leaves its end blank."""
+def image_grid(
+    rows: Sequence[np.ndarray],
+    size: int,
+    out: Path,
+    columns: int,
+    labels: Sequence[str] | None = None,
+) -> Path:
+    """One PNG of rows of uint8 N x size x size x C images (torchvision's `make_grid`; gray rows
+    shown as RGB, small images enlarged to at least 32 px), each row named by its label in a
+    left margin; written atomically. A short row leaves its end blank."""
+    import torch
     from PIL import Image
+    from torchvision.utils import make_grid
 
     if out.is_dir():
         raise BenchError(f"--output {out} is a folder: name the PNG file to write.")
-    pad = max(1, size // 16)
-    width = columns * (size + pad) + pad
-    height = len(rows) * (size + pad) + pad
+    factor = max(1, -(-32 // size))  # nearest-neighbour enlargement of small images
+    cell = size * factor
+    pad = max(1, cell // 16)
+    width, height = columns * (cell + pad) + pad, len(rows) * (cell + pad) + pad
     if width * height > MAX_PIXELS:
         raise BenchError(
             f"the preview would be {width:,} x {height:,} pixels ({len(rows)} rows of {columns} "
-            f"images of {size} px), more than the {MAX_PIXELS:,} bench draws: choose fewer "
+            f"images of {cell} px), more than the {MAX_PIXELS:,} bench draws: choose fewer "
             "classes (--classes) or fewer images per row (--per-class)."
         )
-    canvas = Image.new("RGB", (width, height), (255, 255, 255))
-    for r, images in enumerate(rows):
-        y = pad + r * (size + pad)
-        for c, image in enumerate(images[:columns]):
-            rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
-            canvas.paste(Image.fromarray(rgb.astype(np.uint8)), (pad + c * (size + pad), y))
-    atomic_write(out, lambda tmp: canvas.save(tmp, format="PNG"))
+    blank = np.full((cell, cell, 3), 255, np.uint8)
+    cells = []
+    for images in rows:
+        shown = [enlarge(image, factor) for image in images[:columns]]
+        cells += shown + [blank] * (columns - len(shown))
+    batch = torch.from_numpy(np.stack(cells)).permute(0, 3, 1, 2)
+    grid = make_grid(batch, nrow=columns, padding=pad, pad_value=255)
+    picture = Image.fromarray(grid.permute(1, 2, 0).numpy())
+    if labels is not None:
+        picture = with_row_labels(picture, labels, cell + pad, pad)
+    atomic_write(out, lambda tmp: picture.save(tmp, format="PNG"))
     return out
+
+
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    rgb = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image
+    return rgb.astype(np.uint8).repeat(factor, 0).repeat(factor, 1)
+
+
+def with_row_labels(grid: Any, labels: Sequence[str], step: int, pad: int) -> Any:
+    """The grid with a white margin on its left holding each row's label."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    measure = ImageDraw.Draw(grid)
+    margin = int(max(measure.textlength(text, font=font) for text in labels)) + 3 * pad + 4
+    canvas = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
+    canvas.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, text in enumerate(labels):
+        top, bottom = pad + r * step, pad + (r + 1) * step - pad
+        draw.text((pad + 2, (top + bottom) // 2), text, fill=(0, 0, 0), font=font, anchor="lm")
+    return canvas
 
 
 def compare(
@@ -64,11 +100,12 @@ def compare(
     size = first.image_size
     readers = [SplitImages(d.splits[split], size, 3) for d in datasets]
     classes = classes if classes is not None else list(range(first.num_classes))
-    rows = []
+    rows, labels = [], []
     for label in classes:
         for d, reader in zip(datasets, readers, strict=True):
             ids = np.flatnonzero(d.splits[split].targets == label)[:per_class]
             rows.append(reader.read(ids))
+            labels.append(f"{first.class_names[label]}: {d.name}")
     if not rows:
         raise BenchError("nothing to preview: no class selected.")
-    return image_grid(rows, size, out, per_class)
+    return image_grid(rows, size, out, per_class, labels)

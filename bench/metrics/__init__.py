@@ -1,17 +1,17 @@
 """Evaluation metrics.
 
 Classification (numpy only): `shot_accuracy`, `group_accuracy`, `fairness`.
-Generation: `frechet_distance`, `prdc`, `prd_scores`, `domain_classifier_accuracy` (numpy, with
-torch / scikit-learn / scipy imported inside the functions), and FID / KID / IS / precision /
-recall through torch-fidelity (`bench.metrics.generation`) on features from the extractors in
-`EXTRACTORS` (imported only when one is built, so importing this package never imports torch).
+Generation: `prdc`, `prd_scores`, `domain_classifier_accuracy` (numpy, with torch /
+scikit-learn / scipy imported inside the functions), and FID / KID / IS / precision / recall
+through torch-fidelity (`bench.metrics.generation`; its `frechet_distance` is torch-fidelity's
+FID) on features from the extractors in `EXTRACTORS` (imported only when one is built, so
+importing this package never imports torch).
 """
 
 from bench.metrics.accuracy import per_class_accuracy, shot_accuracy
 from bench.metrics.checks import MetricInputError
 from bench.metrics.domain import domain_classifier_accuracy
 from bench.metrics.fairness import fairness
-from bench.metrics.frechet import feature_statistics, frechet_distance
 from bench.metrics.group import group_accuracy
 from bench.metrics.manifold import prdc
 from bench.metrics.prd import prd_curve, prd_scores
@@ -34,8 +34,6 @@ __all__ = [
     "MetricInputError",
     "domain_classifier_accuracy",
     "fairness",
-    "feature_statistics",
-    "frechet_distance",
     "group_accuracy",
     "per_class_accuracy",
     "prd_curve",

@@ -9,12 +9,12 @@ setting of `bench eval-gen`, docs/metrics.md):
 
 - a held-out share of each domain (20% by default) is the test set, drawn with the seed;
 - features are standardised with the training part's mean and standard deviation;
-- the L2-regularised logistic loss (scikit-learn's formulation: 0.5 |w|^2 + C sum of the
-  per-sample losses, intercept not penalised, C = 1) is minimised to convergence by L-BFGS.
-  The problem is convex, so the optimiser does not change the answer; the L2 strength does.
+- scikit-learn's `LogisticRegression` (L2, C = 1, L-BFGS run to a tolerance of 1e-10): the
+  problem is convex, so the optimiser does not change the answer; the L2 strength does.
 
-Numpy and scipy only; equal to scikit-learn's `LogisticRegression(C=C)` on the same split
-(tested).
+It replaced a hand-written L-BFGS fit of the same objective; on the test's Gaussian feature
+sets (32 to 512 dimensions, 250 to 2,500 samples per domain) both gave the same held-out and
+training accuracies.
 """
 
 from __future__ import annotations
@@ -77,10 +77,12 @@ def domain_classifier_accuracy(
     y_test = np.concatenate([np.full(len(p[1]), p[2]) for p in parts])
     mean, std = standardiser(x_train)
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
-    w, b = fit_logistic(x_train, y_train, c)
+    from sklearn.linear_model import LogisticRegression  # scikit-learn: off the start-up path
+
+    classifier = LogisticRegression(C=c, tol=1e-10, max_iter=10_000).fit(x_train, y_train)
     return {
-        "domain_cls_acc": float(np.mean(((x_test @ w + b) > 0) == (y_test == 1))),
-        "domain_cls_train_acc": float(np.mean(((x_train @ w + b) > 0) == (y_train == 1))),
+        "domain_cls_acc": float(classifier.score(x_test, y_test)),
+        "domain_cls_train_acc": float(classifier.score(x_train, y_train)),
         "domain_cls_n": n_per_domain,
         "domain_cls_n_test": 2 * n_test,
     }
@@ -90,31 +92,3 @@ def standardiser(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation per dimension (a constant dimension divides by 1)."""
     std = x.std(axis=0)
     return x.mean(axis=0), np.where(std > 0, std, 1.0)
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
-    """argmin 0.5 |w|^2 + c sum_i log(1 + exp(-s_i (x_i w + b))), s_i = 2 y_i - 1 (y in {0, 1}).
-
-    scikit-learn's L2 logistic regression objective (the intercept b is not penalised); L-BFGS
-    to a gradient norm of 1e-8 relative to the data size.
-    """
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
-    n, d = x.shape
-
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        w, b = theta[:d], theta[d]
-        z = x @ w + b
-        loss = 0.5 * w @ w + c * float(np.sum(np.logaddexp(0.0, z) - y * z))
-        residual = c * (expit(z) - y)
-        return loss, np.concatenate([w + x.T @ residual, [residual.sum()]])
-
-    result = minimize(
-        objective,
-        np.zeros(d + 1),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 10_000, "gtol": 1e-8 * max(1.0, c * n), "ftol": 1e-15},
-    )
-    return result.x[:d], float(result.x[d])

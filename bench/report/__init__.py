@@ -1,4 +1,5 @@
-"""Reports over run records: records.py reads them (read-only), leaderboard.py aggregates them
-into tables (pure), published.py loads the papers' numbers, render.py writes Markdown / LaTeX /
-CSV / HTML, plots.py draws, site.py writes `bench leaderboard --write DIR`, cli.py runs the
-command."""
+"""Reports over run records: records.py reads them (read-only), aggregate.py turns them into rows
+per configuration, stats.py holds the statistics, published.py loads the papers' numbers,
+matching.py finds our row for a published one, layout.py lays the tables out (all pure),
+render.py writes Markdown / LaTeX / CSV / HTML, plots.py draws, site.py writes `bench leaderboard
+--write DIR`, cli.py runs the command."""

@@ -11,18 +11,21 @@ shown as text and never becomes markup.
 - SVG plots (`svg_text`): matplotlib draws text as paths, so no markup can reach the file; a
   `$` would start mathtext (and a malformed formula is an error), so it is escaped, and line
   breaks become spaces.
-- LaTeX (`latex_text`): the ten special characters as commands, `<` `>` in math mode, line
-  breaks as spaces (a note in a `%` comment stays in it), and the report's symbols (±, –, Δ, †,
-  ≈) as their LaTeX forms.
+- LaTeX (`latex_text`): the ten special characters, `<`, `>` and `|` (which the default OT1
+  font encoding would misprint) as commands, line breaks as spaces (a note in a `%` comment
+  stays in it), the report's symbols (±, –, Δ, †, ≈, ...) as their LaTeX forms, any other
+  non-ASCII character transliterated or dropped (pdflatex never meets one it cannot set), and a
+  minus sign before a number as one.
 - CSV (`csv_text`): line breaks as spaces, and a cell starting with `=`, `+`, `-`, `@` or a tab
   prefixed with `'` so a spreadsheet shows it as text instead of running it as a formula
-  (OWASP's CSV-injection advice); quoting is pandas'.
+  (OWASP's CSV-injection advice); quoting is the csv module's.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import unicodedata
 
 LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
 
@@ -47,25 +50,47 @@ def svg_text(text: str) -> str:
     return one_line(text).replace("$", r"\$")
 
 
-LATEX_SYMBOLS = {"±": r"$\pm$", "–": "--", "Δ": r"$\Delta$", "†": r"$^\dagger$", "≈": r"$\approx$"}
-LATEX_SPECIAL = {
+NEGATIVE = re.compile(r"(?<![\w.-])-(?=\d)")
+SPECIAL = {
     "\\": r"\textbackslash{}",
-    "_": r"\_",
-    "%": r"\%",
-    "&": r"\&",
-    "#": r"\#",
-    "$": r"\$",
     "{": r"\{",
     "}": r"\}",
-    "^": r"\^{}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\textasciicircum{}",
     "~": r"\textasciitilde{}",
-    "<": r"\ensuremath{<}",
-    ">": r"\ensuremath{>}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    "±": r"$\pm$",
+    "–": "--",
+    "—": "---",
+    "−": "$-$",
+    "Δ": r"$\Delta$",
+    "†": r"$^\dagger$",
+    "≈": r"$\approx$",
+    "×": r"$\times$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "→": r"$\rightarrow$",
+    "·": r"$\cdot$",
+    "\u00a0": "~",
 }
 
 
 def latex_text(text: str) -> str:
-    return "".join(LATEX_SYMBOLS.get(ch, LATEX_SPECIAL.get(ch, ch)) for ch in one_line(text))
+    """`text` as LaTeX that prints it (see the module docstring); a minus sign before a number
+    ("-0.3", not "top-1") is set as one."""
+    out = "".join(SPECIAL.get(ch, ch if ch.isascii() else ascii_of(ch)) for ch in one_line(text))
+    return NEGATIVE.sub("$-$", out)
+
+
+def ascii_of(ch: str) -> str:
+    """é -> e; a character without an ASCII form -> nothing."""
+    return unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

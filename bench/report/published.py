@@ -9,10 +9,14 @@
                    it when it is not registered yet, and a note;
 - `datasets.csv`   published dataset (+ imbalance factor) -> bench dataset and its options;
 - `metrics.csv`    published metric (optionally per paper / table / dataset) -> leaderboard
-                   column key, or none where bench does not measure it.
+                   column key, or none where bench does not measure it;
+- `claims.csv`     the papers' headline claims ("FG-entropy > LDM (txt+img) on few-shot"): the
+                   published table, metric and the two method slugs whose values make the
+                   paper's gap, and the two bench rows that test it here.
 
 Loading checks every line: an unknown metric, method slug or dataset, a non-numeric value or
-std, or a duplicated cell is an error naming the file and line.
+std, a duplicated cell, or a claim whose slugs have no (or more than one) published value is an
+error naming the file and line.
 """
 
 from __future__ import annotations
@@ -139,6 +143,67 @@ class MetricMap:
         return sum(bool(x) for x in (self.paper, self.table, self.dataset))
 
 
+@dataclass(frozen=True)
+class RowSpec:
+    """Our side of a claim: a bench method and the settings its rows must hold (`--set` keys,
+    the values compared as bench.report.matching.same_value does)."""
+
+    method: str
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        flags = "; ".join(f"{k}={v}" for k, v in self.settings.items())
+        return f"{self.method} ({flags})" if flags else self.method
+
+
+CLAIM_COLUMNS = (
+    "claim",
+    "paper",
+    "table",
+    "dataset",
+    "imbalance_factor",
+    "metric",
+    "better",
+    "worse",
+    "ours_better",
+    "ours_better_settings",
+    "ours_worse",
+    "ours_worse_settings",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A paper's headline claim: `better` beats `worse` on `metric` in its table, by `gap`."""
+
+    line: int
+    text: str
+    better: Value  # the paper's value of the method it says is better
+    worse: Value
+    ours_better: RowSpec
+    ours_worse: RowSpec
+    note: str
+
+    @property
+    def column(self) -> str:
+        assert self.better.column is not None  # checked when loaded
+        return self.better.column
+
+    @property
+    def gap(self) -> float:
+        """The paper's difference, better - worse, at the paper's precision."""
+        return round(self.better.value - self.worse.value, self.digits)
+
+    @property
+    def digits(self) -> int:
+        return max(self.better.digits, self.worse.digits)
+
+    @property
+    def source(self) -> str:
+        return f"{PAPERS.get(self.better.paper, self.better.paper)} {self.better.table}"
+
+
 @dataclass
 class Published:
     values: list[Value]
@@ -147,6 +212,7 @@ class Published:
     metrics: list[MetricMap]
     directory: str = ""
     columns: set[str] = field(default_factory=set)
+    claims: list[Claim] = field(default_factory=list)
 
     def method_for(self, paper: str, slug: str) -> MethodMap:
         return next(m for m in self.methods if m.slug == slug and m.paper in ("", paper))
@@ -256,7 +322,59 @@ def load(directory: Path) -> Published:
     seen: dict[tuple[str, ...], int] = {}
     for line, row in read_rows(path, PUBLISHED_COLUMNS):
         out.values.append(check_value(out, path, line, row, seen))
+    claims_path = directory / "claims.csv"
+    out.claims = [
+        check_claim(out, claims_path, line, row)
+        for line, row in read_rows(claims_path, CLAIM_COLUMNS)
+    ]
     return out
+
+
+def check_claim(pub: Published, path: Path, line: int, row: dict[str, str]) -> Claim:
+    """A claims.csv line with its two published values: each slug must have exactly one value
+    in the named table, for a metric bench measures."""
+    better, worse = (claim_value(pub, path, line, row, side) for side in ("better", "worse"))
+    if better.column is None:
+        raise PublishedDataError(
+            f"{path}:{line}: claim {row['claim']!r} is on {row['metric']!r}, which bench does not "
+            "measure (metrics.csv maps it to no column); name a metric with a column."
+        )
+    ours = [
+        RowSpec(row[f"ours_{side}"], parse_settings(path, line, row[f"ours_{side}_settings"]))
+        for side in ("better", "worse")
+    ]
+    if not all(spec.method for spec in ours):
+        raise PublishedDataError(
+            f"{path}:{line}: claim {row['claim']!r} needs the bench method of both sides "
+            "(ours_better, ours_worse)."
+        )
+    return Claim(line, row["claim"], better, worse, ours[0], ours[1], row["note"])
+
+
+def claim_value(pub: Published, path: Path, line: int, row: dict[str, str], side: str) -> Value:
+    keys = ("paper", "table", "dataset", "imbalance_factor", "metric")
+    where = ", ".join(f"{k} {row[k]!r}" for k in keys if row[k])
+    table = [v for v in pub.values if all(getattr(v, k) == row[k] for k in keys[:4])]
+    if not table:
+        raise PublishedDataError(
+            f"{path}:{line}: claim {row['claim']!r} names a table with no published row "
+            f"({where}); name a paper, table, dataset and imbalance factor of published.csv."
+        )
+    slug, _, printed = row[side].partition(" [")  # "slug [method as printed]" picks one row
+    found = [
+        v
+        for v in table
+        if v.slug == slug and v.metric == row["metric"] and printed[:-1] in ("", v.method)
+    ]
+    if len(found) != 1:
+        slugs = sorted({v.slug for v in table if v.metric == row["metric"]})
+        what = "no published row" if not found else f"{len(found)} published rows (ambiguous)"
+        raise PublishedDataError(
+            f"{path}:{line}: claim {row['claim']!r}: {side} method {row[side]!r} has {what} "
+            f"in {where}. Slugs with a value there: {', '.join(slugs) or 'none'}; where a slug "
+            "has several rows, name one as 'slug [method as printed]'."
+        )
+    return found[0]
 
 
 def check_value(

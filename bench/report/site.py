@@ -1,5 +1,6 @@
-"""`bench leaderboard --write DIR`: LEADERBOARD.md, leaderboard.tex, leaderboard.csv, the plots
-(PNG + SVG) and a self-contained index.html, every file written atomically with the mode the
+"""`bench leaderboard --write DIR`: LEADERBOARD.md, leaderboard.tex (every table, float barriers
+between them) and tables/<table>.tex (one `\\input`-able file per table), leaderboard.csv, the
+plots (PNG + SVG) and a self-contained index.html, every file written atomically with the mode the
 umask gives (docs/security.md), never through a symbolic link planted in the folder."""
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.io import atomic_write, atomic_write_text, inside
-from bench.report.leaderboard import Report
+from bench.report.latex import table_file
+from bench.report.layout import Report
 from bench.report.plots import make_plots
 from bench.report.render import render
 
@@ -27,15 +29,16 @@ def write_site(report: Report, directory: Path, results: Path | None = None) -> 
                 f"--write {directory} would write among the run records; pass a folder of its "
                 "own (e.g. results/leaderboard)."
             )
-    plots = make_plots(report.groups)
     for fmt, name in FILES.items():
         atomic_write_text(directory / name, render(report, fmt))
-    inline = {}
-    for name, images in plots.items():
-        for ext, data in images.items():
-            path = inside(directory, "plots", f"{name}.{ext}")
+    for t in report.tables:
+        atomic_write_text(inside(directory, "tables", f"{t.key}.tex"), table_file(t))
+    inline = []
+    for fig in make_plots(report):
+        for ext, data in (("png", fig.png), ("svg", fig.svg)):
+            path = inside(directory, "plots", f"{fig.name}.{ext}")
             atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
-        uri = "data:image/png;base64," + base64.b64encode(images["png"]).decode("ascii")
-        inline[name] = uri
+        uri = "data:image/png;base64," + base64.b64encode(fig.png).decode("ascii")
+        inline.append((fig.name, fig.caption, uri))
     atomic_write_text(directory / "index.html", render(report, "html", plots=inline))
     return directory / "index.html"

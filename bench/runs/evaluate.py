@@ -1,7 +1,8 @@
 """Evaluation of a trained classifier: what goes into a run's `metrics`.
 
 Test-split accuracy (overall / many / medium / few / per class) of the best-validation and the
-last checkpoints, plus group and fairness metrics where the split has groups or attributes.
+last checkpoints, plus group and fairness metrics where the split has groups or attributes, and
+the selected checkpoint's prediction for every test image (`test_predictions`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ def evaluate(
     test = data.splits["test"]
     test_set = eval_dataset(recipe, data, test)
     counts = data.train_counts()
-    scores = {}
+    scores, predicted = {}, {}
     for name, model in (("best", trained.best), ("last", trained.last)):
         preds = predict(
             model, test_set, recipe.eval_batch_size, device, eval_workers(recipe, test_set)
         )
+        predicted[name] = preds
         scores[name] = shot_accuracy(
             test.targets, preds, counts, data.many_threshold, data.few_threshold
         )
@@ -52,4 +54,9 @@ def evaluate(
         if synthetic is None
         else [int(n) for n in synthetic.class_counts(data.num_classes)],
         "shot_buckets": data.shot_buckets(),
+        # per test image, in split order: what `bench compare` bootstraps over
+        "test_predictions": {
+            "labels": [int(y) for y in test.targets],
+            "predicted": [int(p) for p in predicted[selected]],
+        },
     }

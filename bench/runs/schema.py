@@ -57,6 +57,18 @@ def accuracy(value: Any) -> str | None:
     return "is not an accuracy in [0, 1]"
 
 
+def same_length(value: Any) -> str | None:
+    labels, predicted = value.get("labels"), value.get("predicted")
+    if isinstance(labels, list) and isinstance(predicted, list) and len(labels) != len(predicted):
+        return f"has {len(labels)} labels but {len(predicted)} predictions"
+    return None
+
+
+def integers(value: Any) -> str | None:
+    ok = all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)
+    return None if ok else "holds a value that is not a class index"
+
+
 def numbers(value: Any) -> str | None:
     ok = all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value)
     return None if ok else "holds a value that is not a number"
@@ -115,6 +127,18 @@ RESULT = Field(
                 "test": test_section(True, "the test metrics of the selected checkpoint"),
                 "test_best": test_section(False, f"{SAME}: of the best-validation checkpoint"),
                 "test_last": test_section(False, f"{SAME}: of the last checkpoint"),
+                "test_predictions": Field(
+                    (dict,),
+                    check=same_length,
+                    fields={
+                        "labels": Field((list,), True, integers, doc="test label per image"),
+                        "predicted": Field(
+                            (list,), True, integers, doc="predicted class per test image"
+                        ),
+                    },
+                    doc="the selected checkpoint's test predictions, in split order (runs "
+                    "recorded before they were stored have none)",
+                ),
             },
             doc="final metrics",
         ),

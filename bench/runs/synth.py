@@ -22,15 +22,15 @@ def run_command(args: argparse.Namespace) -> int:
             n = export.export_png(store, Path(args.png), progress=not args.quiet)
             print(f"{n} images -> {args.png}")
         if args.hf:
-            print(export.export_hf(store, Path(args.hf)))
+            print(export.export_hf(store, Path(args.hf), progress=not args.quiet))
         if args.parquet:
-            print(export.export_hf(store, Path(args.parquet), parquet=True))
+            print(export.export_hf(store, Path(args.parquet), True, progress=not args.quiet))
         return 0
     if run is None:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
     data = load_run_data(run, args.data_root)
     classes = parse_classes(args.classes, data.class_names) if args.classes else None
-    print(export.preview(store, data.train, Path(args.output), args.per_class, classes))
+    print(export.preview(store, data, Path(args.output), args.per_class, classes))
     return 0
 
 

@@ -1,15 +1,20 @@
 """`bench synth export` and `bench synth preview`: a synthetic set made inspectable and shareable.
 
-export: a PNG folder tree (`<dir>/<class>/<index>.png`, the ImageFolder layout) and/or a Hugging
-Face `datasets` dataset (images, labels, and each sample's prompt, attribute, conditioning image
-ids, seed and criterion value) saved with `save_to_disk` or as parquet. Both stream shard by
-shard; nothing holds the whole set.
+export: a PNG folder tree (`<dir>/<class>/<index>.png`, the ImageFolder layout, plus
+`<dir>/metadata.csv` giving every file's exact label and class name, so a loader that numbers the
+folders it finds, as `datasets`' imagefolder does, keeps bench's labels when a class has no
+image) and/or a Hugging Face `datasets` dataset (images, labels, and each sample's prompt,
+attribute, conditioning image ids, seed and criterion value) saved with `save_to_disk` or as
+parquet. Both stream shard by shard; nothing holds the whole set; `progress=False` silences
+their progress bars (bench's and `datasets`').
 preview: one image, as the papers' figures show synthetic data: per class, a row of real
-training images, then rows of synthetic ones.
+training images, then rows of synthetic ones, each row labelled with its class and source.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
-from bench.io import atomic_write, inside
+from bench.io import atomic_write, atomic_write_text, inside
 from bench.progress import progress_bar
 from bench.synthesis.store import SyntheticSet
 
@@ -56,11 +61,15 @@ def to_pil(image: np.ndarray) -> Any:
 
 
 def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
-    """Write `<out>/<class>/<index>.png`; existing files are left as they are (resumable)."""
+    """Write `<out>/<class>/<index>.png` (existing files are left as they are: resumable), then
+    `<out>/metadata.csv` (file_name, label, class_name per image)."""
     if out.exists() and not out.is_dir():
         raise BenchError(f"--png {out} is a file: name a folder to write the PNG tree into.")
     names = store.manifest.get("class_names")
     folders: dict[int, Path] = {}
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["file_name", "label", "class_name"])
     count = 0
     for sample in progress_bar(samples(store), progress, total=len(store), desc="png"):
         label = sample["label"]
@@ -70,11 +79,14 @@ def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
         if not path.exists():
             image = to_pil(sample["image"])
             atomic_write(path, lambda tmp, im=image: im.save(tmp, format="PNG"))
+        name = names[label] if names else str(label)
+        writer.writerow([f"{folders[label].name}/{path.name}", label, name])
         count += 1
+    atomic_write_text(inside(out, "metadata.csv"), table.getvalue())
     return count
 
 
-def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
+def export_hf(store: SyntheticSet, out: Path, parquet: bool = False, progress: bool = True) -> Path:
     """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet,
     into a folder or file that does not exist yet (nothing already there is overwritten)."""
     import tempfile
@@ -108,46 +120,60 @@ def export_hf(store: SyntheticSet, out: Path, parquet: bool = False) -> Path:
             yield {**s, "image": to_pil(s["image"]), "attribute": s["attribute"]}
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    shown = datasets.is_progress_bar_enabled()
+    if not progress:
+        datasets.disable_progress_bars()
     # the library's cache, beside the output while it is written, removed after
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as cache:
-        ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=cache)
-        if parquet:
-            atomic_write(out, lambda tmp: ds.to_parquet(str(tmp)))
-        else:
-            ds.save_to_disk(str(out))
+    try:
+        with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as cache:
+            ds = datasets.Dataset.from_generator(rows, features=features, cache_dir=cache)
+            if parquet:
+                atomic_write(out, lambda tmp: ds.to_parquet(str(tmp)))
+            else:
+                ds.save_to_disk(str(out))
+    finally:
+        if shown:
+            datasets.enable_progress_bars()
     return out
+
+
+SYNTHETIC_ROWS = 2  # rows of synthetic images per class in a preview
 
 
 def preview(
     store: SyntheticSet,
-    real: Any,
+    data: Any,
     out: Path,
     per_class: int = 8,
     classes: list[int] | None = None,
-    synthetic_rows: int = 2,
 ) -> Path:
-    """One PNG: per class, a row of real images then `synthetic_rows` rows of synthetic ones.
+    """One PNG: per class, a row of real images then SYNTHETIC_ROWS rows of synthetic ones, each
+    row labelled "<class>: real" / "<class>: synthetic".
 
-    `real` is the dataset's training split (an ImageSplit); images are shown at the store's
-    size. Classes without synthetic images (e.g. head classes a fill plan skips) show real
-    images only.
+    `data` is the run's dataset (a LoadedDataset): its training split's images, shown at the
+    store's size, and its class names. Classes without synthetic images (e.g. head classes a
+    fill plan skips) show real images only.
     """
     from bench.data.preview import image_grid
     from bench.data.torchdata import SplitImages
 
     size = store.manifest["image_size"]
+    real, names = data.train, data.class_names
     reader = SplitImages(real, size, 3)
     classes = classes if classes is not None else sorted(set(real.targets.tolist()))
     if not classes:
         raise BenchError("nothing to preview: the real split has no images.")
     rng = np.random.default_rng(0)
-    rows = []
+    rows, labels = [], []
     for label in classes:
+        name = names[label] if names else str(label)
         real_ids = np.flatnonzero(real.targets == label)[:per_class]
         synth_ids = np.flatnonzero(store.targets == label)
-        synth_ids = rng.permutation(synth_ids)[: per_class * synthetic_rows]
+        synth_ids = rng.permutation(synth_ids)[: per_class * SYNTHETIC_ROWS]
         rows.append(reader.read(real_ids))
+        labels.append(f"{name}: real")
         synth = store.read(np.sort(synth_ids)) if len(synth_ids) else np.zeros((0, size, size, 3))
-        for r in range(synthetic_rows):
+        for r in range(SYNTHETIC_ROWS):
             rows.append(synth[r * per_class : (r + 1) * per_class])
-    return image_grid(rows, size, out, per_class)
+            labels.append(f"{name}: synthetic")
+    return image_grid(rows, size, out, per_class, labels)
