@@ -2,8 +2,8 @@
 
 The first two tests need no SLURM: they check slurm/local/pids.sh, the one definition of "this
 daemon is ours" that start and stop share. The loop (marked `slurm`; .ci/run runs it on the
-cluster it started, before the sweep tests) stops the running cluster, starts and stops it
-LOOPS times, and leaves it running as it found it.
+cluster it started, serially with the other slurm tests) stops the running cluster, starts and
+stops it LOOPS times, and leaves it running as it found it.
 """
 
 from __future__ import annotations
