@@ -719,8 +719,10 @@ def format_run(run: dict) -> str:
         env = result.get("environment") if isinstance(result.get("environment"), dict) else {}
         git = env.get("git") if isinstance(env.get("git"), dict) else {}
         device = env.get("device") if isinstance(env.get("device"), dict) else {}
+        changes = f" + uncommitted changes {git['changes']}" if git.get("changes") else ""
+        dirty = " (dirty)" if git.get("dirty") and not changes else ""  # older records: a flag only
         lines.append(
-            f"commit    {git.get('commit')}{' (dirty)' if git.get('dirty') else ''}"
+            f"commit    {git.get('commit')}{changes}{dirty}"
             f"    host {env.get('host')}    device {device.get('name')}"
         )
     return "\n".join(lines)

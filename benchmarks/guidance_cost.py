@@ -25,34 +25,16 @@ import torch
 
 
 def sd21(device: str, dtype: torch.dtype) -> SimpleNamespace:
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+    """SD 2.1-base's UNet and VAE (benchmarks/sd_shapes.py), its DDIM scheduler."""
+    import sd_shapes
 
-    unet = UNet2DConditionModel(
-        block_out_channels=(320, 640, 1280, 1280),
-        cross_attention_dim=1024,
-        attention_head_dim=(5, 10, 20, 20),
-        use_linear_projection=True,
-        sample_size=64,
-    )
-    vae = AutoencoderKL(
-        block_out_channels=[128, 256, 512, 512],
-        down_block_types=["DownEncoderBlock2D"] * 4,
-        up_block_types=["UpDecoderBlock2D"] * 4,
-        latent_channels=4,
-        layers_per_block=2,
-        sample_size=512,
-    )
-    scheduler = DDIMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
+    size = sd_shapes.NATIVE["StableDiffusionPipeline"]
+    unet, vae = sd_shapes.unet(size), sd_shapes.vae(size)
     unet.to(device, dtype).eval().requires_grad_(False)
     vae.to(device, dtype).eval().requires_grad_(False)
-    return SimpleNamespace(unet=unet, vae=vae, scheduler=scheduler, device=torch.device(device))
+    return SimpleNamespace(
+        unet=unet, vae=vae, scheduler=sd_shapes.ddim("epsilon"), device=torch.device(device)
+    )
 
 
 def main() -> None:

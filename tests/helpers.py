@@ -90,3 +90,23 @@ def audited_cli(out: str, *argv: str) -> int:
     code = main(list(argv))
     Path(out, f"written-{os.environ['RANK']}.json").write_text(json.dumps(written))
     return code
+
+
+def other_checkout(where: Path) -> Path:
+    """Another checkout of bench at `where`: this one's package folders laid out as a wheel
+    installs them (bench/ with methods/ and datasets/ inside, so `import bench` from it finds
+    all three there), one comment added, committed to its own git repository. Returns the
+    folder to put on sys.path (it holds bench/)."""
+    import shutil
+    import subprocess
+
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "bench", where / "bench", ignore=skip)
+    for name in ("methods", "datasets"):
+        shutil.copytree(REPO / name, where / "bench" / name, ignore=skip)
+    with open(where / "bench" / "__init__.py", "a", encoding="utf-8") as f:
+        f.write("# another checkout\n")
+    git = ["git", "-C", str(where), "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "other"]):
+        subprocess.run([*git, *args], check=True, capture_output=True)
+    return where

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -180,8 +181,14 @@ class SlurmLauncher(Launcher):
         import submitit
 
         resources = self.profile.stages[stage]
+        # `python -P`: `-m submitit.core._submit` would put the job's working directory (where
+        # the sweep was submitted from) first on sys.path, so a `bench/` folder there would be
+        # imported instead of the installed package (an editable install is its checkout).
         executor = submitit.AutoExecutor(
-            folder=self.log_folder, cluster="slurm", slurm_max_num_timeout=resources.max_requeues
+            folder=self.log_folder,
+            cluster="slurm",
+            slurm_max_num_timeout=resources.max_requeues,
+            slurm_python=f"{shlex.quote(sys.executable)} -P",
         )
         # a failed dependency cancels what waits on it; a requeued task appends to its log
         extra: dict[str, str] = {"kill_on_invalid_dep": "yes", "open_mode": "append"}

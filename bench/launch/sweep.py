@@ -21,6 +21,7 @@ from bench.launch.spec import MAX_RUNS, SweepSpec, load_spec
 from bench.launch.state import SweepState
 from bench.launch.task import FAILURE_FILE, UnitTask
 from bench.launch.units import Env, Plan, Planning, Unit, kind_of, plan
+from bench.runs.records import code_version
 
 log = logging.getLogger("bench")
 COLUMNS = ("done", "pending", "running", "failed", "cancelled", "not submitted")
@@ -147,11 +148,14 @@ def submit_stage(sweep: Sweep, stage: str, units: list[Unit], status: dict[str, 
         }
     )
     records = []
+    code = code_version()
     if units:
-        tasks = [UnitTask(unit, sweep.env) for unit in units]
+        tasks = [UnitTask(unit, sweep.env, code) for unit in units]
         records = sweep.launcher.submit(stage, tasks, after)
+        sweep.state.data["code"] = code  # the version of the latest submission
     for unit, record in zip(units, records, strict=True):
-        sweep.state.add_job(unit.key, stage, {**record, "launcher": sweep.launcher.name})
+        job = {**record, "launcher": sweep.launcher.name, "code": code["digest"]}
+        sweep.state.add_job(unit.key, stage, job)
         state = record.get("state", "PENDING")
         finished = state == "COMPLETED" and kind_of(unit).is_done(unit, sweep.env)
         status[unit.key] = "done" if finished else classify(state)

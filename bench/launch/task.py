@@ -1,5 +1,9 @@
 """The callable every job runs: one unit of work, checkpointable, with its failure on disk.
 
+It carries the code version the sweep was submitted with and refuses, before any work, to run
+under other code (bench.runs.records.code_version: a digest of bench's files, the git commit and
+uncommitted changes).
+
 On SLURM's time-limit or preemption signal submitit calls `checkpoint()`, which resubmits the
 same unit (Checkpointable's default); the work itself resumes from what is on disk (the
 classifier's per-epoch checkpoint, the synthetic set's finished shards), which is also what a
@@ -16,20 +20,24 @@ from typing import Any
 
 import submitit
 
+from bench.errors import BenchError
 from bench.io import atomic_write_json
 from bench.launch.units import Env, Unit, kind_of
+from bench.runs.records import code_label, code_version
 
 FAILURE_FILE = "failure.json"
 TAIL_LINES = 40
 
 
 class UnitTask(submitit.helpers.Checkpointable):
-    def __init__(self, unit: Unit, env: Env, log: Path | None = None):
+    def __init__(self, unit: Unit, env: Env, code: dict[str, Any], log: Path | None = None):
         self.unit = unit
         self.env = env
+        self.code = code  # the code version the sweep was submitted with (records.code_version)
         self.log = log  # None on SLURM: the job's own stderr file
 
     def __call__(self) -> str:
+        check_code(getattr(self, "code", None))  # None: pickled by a bench that had no check
         kind = kind_of(self.unit)
         workdir = kind.workdir(self.unit, self.env)
         try:
@@ -41,6 +49,22 @@ class UnitTask(submitit.helpers.Checkpointable):
             raise
         (workdir / FAILURE_FILE).unlink(missing_ok=True)
         return str(workdir)
+
+
+def check_code(submitted: dict[str, Any] | None) -> None:
+    """Refuse to run other code than the sweep was submitted with (an edit, a commit, another
+    checkout or install that this job imports bench from)."""
+    running = code_version()
+    if submitted is None or running["digest"] != submitted["digest"]:
+        then = code_label(submitted) if submitted else "a bench that records no code version"
+        raise BenchError(
+            "this job would run other code than its sweep was submitted with, so it runs "
+            f"nothing.\n  submitted with: {then}\n  this job has:   "
+            f"{code_label(running)}\nA job imports the bench installed in the Python "
+            "environment the sweep was submitted from; that code changed since, or PYTHONPATH "
+            "puts another copy first. Resubmit with the code you mean: `bench sweep SPEC "
+            "--retry-failed` from that environment."
+        )
 
 
 def job_environment() -> Any:

@@ -3,7 +3,8 @@
     results/runs/<method>-<dataset>-s<seed>-<hash>/
       config.json     the resolved config (+ where every value came from)
       metrics.jsonl   one line per epoch, appended as training goes
-      result.json     final metrics, seed, versions, git commit, host, device, stage timings
+      result.json     final metrics, seed, versions, code (git commit, uncommitted changes),
+                      host, device, stage timings
       log.txt         the run's log
       model_best.pt, model_last.pt
       done            written last; a directory without it is an unfinished run
@@ -14,6 +15,9 @@ last finished epoch; a checkpoint that cannot be resumed is moved to `attempts/`
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import json
 import logging
 import platform
@@ -32,11 +36,14 @@ from bench.errors import BenchError
 from bench.io import (
     atomic_write_json,
     atomic_write_text,
+    file_digest,
     file_lock,
     inside,
     read_json,
     read_jsonl,
     set_aside,
+    stable_hash,
+    tree_digests,
 )
 from bench.runs.config import RunConfig
 
@@ -155,11 +162,13 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
 
 def environment(device: str) -> dict[str, Any]:
-    """Versions, git commit, host and device: what a reader needs to reproduce the run."""
+    """Versions, code, host and device: what a reader needs to reproduce the run."""
+    code = code_version()
     return {
         "python": sys.version.split()[0],
         "packages": package_versions(),
-        "git": git_state(),
+        "git": {key: code[key] for key in ("commit", "dirty", "changes")},
+        "code": {key: code[key] for key in ("digest", "path")},
         "host": socket.gethostname(),
         "platform": platform.platform(),
         "device": device_description(device),
@@ -180,26 +189,83 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def git_state() -> dict[str, Any]:
-    """The commit of the bench checkout and whether it had uncommitted changes."""
-    repo = Path(__file__).resolve().parent.parent
+# The packages bench installs as (pyproject.toml's package-dir): in a checkout, the folders
+# bench/, methods/ and datasets/; installed from a wheel, bench/ with the other two inside it.
+CODE_PACKAGES = ("bench", "bench.methods", "bench.datasets")
 
-    def git(*args: str) -> str | None:
+
+@functools.cache
+def code_folders() -> dict[str, Path]:
+    """Where this process imports each of CODE_PACKAGES from (without importing the two
+    subpackages: only their locations are looked up)."""
+    out = {}
+    for name in CODE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            raise BenchError(f"package {name} cannot be found: is bench installed?")
+        out[name] = Path(next(iter(spec.submodule_search_locations))).resolve()
+    return out
+
+
+@functools.cache
+def code_version() -> dict[str, Any]:
+    """The code this process runs, computed once (a process runs what it imported).
+
+    digest: of every file of bench's packages (by module path, so a checkout and a wheel of
+    the same code agree; no git needed). path: the `bench` package's folder. commit: HEAD of
+    the git checkout holding it (None outside one). changes: a digest of its uncommitted
+    changes to those packages (`git diff HEAD` of tracked files and the untracked files'
+    contents), None when there are none; dirty: whether there are."""
+    folders = code_folders()
+    files = {}
+    for name, folder in folders.items():
+        for rel, digest in tree_digests(folder).items():
+            if "__pycache__" not in rel.split("/"):
+                files[f"{name.replace('.', '/')}/{rel}"] = digest
+    return {
+        "digest": stable_hash(files, 16),
+        "path": str(folders["bench"]),
+        **git_state(list(folders.values())),
+    }
+
+
+def git_state(folders: list[Path]) -> dict[str, Any]:
+    """The commit of the checkout holding `folders` and a digest of their uncommitted changes."""
+
+    def git(*args: str) -> bytes | None:
         try:
             out = subprocess.run(
-                ["git", "-C", str(repo), *args],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
+                ["git", "-C", str(folders[0]), *args], capture_output=True, timeout=30, check=True
             )
         except (OSError, subprocess.SubprocessError):
             return None
-        return out.stdout.strip()
+        return out.stdout
 
     commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
+    if commit is None or git("check-ignore", "-q", str(folders[0])) is not None:
+        # not in a checkout, or installed into an ignored folder of one (a venv inside it)
+        return {"commit": None, "dirty": None, "changes": None}
+    paths = ["--", *(str(f) for f in folders)]
+    diff = git("diff", "HEAD", "--binary", *paths) or b""
+    untracked = (
+        git("ls-files", "-z", "--others", "--exclude-standard", "--full-name", *paths) or b""
+    )
+    root = Path((git("rev-parse", "--show-toplevel") or b"").decode().strip())
+    new = {name: file_digest(root / name) for name in untracked.decode().split("\0") if name}
+    changes = None
+    if diff or new:
+        changes = stable_hash({"diff": hashlib.sha256(diff).hexdigest(), "untracked": new}, 16)
+    return {"commit": commit.decode().strip(), "dirty": changes is not None, "changes": changes}
+
+
+def code_label(code: dict[str, Any]) -> str:
+    """A code version for people: its commit and uncommitted changes, digest and folder."""
+    if code.get("commit"):
+        what = f"commit {code['commit'][:12]}"
+        what += f" + uncommitted changes {code['changes']}" if code.get("changes") else ""
+    else:
+        what = "no git checkout"
+    return f"{what} (code digest {code.get('digest')}, bench at {code.get('path')})"
 
 
 def device_description(device: str) -> dict[str, Any]:
