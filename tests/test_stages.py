@@ -243,7 +243,7 @@ def test_fill_up_stage_two_fine_tunes_all_on_real_data_at_its_own_lr(method: str
     imagenet = resolve(method, "imagenet-lt")
     ft = stage_fields(imagenet.recipe_settings, imagenet.stage_settings["ft"])
     assert (ft.trains, ft.data, ft.lr) == ("all", "real", 1e-3)
-    assert imagenet.recipe_settings.lr == 0.2  # Stage I's is another
+    assert imagenet.recipe_settings.lr == 0.1  # Stage I's is another (App B.4)
     config = resolve(method, "digits-lt")
     ft = stage_fields(config.recipe_settings, config.stage_settings["ft"])
     data = DATASETS["digits-lt"](config.dataset_settings).load()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,8 @@ def open_sweep(
 
 
 def launch(sweep: Sweep, retry_failed: bool = False, dry_run: bool = False) -> Submitted:
-    with sweep.state.lock():
+    """Submit what is not done (a dry run writes nothing, not even the sweep's lock)."""
+    with nullcontext() if dry_run else sweep.state.lock():
         status = sweep.status()
         wanted = {"not submitted", "cancelled"} | ({"failed"} if retry_failed else set())
         chosen = {k for k, s in status.items() if s in wanted}
