@@ -277,27 +277,19 @@ def test_generator_weights_are_read_from_the_cache_alone(tiny_hub, monkeypatch, 
     from bench.generators import GENERATORS
     from bench.generators.pretrained import pretrained_identity
     from bench.hparams import build
+    from bench.runs.describe import generator_line
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tiny_hub))
     backend = GENERATORS["unclip"]
     settings = build(backend.Settings, {"resolution": 32}, "unclip")
     generator = backend.for_data(settings, None)
     assert type(generator.pipe).__name__ == "StableUnCLIPImg2ImgPipeline"
-    line = backend.describe_weights(settings)  # what logs and `bench show` print
-    digest = pretrained_identity(settings)["digest"]  # the one in generator cache keys
-    assert line.startswith("stabilityai/stable-diffusion-2-1-unclip revision main (commit ")
-    assert line.endswith(f"digest {digest}") and no_network == []
-
-
-def test_weights_line_of_a_run_names_its_generator(tiny_hub, monkeypatch) -> None:
-    from bench.runs.config import resolve
-    from bench.runs.preflight import weights_line
-
-    monkeypatch.setenv("HF_HUB_CACHE", str(tiny_hub))
-    config = resolve("fg-entropy", "digits-lt", sets=["method.generator=unclip"])
-    assert weights_line(config).startswith("unclip: stabilityai/stable-diffusion-2-1-unclip rev")
-    assert weights_line(resolve("ddpm-fill", "digits-lt")).startswith("ddpm: ")
-    assert weights_line(resolve("erm", "digits-lt")) is None
+    identity = pretrained_identity(settings)  # in generator cache keys and the run's record
+    line = generator_line({"backend": "unclip", "weights": identity})  # logs and `bench show`
+    assert line == (
+        f"unclip, stabilityai/stable-diffusion-2-1-unclip @ main, digest {identity['digest']}"
+    )
+    assert no_network == []
 
 
 # bench weights download ---------------------------------------------------------------------

@@ -204,12 +204,6 @@ class Generator:
         return []
 
     @classmethod
-    def describe_weights(cls, settings: Any) -> str:
-        """One line naming the weights (run logs, `bench show`)."""
-        identity = cls.weights_identity(settings)
-        return ", ".join(f"{k} {v}" for k, v in identity.items()) or "trained by the harness"
-
-    @classmethod
     def check_data(cls, settings: Any, data: Any) -> None:
         """Fail before any work on data these settings cannot serve (e.g. a pretrained model
         of other classes or geometry). Default: anything goes."""

@@ -164,21 +164,6 @@ class PretrainedPipeline:
             )
         ]
 
-    @classmethod
-    def describe_weights(cls, settings: Any) -> str:
-        """The model id, revision, where the files are (the cache's commit or the folder) and
-        their digest (the one in cache keys)."""
-        from bench.generators import tiny
-
-        if tiny.is_tiny(settings):
-            return f"tiny random weights built from configs (v{tiny.VERSION}, smoke)"
-        path = weights_dir(settings)
-        where = f"folder {path}" if settings.model_dir else f"commit {path.name}"
-        return (
-            f"{settings.model_id} revision {settings.revision} ({where}), "
-            f"digest {weights_digest(path)}"
-        )
-
 
 def make_scheduler(name: str, config: Any) -> Any:
     from diffusers import DDIMScheduler, DDPMScheduler, PNDMScheduler

@@ -152,13 +152,3 @@ def describe_problem(status: weights.Status, users: list[Needed]) -> list[str]:
     if instead:
         out.append("      or instead: --set " + "; --set ".join(dict.fromkeys(instead)))
     return out
-
-
-def weights_line(config: RunConfig) -> str | None:
-    """The generator's weights as one line (model id, revision, commit or folder, digest) for a
-    run's log and `bench show`; None where the method synthesises nothing."""
-    found = generator_of(config)
-    if found is None:
-        return None
-    backend, settings = found
-    return f"{backend.name}: {backend.describe_weights(settings)}"
