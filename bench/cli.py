@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import BenchError, Interrupted, system_message, user_message
+from bench.errors import BenchError, ConfigError, Interrupted, system_message, user_message
 
 EXAMPLES = """examples:
   bench run --method ddpm-fill --dataset digits-lt --seed 1
@@ -855,6 +855,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
     options["max_runs"] = args.max_runs
+    if args.dry_run:
+        return sweep_dry_run(args, options, run_sets, env)
     launching = not (args.status or args.cancel)
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, launching)
     if args.status:
@@ -874,6 +876,26 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         status = sweep.status()
         print(sweeps.status_table(sweep, status))
         return 1 if "failed" in status.values() else 0
+    return 0
+
+
+def sweep_dry_run(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> int:
+    """`bench sweep SPEC --dry-run`: the runs, what they need and cost (bench.launch.dryrun),
+    with no weights or GPU needed; exit 2 where SLURM rejects an array."""
+    from bench.launch.dryrun import dry_run
+    from bench.launch.spec import MAX_RUNS, load_spec
+
+    spec = load_spec(args.spec)
+    configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
+    text = dry_run(spec, configs, env, args.launcher, options)
+    print(text)
+    rejected = [line for line in text.splitlines() if line.startswith("REJECTED ")]
+    if rejected:
+        raise ConfigError(
+            f"SLURM rejects {len(rejected)} array(s) of sweep {spec.name}: "
+            + "; ".join(r.removeprefix("REJECTED ") for r in rejected)
+            + ". Fix the profile (--profile, --set slurm.KEY=VALUE); nothing was submitted."
+        )
     return 0
 
 

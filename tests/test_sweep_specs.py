@@ -76,3 +76,60 @@ def test_every_published_table_bench_can_run_has_a_spec(pub):
     reproduced = {load_spec(path).reproduces for path in SPECS}
     assert sorted(runnable - reproduced) == []
     assert len(runnable) == len(reproduced - {None}) == 27
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+def test_each_spec_dry_runs_offline_with_its_needs_and_estimate(
+    path, tmp_path, monkeypatch, capsys
+):
+    from bench.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch, no sinfo: no cluster
+    monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
+    assert main(["sweep", str(path), "--dry-run", "--results", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    spec = load_spec(path)
+    assert f"sweep {spec.name} (dry run" in out and f": {len(spec.configs())} run(s)" in out
+    assert "data (the dataset adapters' own checks):" in out
+    assert "cost per stage (ESTIMATES" in out and "GPU-h (est.)" in out
+    assert "cluster check: skipped, no reachable cluster (sbatch / sinfo not on PATH)" in out
+    if spec.reproduces:
+        assert f"reproduces {spec.reproduces[0]} {spec.reproduces[1]}:" in out and "GAP" not in out
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("state.json"))
+
+
+def test_the_embedded_dry_run_reads_its_data_and_counts_exactly(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert (
+        main(["sweep", str(SWEEPS / "embedded.yaml"), "--dry-run", "--results", str(tmp_path)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        "digits-lt" in out and ": present" in out and "MISSING: " not in out.split("pretrained")[0]
+    )
+    assert "on the data" in out  # the synthesis plan on the data, not the official counts
+    total = next(line for line in out.splitlines() if line.strip().startswith("total"))
+    assert "unknown" not in total
+
+
+def test_a_dry_run_reports_an_array_slurm_rejects(tmp_path, monkeypatch, capsys):
+    from bench.cli import main
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sinfo").write_text("#!/bin/sh\necho debug up\n")
+    (bin_dir / "sbatch").write_text(
+        "#!/bin/sh\ncase \"$*\" in *--array=0-2*) echo 'sbatch: error: array too big' >&2; "
+        "exit 1;; esac\nexit 0\n"
+    )
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    spec = tmp_path / "s.yaml"
+    spec.write_text("methods: [fg-entropy]\ndatasets: [digits-lt]\nseeds: [0, 1, 2]\n")
+    assert main(["sweep", str(spec), "--dry-run", "--results", str(tmp_path / "r")]) == 2
+    captured = capsys.readouterr()
+    assert "dependency (array of 3): sbatch: error: array too big" in captured.out
+    assert "SLURM rejects 2 array(s)" in captured.err and "nothing was submitted" in captured.err
