@@ -29,8 +29,9 @@ EXAMPLES = """examples:
   bench compare --claims --results results/embedded-pretrained
   bench data check --dataset imagenet-lt --root /data/imagenet --json
   bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
-  bench sweep sweeps/digits.yaml --profile mycluster --set slurm.timeout_min=120
-  bench sweep sweeps/digits.yaml --status
+  bench sweep sweeps/fg-table2-places-lt.yaml --dry-run
+  bench sweep sweeps/embedded.yaml --profile local --set slurm.timeout_min=120
+  bench sweep sweeps/embedded.yaml --status
   bench weights check --method fg-entropy --dataset places-lt
 """
 

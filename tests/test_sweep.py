@@ -430,8 +430,12 @@ def test_local_launcher_runs_tasks_in_processes(tmp_path):
 
 def test_dry_run_and_launcher_options(tmp_path):
     spec = tiny_spec(tmp_path)
-    code, out, _ = cli("sweep", str(spec), "--launcher", "debug", "--dry-run", "--results", "r")
-    assert code == 0 and "would submit 4 classifier" in out
+    results = tmp_path / "r"
+    code, out, _ = cli(
+        "sweep", str(spec), "--launcher", "debug", "--dry-run", "--results", str(results)
+    )
+    assert code == 0 and "4 run(s), 0 dependency run(s)" in out
+    assert "cluster check: skipped (--launcher debug)" in out and not results.exists()
     code, _, err = cli("sweep", str(spec), "--launcher", "local", "--profile", "local")
     assert code == 2 and "apply to --launcher slurm only" in err
 
