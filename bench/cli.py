@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.errors import BenchError, Interrupted, system_message, user_message
+from bench.errors import BenchError, ConfigError, Interrupted, system_message, user_message
 
 EXAMPLES = """examples:
   bench run --method ddpm-fill --dataset digits-lt --seed 1
@@ -29,8 +29,9 @@ EXAMPLES = """examples:
   bench compare --claims --results results/embedded-pretrained
   bench data check --dataset imagenet-lt --root /data/imagenet --json
   bench eval-gen --run results/runs/ddpm-fill-digits-lt-s0-<hash> --extractor inception
-  bench sweep sweeps/digits.yaml --profile mycluster --set slurm.timeout_min=120
-  bench sweep sweeps/digits.yaml --status
+  bench sweep sweeps/fg-table2-places-lt.yaml --dry-run
+  bench sweep sweeps/embedded.yaml --profile local --set slurm.timeout_min=120
+  bench sweep sweeps/embedded.yaml --status
   bench weights check --method fg-entropy --dataset places-lt
 """
 
@@ -855,6 +856,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
     options["max_runs"] = args.max_runs
+    if args.dry_run:
+        return sweep_dry_run(args, options, run_sets, env)
     launching = not (args.status or args.cancel)
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, launching)
     if args.status:
@@ -863,18 +866,55 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.cancel:
         print(f"cancelled {sweeps.cancel(sweep)} job(s) of sweep {sweep.spec.name}")
         return 0
-    submitted = sweeps.launch(sweep, retry_failed=args.retry_failed, dry_run=args.dry_run)
-    verb = "would submit" if args.dry_run else "submitted"
-    stages = ", ".join(f"{n} {st}" for st, n in submitted.per_stage.items()) or "nothing"
-    left = ", ".join(f"{n} {s}" for s, n in submitted.skipped.items())
-    print(f"sweep {sweep.spec.name}: {verb} {stages}" + (f" (left alone: {left})" if left else ""))
-    if args.wait and not sweep.launcher.waits and not args.dry_run:
+    submitted = sweeps.launch(sweep, retry_failed=args.retry_failed)
+    print(submission_line(sweep, submitted, "submitted"))
+    if args.wait and not sweep.launcher.waits:
         sweeps.wait(sweep)
-    if not args.dry_run and (args.wait or sweep.launcher.waits):
+    if args.wait or sweep.launcher.waits:
         status = sweep.status()
         print(sweeps.status_table(sweep, status))
         return 1 if "failed" in status.values() else 0
     return 0
+
+
+def sweep_dry_run(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> int:
+    """`bench sweep SPEC --dry-run`: the runs, what they need and cost (bench.launch.dryrun),
+    with no weights or GPU needed; exit 2 where SLURM rejects an array."""
+    from bench.launch.dryrun import dry_run
+    from bench.launch.spec import MAX_RUNS, load_spec
+
+    spec = load_spec(args.spec)
+    configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
+    text = dry_run(spec, configs, env, args.launcher, options)
+    print(text)
+    print(would_submit(args, options, run_sets, env))
+    rejected = [line for line in text.splitlines() if line.startswith("REJECTED ")]
+    if rejected:
+        raise ConfigError(
+            f"SLURM rejects {len(rejected)} array(s) of sweep {spec.name}: "
+            + "; ".join(r.removeprefix("REJECTED ") for r in rejected)
+            + ". Fix the profile (--profile, --set slurm.KEY=VALUE); nothing was submitted."
+        )
+    return 0
+
+
+def submission_line(sweep, submitted, verb: str) -> str:
+    stages = ", ".join(f"{n} {st}" for st, n in submitted.per_stage.items()) or "nothing"
+    left = ", ".join(f"{n} {s}" for s, n in submitted.skipped.items())
+    return f"sweep {sweep.spec.name}: {verb} {stages}" + (f" (left alone: {left})" if left else "")
+
+
+def would_submit(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> str:
+    """What a launch now would submit, units done on disk left alone (planning reads the data:
+    where it is missing, said so instead). Writes nothing."""
+    from bench.launch import sweep as sweeps
+
+    try:
+        sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, False)
+    except BenchError as exc:
+        return f"would submit: not planned ({user_message(exc).splitlines()[0][:200]})"
+    submitted = sweeps.launch(sweep, retry_failed=args.retry_failed, dry_run=True)
+    return submission_line(sweep, submitted, "would submit")
 
 
 if __name__ == "__main__":  # pragma: no cover

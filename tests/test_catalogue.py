@@ -545,7 +545,7 @@ def allowed_with_override(ctx: Ctx, out: str, err: str) -> None:
     argv = ["sweep", str(path), "--launcher", "debug", "--results", str(ctx.folder / "r"),
             "--dry-run", "--max-runs", "3"]  # fmt: skip
     code, text, _ = cli(*argv)
-    assert code == 0 and "would submit 3 classifier" in text
+    assert code == 0 and ": 3 run(s), 0 dependency run(s)" in text
 
 
 def bad_manifest(ctx: Ctx):

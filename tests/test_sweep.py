@@ -434,8 +434,9 @@ def test_dry_run_and_launcher_options(tmp_path):
     code, out, _ = cli(
         "sweep", str(spec), "--launcher", "debug", "--dry-run", "--results", str(results)
     )
-    assert code == 0 and "would submit 4 classifier" in out
-    assert not results.exists()  # a dry run writes nothing
+    assert code == 0 and "4 run(s), 0 dependency run(s)" in out
+    assert "would submit 4 classifier" in out  # planned on the (embedded) data
+    assert "cluster check: skipped (--launcher debug)" in out and not results.exists()
     code, _, err = cli("sweep", str(spec), "--launcher", "local", "--profile", "local")
     assert code == 2 and "apply to --launcher slurm only" in err
 

@@ -10,7 +10,7 @@ bench.report.matching.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -357,16 +357,14 @@ def published_tables(pub: Published, groups: list[Group], o: Options) -> list[Ta
     """One table per (paper, table, dataset, imbalance factor) of published values, each row a
     published configuration with our matching row's mean ± std and the difference; `matched`
     names our group with a matching row (none: the table has no run of ours)."""
-    blocks: dict[tuple[str, ...], list[Value]] = {}
-    for v in pub.values:
+
+    def keep(v: Value) -> bool:
         if o.papers and v.paper not in o.papers:
-            continue
-        if o.methods and pub.method_for(v.paper, v.slug).bench_method not in o.methods:
-            continue
-        blocks.setdefault((v.paper, v.table, v.dataset, v.imbalance_factor), []).append(v)
+            return False
+        return not o.methods or pub.method_for(v.paper, v.slug).bench_method in o.methods
+
     tables = []
-    for (paper, table, dataset, imb), values in blocks.items():
-        block = Block(pub, paper, table, pub.dataset_for(dataset, imb), values)
+    for block in blocks_of(pub, keep):
         if o.datasets and block.bench_dataset not in o.datasets:
             continue
         tables.append(published_table(block, groups, o.registered))
@@ -410,6 +408,48 @@ class Block:
         return out
 
 
+def blocks_of(pub: Published, keep: Callable[[Value], bool] = lambda v: True) -> list[Block]:
+    """The published values `keep` accepts, one block per (paper, table, dataset, imbalance
+    factor), in the order of published.csv."""
+    blocks: dict[tuple[str, ...], list[Value]] = {}
+    for v in pub.values:
+        if keep(v):
+            blocks.setdefault((v.paper, v.table, v.dataset, v.imbalance_factor), []).append(v)
+    return [
+        Block(pub, paper, table, pub.dataset_for(dataset, imb), values)
+        for (paper, table, dataset, imb), values in blocks.items()
+    ]
+
+
+@dataclass(frozen=True)
+class Match:
+    """A published row (its values by metric) and our row standing for it, if any."""
+
+    by_metric: dict[str, Value]
+    mmap: MethodMap
+    group: Group | None
+    ours: Row | None
+
+    @property
+    def value(self) -> Value:
+        return next(iter(self.by_metric.values()))
+
+
+def block_matches(block: Block, groups: list[Group]) -> list[Match]:
+    """Each published row of `block` with our matching row among `groups` (the first group of
+    the mapped dataset setting that has one; bench.report.matching)."""
+    candidates = matching_groups(groups, block.dmap)
+    slugs = dict.fromkeys(v.slug for v in block.values)
+    siblings = [block.pub.method_for(block.paper, s) for s in slugs]
+    out = []
+    for (_, slug_, _, _, _), by_metric in block.rows().items():
+        mmap = block.pub.method_for(block.paper, slug_)
+        found = [(g, matching_row(g, mmap, siblings)) for g in candidates]
+        group, ours = next(((g, r) for g, r in found if r is not None), (None, None))
+        out.append(Match(by_metric, mmap, group, ours))
+    return out
+
+
 def published_table(block: Block, groups: list[Group], registered: frozenset[str]) -> Table:
     show_syn = any(v.n_synthetic is not None for v in block.values)
     titles = {c.key: c.title for c in all_columns()}
@@ -418,15 +458,11 @@ def published_table(block: Block, groups: list[Group], registered: frozenset[str
         title = titles.get(column or "", m)
         headers += [f"{title} (paper)"] + ([f"{title} ours", f"Δ {title}"] if column else [])
     headers.append("Ours")
-    candidates = matching_groups(groups, block.dmap)
-    slugs = dict.fromkeys(v.slug for v in block.values)
-    siblings = [block.pub.method_for(block.paper, s) for s in slugs]
     out = Table(slug(block.title), block.title, block.bench_dataset, "published", headers, [], [],
                 section=BESIDE)  # fmt: skip
-    for (_, slug_, _, _, setting), by_metric in block.rows().items():
-        mmap = block.pub.method_for(block.paper, slug_)
-        found = [(g, matching_row(g, mmap, siblings)) for g in candidates]
-        group, ours = next(((g, r) for g, r in found if r is not None), (None, None))
+    for match in block_matches(block, groups):
+        by_metric, mmap, group, ours = match.by_metric, match.mmap, match.group, match.ours
+        setting, slug_ = match.value.setting, match.value.slug
         out.matched = out.matched or (group.key if group else "")
         marker = f" [{block.settings.index(setting) + 1}]" if len(block.settings) > 1 else ""
         cells = published_cells(block, by_metric, ours, marker, show_syn)
