@@ -137,6 +137,7 @@ class CIFAR10LT(DatasetAdapter):
             "splits": {"train": total, "val": n_test, "test": n_test, FULL: 50_000},
             "num_classes": cls.NUM_CLASSES,
             "shots": buckets,
+            "train_counts": {"max": int(counts.max()), "min": int(counts.min())},
         }
 
     def download(self) -> None:

@@ -34,6 +34,7 @@ class ImageNet100LT(ImageNetLT):
         "splits": {"train": 12_205, "val": 2_000, "test": 5_000},
         "num_classes": 100,
         "shots": {"many": 39, "medium": 48, "few": 13},
+        "train_counts": {"max": 1280, "min": 6},
     }
     SPLIT_FILES = {
         "train": "imageNet_100_LT_train.txt",

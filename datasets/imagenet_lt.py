@@ -66,6 +66,7 @@ class ImageNetLT(DatasetAdapter):
         "splits": {"train": 115_846, "val": 20_000, "test": 50_000},
         "num_classes": 1000,
         "shots": {"many": 385, "medium": 479, "few": 136},
+        "train_counts": {"max": 1280, "min": 5},
     }
     SPLIT_FILES: ClassVar[dict[str, str]] = {
         "train": "ImageNet_LT_train.txt",

@@ -65,6 +65,7 @@ class PlacesLT(DatasetAdapter):
         "splits": {"train": 62_500, "val": 7_300, "test": 36_500},
         "num_classes": 365,
         "shots": {"many": 131, "medium": 163, "few": 71},
+        "train_counts": {"max": 4980, "min": 5},
     }
     SPLIT_FILES = {s: f"Places_LT_{s}.txt" for s in ("train", "val", "test")}
 

@@ -71,3 +71,12 @@ def test_total_is_unknown_where_a_part_is():
 )
 def test_plan_images_from_official_counts(plan, images):
     assert est.plan_images(plan, 100, 10_847)[0] == images
+
+
+def test_fill_max_from_the_official_largest_class():
+    """ImageNet-LT: 1,000 classes filled up to its largest (1,280) from 115,846 real images."""
+    assert est.plan_images("fill:max", 1000, 115_846, 1280)[0] == 1280 * 1000 - 115_846
+    from bench.datasets import DATASETS
+
+    counts = DATASETS["imagenet-lt"].expected(None)["train_counts"]
+    assert counts == {"max": 1280, "min": 5}

@@ -28,6 +28,7 @@ class DataInfo:
     train: int | None = None
     image_size: int | None = None
     data: Any = None  # the LoadedDataset where present
+    largest: int | None = None  # the official largest class (fill:max), where missing
 
 
 def data_info(config: Any, env: Env) -> DataInfo:
@@ -39,7 +40,8 @@ def data_info(config: Any, env: Env) -> DataInfo:
     adapter_cls = DATASETS[config.dataset]
     expected = adapter_cls.expected(config.dataset_settings)
     train = (expected.get("splits") or {}).get("train")
-    info = DataInfo(False, "", expected.get("num_classes"), train)
+    largest = (expected.get("train_counts") or {}).get("max")
+    info = DataInfo(False, "", expected.get("num_classes"), train, largest=largest)
     try:
         if adapter_cls.needs_root:
             adapter_cls(config.dataset_settings, env.data_root_for(config)).require_root()
@@ -78,7 +80,7 @@ def synthetic_images(config: Any, data: DataInfo, env: Env) -> tuple[int | None,
     plan = str(config.hparams.get("plan", ""))
     if data.classes is None or data.train is None:
         return None, f"{plan}: unknown (data missing, no official counts)"
-    return est.plan_images(plan, data.classes, data.train)
+    return est.plan_images(plan, data.classes, data.train, data.largest)
 
 
 def run_costs(config: Any, data: DataInfo, env: Env, f: dict[str, est.Figure]) -> RunCost:

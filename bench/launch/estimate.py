@@ -183,11 +183,17 @@ def total(costs: Iterable[Cost], stage: str = "total") -> Cost:
     )
 
 
-def plan_images(plan: str, classes: int, train: int) -> tuple[int | None, str]:
-    """The synthetic images a plan asks for from a dataset's class and image counts alone (its
-    data not on this machine), and how: exact for add:N, N x classes - train for fill:N (exact
-    when no class has more than N images), unknown for plans that need each class's count."""
+def plan_images(
+    plan: str, classes: int, train: int, largest: int | None = None
+) -> tuple[int | None, str]:
+    """The synthetic images a plan asks for from a dataset's official counts alone (its data not
+    on this machine), and how: exact for add:N, N x classes - train for fill:N (exact when no
+    class has more than N images; fill:max is fill up to the official largest class), unknown
+    for plans that need each class's count."""
     kind, _, amount = plan.partition(":")
+    if plan == "fill:max" and largest:
+        n = largest * classes - train
+        return n, f"{plan}: {largest:,} (largest class) x {classes:,} classes - {train:,} real"
     if kind == "add" and amount.isdigit():
         return int(amount) * classes, f"{plan}: {amount} x {classes:,} classes"
     if kind == "ratio":
