@@ -30,6 +30,7 @@ steer the loop without forking it:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from bench.errors import ConfigError
+from bench.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ class Generator:
 
     def set_real_images(self, split: Any, channels: int) -> None:
         """The real training split, read at this generator's size for conditioning images."""
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import SplitImages
 
         self.real_images = SplitImages(split, self.image_size, channels)
@@ -281,6 +284,7 @@ def per_sample_noise(
     requests: Sequence[SynthesisRequest], shape: tuple[int, ...], device: Any, dtype: Any
 ) -> Any:
     """Initial noise drawn from each request's own seed: a sample does not depend on its batch."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     rows = [
@@ -318,6 +322,7 @@ def guidance_step(
     requests: Sequence[SynthesisRequest],
 ) -> tuple[Any, Any, Any]:
     """One FG step: returns (the guided sample, the conditional prediction, criterion values)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x_in = x.detach().requires_grad_(True)
@@ -343,9 +348,8 @@ def denoise(
     progress: bool = False,
 ) -> tuple[Any, Any]:
     """The shared sampling loop; returns (final samples, criterion at the last guided step)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
-
-    from bench.progress import progress_bar
 
     scheduler = denoiser.scheduler
     scheduler.set_timesteps(steps)
@@ -370,7 +374,6 @@ def denoise(
 
 def step_kwargs(scheduler: Any) -> dict[str, Any]:
     """eta = 0 for DDIM (deterministic); other schedulers take their defaults."""
-    import inspect
 
     params = inspect.signature(scheduler.step).parameters
     return {"eta": 0.0} if "eta" in params else {}
@@ -378,6 +381,7 @@ def step_kwargs(scheduler: Any) -> dict[str, Any]:
 
 def to_uint8(images: Any) -> np.ndarray:
     """float N x C x H x W in [-1, 1] -> uint8 N x H x W x C."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
@@ -386,6 +390,7 @@ def to_uint8(images: Any) -> np.ndarray:
 
 def torch_dtype(name: str, device: str) -> Any:
     """'auto' is bfloat16 on CUDA and float32 on the CPU."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     if name == "auto":

@@ -70,6 +70,7 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, PretrainedPipeline,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         hooks = hooks or SamplingHooks()

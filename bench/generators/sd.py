@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError
+from bench.generators import tiny
 from bench.generators.base import (
     Generator,
     SampleBatch,
@@ -118,6 +119,7 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
         return encode_text(self.pipe, self.expand_prompts(requests), self.settings.negative_prompt)
 
     def add_token_files(self, folder: Path) -> None:
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import load_file
 
         files = sorted(folder.glob("*.safetensors"))
@@ -154,6 +156,7 @@ def sample_latents(
 ) -> SampleBatch:
     """The shared loop on a latent-diffusion pipeline, the VAE decode, and the guidance
     criterion per sample (`sd`, `unclip`, `sd-imgvar`)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x, criterion = denoise(denoiser, requests, steps, hooks, progress)
@@ -203,9 +206,8 @@ def vector_tokens(token: str, k: int) -> list[str]:
 
 def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:
     """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
+    # diffusers: heavy, imported where used (off the start-up path)
     import diffusers
-
-    from bench.generators import tiny
 
     if tiny.is_tiny(settings):  # a smoke run: the real class, random weights from configs
         pipe = tiny.build(cls_name)

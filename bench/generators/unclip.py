@@ -78,6 +78,7 @@ class StableUnCLIPGenerator(CLIPImageInput, PretrainedPipeline, Generator):
         steps: int = 30,
         progress: bool = False,
     ) -> SampleBatch:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         hooks = hooks or SamplingHooks()

@@ -32,10 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench import hparams
+from bench.datasets import DATASETS
 from bench.errors import BenchError, ConfigError
 from bench.io import read_yaml, seed_hash
 from bench.launch.units import CLASSES_PER_TASK, SHARDS_PER_TASK
+from bench.methods import METHODS
 from bench.runs.config import RunConfig, key_lines, resolve
 
 TOP_LEVEL_KEYS = (
@@ -68,7 +72,6 @@ class Range:
 
     def draw(self, trial: int) -> str:
         """The value of search seed `trial`, as a --set string (checked later by resolve)."""
-        import numpy as np
 
         rng = np.random.RandomState(seed_hash("search", trial, self.key))
         if self.choices is not None:
@@ -223,9 +226,6 @@ def sweep_name(value: Any, path: Path, where: str) -> str:
 
 
 def parse_entries(value: Any, kind: str, where: str) -> tuple[Entry, ...]:
-    from bench.datasets import DATASETS
-    from bench.methods import METHODS
-
     registry = METHODS if kind == "method" else DATASETS
     entries = []
     for item in value if isinstance(value, list) else [value]:

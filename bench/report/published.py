@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import csv
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tabulate import tabulate
 
 from bench.errors import BenchError
 
@@ -106,7 +109,6 @@ class MethodMap:
 
     def set_flags(self) -> str:
         """The settings as `--set` flags (the first choice of an either-or value)."""
-        import shlex
 
         return "".join(
             f" --set {shlex.quote(f'{k}={first(k, v)}')}" for k, v in self.settings.items()
@@ -459,7 +461,6 @@ def counterpart_status(m: MethodMap, registered: set[str]) -> str:
 
 def mapping_markdown(pub: Published) -> str:
     """The docs table: each (paper, method slug) with its bench method or why there is none."""
-    from tabulate import tabulate
 
     rows: dict[tuple[str, str], list[str]] = {}
     for v in pub.values:

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.datasets import DATASETS
+from bench.methods import METHODS
+
 Check = Callable[[Any], str | None]  # a value's problem, or None
 
 
@@ -36,9 +39,6 @@ def registered(kind: str) -> Check:
     not counted, and its name never reaches a report)."""
 
     def check(value: Any) -> str | None:
-        from bench.datasets import DATASETS
-        from bench.methods import METHODS
-
         if not value:
             return "is empty"
         names = METHODS if kind == "method" else DATASETS

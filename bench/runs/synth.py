@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.data import data_root_from_env
+from bench.data.fingerprint import load_dataset
+from bench.data.realkept import keep_real
+from bench.datasets import DATASETS
 from bench.errors import BenchError, ConfigError
 from bench.io import clip
+from bench.runs.config import RunConfig
+from bench.runs.evalgen import run_synthetic_set
+from bench.runs.records import load_run
+from bench.synthesis import export
+from bench.synthesis.store import SyntheticSet
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from bench.synthesis import export
-    from bench.synthesis.store import SyntheticSet
-
     store_dir, run = locate(args)
     store = SyntheticSet(store_dir)
     if args.action == "export":
@@ -51,8 +57,6 @@ def parse_classes(text: str, names: list[str]) -> list[int]:
 
 def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
     """The store directory, from --synthetic or from the run's record."""
-    from bench.runs.evalgen import run_synthetic_set
-    from bench.runs.records import load_run
 
     if args.run:
         run = load_run(Path(args.run))
@@ -67,13 +71,7 @@ def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
 
 
 def load_run_data(run: dict, data_root: str | None):
-    from bench.data import data_root_from_env
-    from bench.runs.config import RunConfig
-
     config = RunConfig.from_json(run["config"])
-    from bench.data.fingerprint import load_dataset
-    from bench.data.realkept import keep_real
-    from bench.datasets import DATASETS
 
     adapter = DATASETS[config.dataset](config.dataset_settings, data_root_from_env(data_root))
     # the real images the run trained on (dataset option real_kept), drawn as the runner does

@@ -31,7 +31,7 @@ import numpy as np
 
 from bench.errors import ConfigError
 from bench.generators.base import SynthesisRequest
-from bench.io import clip, seed_hash
+from bench.io import clip, read_yaml, seed_hash
 
 KINDS = ("fill", "add", "cells", "ratio")
 PLAN_HELP = "fill:max | fill:N | add:N | cells:N | cells:max | ratio:R (bench/synthesis/plans.py)"
@@ -230,7 +230,6 @@ class PromptTemplate:
 def load_class_lists(path: Path, what: str = "modifiers") -> dict[str, list[str]]:
     """A YAML file {class name: [strings]} ('*' for every other class): SYNAuG's modifiers,
     Fill-Up's prompt lists. Errors name the file and the entry."""
-    from bench.io import read_yaml
 
     table = read_yaml(path, f"{what} file")[0]
     if not isinstance(table, dict):

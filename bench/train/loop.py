@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
-from bench.data.torchdata import RANDAUGMENT, Concat
+from bench.data.torchdata import RANDAUGMENT, Concat, FileImages, torch_dataset
 from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash, set_aside, torch_writer
 from bench.metrics.accuracy import mean_of, per_class_accuracy
@@ -39,6 +39,8 @@ from bench.train.backbones import (
     set_trainable,
     train_mode,
 )
+from bench.train.batchaug import partners
+from bench.train.ddp import gather_batch, sync_batchnorm, wrap
 from bench.train.losses import LossContext, make_loss
 from bench.train.recipe import (
     BATCH_AUGS,
@@ -197,8 +199,6 @@ def train_classifier(
     fast = use_fast_path(recipe, device)
     model.to(device)
     if world.distributed:
-        from bench.train.ddp import sync_batchnorm
-
         model = sync_batchnorm(model, device)
     if fast:
         model.to(memory_format=torch.channels_last)
@@ -219,8 +219,6 @@ def train_classifier(
         params = set_trainable(model, st.trains, stage_where(name))
         net = model
         if world.distributed:
-            from bench.train.ddp import wrap
-
             net = wrap(model, device)
         train = training_data(st, recipe, data, synthetic, stage_seed)
         loader = make_loader(train, recipe, device, world)
@@ -503,7 +501,6 @@ class SeededBatches:
 def default_workers(dataset: Dataset) -> int:
     """0 for in-memory arrays (decoding costs nothing); else one per core up to 8, one core
     left to the training process."""
-    from bench.data.torchdata import FileImages
 
     bases = dataset.parts if isinstance(dataset, Concat) else [dataset]
     if not any(isinstance(b, FileImages) for b in bases):
@@ -542,7 +539,6 @@ def batch_loader(
 def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -> Dataset:
     """The one place a real split or a synthetic set becomes a torch Dataset; synthetic images
     get the transforms of the dataset's real images."""
-    from bench.data.torchdata import torch_dataset
 
     like = "array" if data.train.images is not None else "file"
     return torch_dataset(
@@ -596,7 +592,6 @@ def run_epoch(
 
     Distributed: the loss is reduced over the global batch (every rank's per-sample values
     gathered), so it and its gradient are those of the single-process step."""
-    from bench.train.batchaug import partners
 
     rank = (world.rank,) if world.distributed else ()  # each rank its own random streams
     torch.manual_seed(seed_hash(seed, "epoch", epoch, *rank))  # dropout stream
@@ -632,8 +627,6 @@ def run_epoch(
             values, weights = lam * values + (1 - lam) * other, lam * weights + (1 - lam) * other_w
         groups = groups.to(device)
         if world.distributed:
-            from bench.train.ddp import gather_batch
-
             values, weights = gather_batch(values), gather_batch(weights)
             groups = gather_batch(groups)
         loss = loss_fn.reduce(values, weights, groups)

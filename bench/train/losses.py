@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.train.recipe import LOSSES
+
 
 @dataclass
 class LossContext:
@@ -174,6 +176,5 @@ class GroupDRO(CrossEntropy):
 
 def make_loss(stage: Any, context: LossContext) -> CrossEntropy:
     """The loss the stage names, from the registry."""
-    from bench.train.recipe import LOSSES
 
     return LOSSES[stage.loss](stage, context)
