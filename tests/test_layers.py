@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 LAYERS = [
     ("base", ["bench/errors.py", "bench/io.py", "bench/registry.py", "bench/hparams.py"]),
     ("base", ["bench/seeding.py", "bench/progress.py", "bench/__init__.py", "bench/weights.py"]),
+    ("base", ["bench/schedules.py"]),
     ("data", ["bench/data", "datasets"]),
     ("generators", ["bench/generators"]),
     ("synthesis", ["bench/method.py", "bench/synthesis", "methods"]),

@@ -183,6 +183,16 @@ def sniff_image(path: str) -> str | None:
     return None
 
 
+def load_checked(
+    name: str, options: DatasetOptions, root: Path | None, cache: Path | None, progress: bool
+) -> LoadedDataset:
+    """The one way the harness builds a dataset to work on (`bench run`, `bench synth`,
+    `bench eval-gen`): the registry's adapter with its checked options, loaded (every path
+    inside the root, the fingerprint), then the fast check cached by fingerprint
+    (`load_for_run`)."""
+    return load_for_run(DATASETS[name](options, root), cache, progress)
+
+
 def load_for_run(
     adapter: DatasetAdapter, cache: Path | None, progress: bool = False
 ) -> LoadedDataset:

@@ -217,16 +217,25 @@ class Generator:
         of other classes or geometry). Default: anything goes."""
 
     def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: nothing to fit."""
+        """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: a fit split by
+        class fits every part in turn, then saves; otherwise nothing to fit."""
+        if self.fit_by_class:
+            for label in range(data.num_classes):
+                self.fit_part(data, workdir, seed, label, progress)
+            self.save(workdir)
+
+    # A fit split into one independent part per class (sd-ti, ddpm-ti: one token or vector
+    # learned per class, `fit_part`).
+    fit_by_class = False
 
     @classmethod
     def fit_parts(cls, settings: Any, data: Any) -> int:
         """How many independent parts the fit splits into (0: one indivisible `fit`).
 
-        A backend whose fit splits (sd-ti: one textual-inversion token per class) implements
-        `fit_part` and `save`; the harness then fits every part, in any processes at once, each
-        under its own lock, and calls `save` once all are done, instead of calling `fit`."""
-        return 0
+        A backend whose fit splits (`fit_by_class`: one part per class) implements `fit_part`
+        and `save`; the harness then fits every part, in any processes at once, each under its
+        own lock, and calls `save` once all are done, instead of calling `fit`."""
+        return data.num_classes if cls.fit_by_class else 0
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         """Fit part `part` (0 <= part < fit_parts) into `workdir`; resumable, and independent
@@ -243,10 +252,26 @@ class Generator:
 
         self.real_images = SplitImages(split, self.image_size, channels)
 
+    # Channels of the images `sample` returns (the sd family: RGB; ddpm: its data's).
+    sample_channels = 3
+
     def sample(
-        self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks | None = None
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        *args: Any,
+        **options: Any,
     ) -> SampleBatch:
-        raise NotImplementedError(f"{type(self).__name__} must implement sample()")
+        """Images for the requests (uint8 N x H x W x C), each from its own seed; no request, an
+        empty batch without touching the model. `options`: the backend's (`steps`, `progress`)."""
+        if not requests:
+            shape = (0, self.image_size, self.image_size, self.sample_channels)
+            return SampleBatch(np.zeros(shape, np.uint8))
+        return self.draw(requests, hooks or SamplingHooks(), *args, **options)
+
+    def draw(self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks, *args, **kw) -> Any:
+        """`sample` for a non-empty list of requests."""
+        raise NotImplementedError(f"{type(self).__name__} must implement draw()")
 
     @classmethod
     def check_requests(

@@ -63,6 +63,7 @@ from bench.io import (
     torch_writer,
 )
 from bench.progress import progress_bar
+from bench.schedules import cosine_with_warmup
 from bench.seeding import seed_everything
 
 if TYPE_CHECKING:  # diffusers is imported where it is used: checking a run's weights needs none
@@ -570,18 +571,18 @@ class DDPMGenerator(Generator):
 
     # Sampling --------------------------------------------------------------------------------
 
-    def sample(
+    @property
+    def sample_channels(self) -> int:
+        return self.channels
+
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
         """DDIM samples for the requests (uint8 N x H x W x C), each from its own seed."""
-        if not requests:
-            empty = np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
-            return SampleBatch(empty)
-        hooks = hooks or SamplingHooks()
         denoiser = DDPMDenoiser(self, requests, hooks)
         x, criterion = denoise(denoiser, requests, steps, hooks, progress)
         values = None if criterion is None else criterion.cpu().numpy()
@@ -710,19 +711,6 @@ def lr_schedule(settings: DDPMSettings):
         warmup = settings.warmup_steps or max(1, settings.train_steps // 50)
         return lambda step: min(step + 1, warmup) / warmup
     return cosine_with_warmup(settings.train_steps, settings.warmup_steps)
-
-
-def cosine_with_warmup(total_steps: int, warmup: int | None = None):
-    """LR multiplier: linear warm-up over ~2% of the steps, then cosine decay to zero."""
-    warmup = max(1, total_steps // 50) if warmup is None else warmup
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
 
 
 def random_shift(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:

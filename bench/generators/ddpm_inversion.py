@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError, DataError
-from bench.generators.base import SynthesisRequest
+from bench.generators.base import Generator, SynthesisRequest
 from bench.generators.ddpm import DDPMGenerator, settings_key, unit
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import (
@@ -140,15 +140,9 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     # Fitting ---------------------------------------------------------------------------------
 
-    def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        for label in range(self.fit_parts(self.inversion, data)):
-            self.fit_part(data, workdir, seed, label, progress)
-        self.save(workdir)
-
-    @classmethod
-    def fit_parts(cls, settings: DDPMInversionSettings, data: Any) -> int:
-        """One part per class: each class's vector is learned on its own (`invert_label`)."""
-        return data.num_classes
+    # One part per class: each class's vector is learned on its own (`invert_label`).
+    fit_by_class = True
+    fit = Generator.fit  # the per-class fit of the base class, not the ddpm's training
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         workdir = Path(workdir)

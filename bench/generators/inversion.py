@@ -439,15 +439,8 @@ class TextualInversionGenerator(StableDiffusionGenerator):
     def for_data(cls, settings: InversionSettings, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device), settings, data.num_classes)
 
-    def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        for label in range(self.fit_parts(self.settings, data)):
-            self.fit_part(data, workdir, seed, label, progress)
-        self.save(workdir)
-
-    @classmethod
-    def fit_parts(cls, settings: InversionSettings, data: Any) -> int:
-        """One part per class: each class's token is learned on its own (`invert_class`)."""
-        return data.num_classes
+    # One part per class: each class's token is learned on its own (`invert_class`).
+    fit_by_class = True
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         if self.by_class is None:  # checked once per process, before its first class

@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.errors import BenchError
 from bench.generators import tiny
 from bench.generators.base import (
@@ -127,16 +125,13 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
             raise BenchError(f"token_embeddings={folder} holds no <token>.safetensors files.")
         self.add_tokens({f.stem: next(iter(load_file(f).values())) for f in files})
 
-    def sample(
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
-        hooks = hooks or SamplingHooks()
-        if not requests:
-            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
         denoiser = LatentDenoiser(
             self.pipe,
             self.settings,

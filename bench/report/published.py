@@ -30,6 +30,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from bench.errors import BenchError
+from bench.hparams import split_assignment
 
 PAPERS = {
     "fg": "FG",
@@ -266,10 +267,10 @@ def number(path: Path, line: int, name: str, text: str, required: bool) -> float
 def parse_settings(path: Path, line: int, text: str) -> dict[str, str]:
     out = {}
     for item in text.split(";") if text else []:
-        key, eq, value = item.strip().partition("=")
-        if not eq or not key.strip():
+        pair = split_assignment(item.strip())
+        if pair is None:
             raise PublishedDataError(f"{path}:{line}: setting {item!r} is not KEY=VALUE.")
-        out[key.strip()] = value.strip()
+        out[pair[0]] = pair[1].strip()
     return out
 
 

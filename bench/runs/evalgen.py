@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench import hparams
-from bench.data.fingerprint import load_dataset
+from bench.data.check import load_checked
 from bench.datasets import DATASETS
 from bench.errors import BenchError, ConfigError, DataError
 from bench.io import inside
@@ -72,7 +72,8 @@ def eval_gen(
     options = hparams.build(adapter_cls.Options, target.options, f"dataset {target.dataset}")
     # every option, defaults included (settings added later only when not at their default)
     target = replace(target, options=hparams.keyed(adapter_cls.Options, asdict(options)))
-    data = load_dataset(adapter_cls(options, data_root))  # files checked to stay in the root
+    cache = inside(target.results, "cache")
+    data = load_checked(target.dataset, options, data_root, cache, progress)
     device = pick_device(device)
 
     context = ExtractorContext(device, data.image_size, lambda run: load_classifier(run, device))

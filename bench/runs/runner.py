@@ -23,9 +23,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.data import LoadedDataset
-from bench.data.check import load_for_run
+from bench.data.check import load_checked
 from bench.data.realkept import keep_real
-from bench.datasets import DATASETS
 from bench.errors import BenchError
 from bench.io import atomic_write, open_no_follow, torch_writer
 from bench.method import MethodContext
@@ -178,8 +177,7 @@ def load_data(
     fingerprint is the full data's; the option is part of the run's identity)."""
 
     start = time.time()
-    adapter = DATASETS[config.dataset](config.dataset_settings, data_root)
-    data = load_for_run(adapter, cache, progress)
+    data = load_checked(config.dataset, config.dataset_settings, data_root, cache, progress)
     data = keep_real(data, config.dataset_settings.real_kept, config.seed)
     return data, round(time.time() - start, 3)
 

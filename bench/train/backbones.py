@@ -16,7 +16,7 @@ from torch import nn
 
 from bench import weights
 from bench.errors import ConfigError
-from bench.registry import suggest
+from bench.registry import did_you_mean
 from bench.train.pretrained import (
     HF_CACHE,
     RESNET32,
@@ -239,8 +239,7 @@ def check_backbone(name: str) -> None:
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
-        hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+        hint = did_you_mean(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
         raise ConfigError(
             f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
             f"{', '.join(repr(t) for t in TORCHVISION)} or a name from timm.list_models()."

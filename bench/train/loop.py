@@ -42,6 +42,7 @@ from bench.train.backbones import (
 from bench.train.batchaug import partners
 from bench.train.ddp import gather_batch, sync_batchnorm, wrap
 from bench.train.losses import LossContext, make_loss
+from bench.train.optim import lr_factor, make_optimizer
 from bench.train.recipe import (
     BATCH_AUGS,
     FIRST_STAGE,
@@ -548,29 +549,6 @@ def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -
 
 def eval_dataset(recipe: Recipe, data: LoadedDataset, split: ImageSplit) -> Dataset:
     return torch_split(recipe, data, split, "none")
-
-
-def make_optimizer(st: StageFields, params: list) -> torch.optim.Optimizer:
-    if st.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=st.lr, momentum=st.momentum, weight_decay=st.weight_decay)
-    return torch.optim.Adam(params, lr=st.lr, weight_decay=st.weight_decay)
-
-
-def lr_factor(st: StageFields, steps: int) -> Callable[[int], float]:
-    """Per-step LR multiplier: linear warm-up, then cosine decay to zero, x gamma every
-    step_epochs epochs, or constant."""
-    total, warmup = st.epochs * steps, st.warmup_epochs * steps
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if st.schedule == "constant":
-            return 1.0
-        if st.schedule == "step":
-            return st.step_gamma ** ((step - warmup) // (st.step_epochs * steps))
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return factor
 
 
 def run_epoch(
