@@ -202,14 +202,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def append_jsonl(path: Path, obj: Any) -> None:
-    """Append one JSON line and flush it to disk (a killed run keeps every finished line)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def decode_utf8(raw: bytes, where: str, error: type[Exception]) -> str:
     """`raw` as UTF-8 text; other bytes raise `error` with `where` ("{line}" filled in)."""
     try:

@@ -22,7 +22,6 @@ the index within the cell), so a sample does not depend on which job or batch dr
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -313,9 +312,3 @@ def conditioning_images(pool: np.ndarray, k: int, seed: int) -> tuple[int, ...]:
     rng = np.random.default_rng(seed)
     replace = k == 1 or len(pool) < k  # one image: the draw every earlier set was made with
     return tuple(int(j) for j in rng.choice(pool, size=k, replace=replace))
-
-
-def shard_requests(
-    requests: Sequence[SynthesisRequest], shard_size: int
-) -> list[Sequence[SynthesisRequest]]:
-    return [requests[i : i + shard_size] for i in range(0, len(requests), shard_size)]

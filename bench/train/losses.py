@@ -30,16 +30,6 @@ class LossContext:
     epochs: int  # of the stage (DRW starts at a fraction of them)
 
 
-def balanced_softmax_loss(
-    logits: torch.Tensor, targets: torch.Tensor, class_counts: torch.Tensor
-) -> torch.Tensor:
-    """CE(logits + log n, y) (Ren et al. 2020, BalancedMetaSoftmax loss/BalancedSoftmaxLoss.py).
-
-    Only training uses the prior; at test time the plain logits are used (BALMS issue #13).
-    """
-    return F.cross_entropy(logits + class_counts.to(logits).log(), targets)
-
-
 def prior_counts(
     prior: str,
     real_counts: np.ndarray,
