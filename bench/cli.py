@@ -7,6 +7,7 @@ Heavy libraries (torch, diffusers, timm) are imported inside the commands that n
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import logging
 import os
@@ -16,7 +17,27 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.data import check as data_check
+from bench.data import data_root_from_env
+from bench.data.fingerprint import describe
+from bench.datasets import DATASETS
 from bench.errors import BenchError, ConfigError, Interrupted, system_message, user_message
+from bench.io import atomic_write_text
+from bench.launch.dryrun import dry_run
+from bench.launch.spec import MAX_RUNS, load_spec
+from bench.launch.units import Env
+from bench.method import other_backends_settings
+from bench.methods import METHODS
+from bench.report import protocols, published
+from bench.report.cli import CompareRequest, Request, compare_command, leaderboard_command
+from bench.report.layout import Options
+from bench.runs import synth, weights_cli
+from bench.runs.config import resolve
+from bench.runs.describe import generator_line, stages_line
+from bench.runs.evalgen import eval_gen
+from bench.runs.records import load_run
+from bench.runs.runner import run
+from bench.train.distributed import spawn
 
 EXAMPLES = """examples:
   bench run --method ddpm-fill --dataset digits-lt --seed 1
@@ -503,7 +524,6 @@ def ascii_forms(exc: UnicodeError) -> tuple[str, int]:
 def ascii_safe_output() -> None:
     """Under a locale whose encoding cannot show the report's symbols (LANG=C without UTF-8
     coercion, PYTHONIOENCODING=ascii), print them in ASCII (± as +/-) instead of failing."""
-    import codecs
 
     codecs.register_error("bench-ascii", ascii_forms)
     for stream in (sys.stdout, sys.stderr):
@@ -520,14 +540,10 @@ def ascii_safe_output() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.data import data_root_from_env
-    from bench.runs.config import resolve
-
     config = resolve(args.method, args.dataset, args.seed, args.config, args.sets, smoke=args.smoke)
     if args.dry_run:
         print(describe_config(config))
         return 0
-    from bench.runs.runner import run
 
     call = (
         config,
@@ -538,12 +554,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         not args.no_deps,
         args.rebuild_cache,
     )
-    if args.nproc != 1:
-        from bench.train.distributed import spawn
-
-        run_dir = spawn(args.nproc, run, *call, quiet=args.quiet)
-    else:
-        run_dir = run(*call)
+    run_dir = spawn(args.nproc, run, *call, quiet=args.quiet) if args.nproc != 1 else run(*call)
     print(run_dir)
     return 0
 
@@ -558,8 +569,6 @@ def describe_config(config) -> str:
         f"seed: {config.seed}",
         *(f"file {key}: content digest {digest}" for key, digest in config.files.items()),
     ]
-    from bench.method import other_backends_settings
-
     hidden = other_backends_settings(config.method, config.hparams)
     for section, values in (
         ("method", {k: v for k, v in config.hparams.items() if k not in hidden}),
@@ -598,7 +607,6 @@ def dependency_lines(config) -> list[str]:
 
 def borrowed_lines(config) -> list[str]:
     """On a dataset its paper never used, a method runs on borrowed defaults: say so."""
-    from bench.methods import METHODS
 
     papers = METHODS[config.method].PAPER_DATASETS
     if not papers or config.dataset in papers:
@@ -610,25 +618,7 @@ def borrowed_lines(config) -> list[str]:
     ]
 
 
-def other_backends_settings(config) -> set[str]:
-    """The method settings that belong only to generator backends the run does not use."""
-    from bench import hparams
-    from bench.generators import SETTINGS
-    from bench.method import SynthesisHparams
-    from bench.methods import METHODS
-
-    active = config.hparams.get("generator") or METHODS[config.method].generator
-    if active is None:
-        return set()
-    keep = set(hparams.specs(SETTINGS[active])) | set(hparams.specs(SynthesisHparams))
-    others = {n for name in SETTINGS if name != active for n in hparams.specs(SETTINGS[name])}
-    return (others - keep) & set(config.hparams)
-
-
 def cmd_protocols(args: argparse.Namespace) -> int:
-    from bench.report import protocols, published
-    from bench.runs.config import resolve
-
     directory = Path(args.published_dir) if args.published_dir else published.default_directory()
     entries = protocols.load(directory / "protocols.yaml")
     text = protocols.markdown(published.load(directory), entries, resolve)
@@ -640,8 +630,6 @@ def cmd_protocols(args: argparse.Namespace) -> int:
         if x.status == "UNDECLARED"
     ]
     if args.write:
-        from bench.io import atomic_write_text
-
         atomic_write_text(Path(args.write), text)
         print(args.write)
     else:
@@ -652,10 +640,7 @@ def cmd_protocols(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    if args.what == "methods":
-        from bench.methods import METHODS as registry
-    else:
-        from bench.datasets import DATASETS as registry
+    registry = METHODS if args.what == "methods" else DATASETS
     width = max(len(n) for n in registry)
     for name in registry:
         cls = registry[name]
@@ -665,10 +650,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import json
-
-    from bench.runs.records import load_run
-
     run = load_run(Path(args.run_dir))
     if args.json:
         print(json.dumps(run, indent=2, sort_keys=True))
@@ -678,9 +659,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def format_run(run: dict) -> str:
-    from bench.data.fingerprint import describe
-    from bench.runs.describe import generator_line, stages_line
-
     cfg = run["config"]
     result = run.get("result") or {}
     data = (result.get("info") or {}).get("data") if isinstance(result.get("info"), dict) else None
@@ -750,8 +728,6 @@ def fmt_pct(x: float | None) -> str:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    from bench.report.cli import leaderboard_command
-
     text, written = leaderboard_command(report_request(args))
     if written:
         print(written)
@@ -762,8 +738,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
 def report_request(args: argparse.Namespace):
     """The plain values bench.report.cli works from."""
-    from bench.report.cli import Request
-    from bench.report.layout import Options
 
     options = Options(
         ci=getattr(args, "ci", False),
@@ -787,8 +761,6 @@ def report_request(args: argparse.Namespace):
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.report.cli import CompareRequest, compare_command
-
     request = CompareRequest(
         report_request(args),
         a=args.a,
@@ -804,17 +776,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data.check import run_command
-
-    return run_command(args)
+    return data_check.run_command(args)
 
 
 def cmd_eval_gen(args: argparse.Namespace) -> int:
-    import json
-
-    from bench.data import data_root_from_env
-    from bench.runs.evalgen import eval_gen
-
     shortcuts = [
         f"{k}={v}" for k, v in (("extractor", args.extractor), ("n", args.n)) if v is not None
     ]
@@ -833,20 +798,16 @@ def cmd_eval_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from bench.runs.synth import run_command
-
-    return run_command(args)
+    return synth.run_command(args)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from bench.runs.weights_cli import run_command
-
-    return run_command(args)
+    return weights_cli.run_command(args)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    # submitit: heavy, imported where used (off the start-up path)
     from bench.launch import sweep as sweeps
-    from bench.launch.units import Env
 
     slurm_sets = [s for s in args.sets if s.startswith("slurm.")]
     run_sets = tuple(s for s in args.sets if not s.startswith("slurm."))
@@ -880,8 +841,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def sweep_dry_run(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> int:
     """`bench sweep SPEC --dry-run`: the runs, what they need and cost (bench.launch.dryrun),
     with no weights or GPU needed; exit 2 where SLURM rejects an array."""
-    from bench.launch.dryrun import dry_run
-    from bench.launch.spec import MAX_RUNS, load_spec
 
     spec = load_spec(args.spec)
     configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
@@ -907,7 +866,9 @@ def submission_line(sweep, submitted, verb: str) -> str:
 def would_submit(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> str:
     """What a launch now would submit, units done on disk left alone (planning reads the data:
     where it is missing, said so instead). Writes nothing."""
+    # submitit: heavy, imported where used (off the start-up path)
     from bench.launch import sweep as sweeps
+
 
     try:
         sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, False)

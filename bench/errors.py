@@ -1,5 +1,8 @@
 """User-facing errors: the CLI prints their message without a traceback."""
 
+import errno
+import os
+
 
 class BenchError(Exception):
     """Bad input or a state the user can fix; the message says what and how."""
@@ -69,8 +72,6 @@ ERRNO_ADVICE = {
 
 def system_message(exc: OSError) -> str:
     """An operating-system error as the CLI prints it: the file, the errno and what to do."""
-    import errno
-    import os
 
     name = errno.errorcode.get(exc.errno, "") if exc.errno else ""
     reason = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))

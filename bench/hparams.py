@@ -29,7 +29,7 @@ from typing import Any
 
 from bench.errors import ConfigError
 from bench.io import clip
-from bench.registry import suggest
+from bench.registry import did_you_mean
 
 STAGES = ("generator", "synthesis", "classifier", "data")
 _TRUE = {"true", "yes", "on", "1"}
@@ -151,23 +151,29 @@ def build(cls: type, values: Mapping[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def parse_assignments(items: Iterable[str], example: str = "key=value") -> list[tuple[str, str]]:
-    """`key=value` items (from --set) as (key, value) pairs; the one parser of the whole CLI.
+def split_assignment(item: str) -> tuple[str, str] | None:
+    """One `key=value` item as (key, value): the one `key=value` parser of the harness (--set,
+    the SLURM profile's --set, `bench compare --a/--b`, published.csv's settings). The key is
+    stripped, the value kept as typed; None when the item is not key=value (each caller says
+    so in its own words: a --set, a file line, ...)."""
+    key, sep, value = item.partition("=")
+    return (key.strip(), value) if sep and key.strip() else None
 
-    The key is stripped, the value kept as typed (it is coerced against its field later).
-    """
+
+def parse_assignments(items: Iterable[str], example: str = "key=value") -> list[tuple[str, str]]:
+    """`key=value` items (from --set) as (key, value) pairs (values coerced against their field
+    later)."""
     pairs = []
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+        pair = split_assignment(item)
+        if pair is None:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set {example}.")
-        pairs.append((key.strip(), value))
+        pairs.append(pair)
     return pairs
 
 
 def unknown_key_message(where: str, key: str, valid: list[str]) -> str:
-    hints = suggest(key, valid)
-    hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+    hint = did_you_mean(key, valid)
     return f"{where}: unknown setting {key!r}.{hint} Valid settings: {', '.join(valid)}."
 
 
@@ -192,8 +198,7 @@ def check_range(spec: Spec, value: Any, where: str) -> None:
             f"{','.join(map(str, spec.default))})."
         )
     if spec.choices is not None and value not in spec.choices:
-        hints = suggest(str(value), [str(c) for c in spec.choices])
-        hint = f" Did you mean {hints[0]!r}?" if hints else ""
+        hint = did_you_mean(str(value), [str(c) for c in spec.choices], n=1)
         allowed = ", ".join(str(c) for c in spec.choices)
         raise ConfigError(
             f"{where}: {spec.name}={value!r} is not allowed.{hint} Choose one of: {allowed}."

@@ -11,10 +11,13 @@ import shutil
 import socket
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+import yaml
 
 from bench.errors import BenchError, ConfigError
 
@@ -63,6 +66,7 @@ def torch_writer(obj: Any) -> Callable[[Path], None]:
     write is an OSError with its errno (torch's own file writer raises a bare RuntimeError)."""
 
     def write(tmp: Path) -> None:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         with open(tmp, "wb") as f:
@@ -198,14 +202,6 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def append_jsonl(path: Path, obj: Any) -> None:
-    """Append one JSON line and flush it to disk (a killed run keeps every finished line)."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(obj, sort_keys=True, default=str) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def decode_utf8(raw: bytes, where: str, error: type[Exception]) -> str:
     """`raw` as UTF-8 text; other bytes raise `error` with `where` ("{line}" filled in)."""
     try:
@@ -236,7 +232,6 @@ def clip(text: str, limit: int = MAX_QUOTED) -> str:
 def read_yaml(path: Path, what: str) -> tuple[Any, str]:
     """A YAML file's value and text, within the bounds above: a larger file, an alias bomb or
     a deep nesting is a ConfigError naming `what` and the file, before anything is built."""
-    import yaml
 
     path = Path(path)
     if not path.is_file():
@@ -261,7 +256,6 @@ def read_yaml(path: Path, what: str) -> tuple[Any, str]:
 def check_yaml_bounds(root: Any, where: str) -> None:
     """Count a composed YAML document's values, aliases expanded (a shared node counts each
     time it is used), and its depth, stopping at the first bound passed."""
-    import yaml
 
     stack, count = [(root, 1)] if root is not None else [], 0
     while stack:
@@ -368,7 +362,6 @@ def changed_files(root: Path, digests: dict[str, str]) -> list[Path]:
 def set_aside(path: Path) -> Path:
     """Move a file that cannot be used (a torn or foreign checkpoint) into `attempts/` next to
     it, never deleting it; return where it went."""
-    import time
 
     path = Path(path)
     keep = inside(path.parent, "attempts") / f"{path.stem}-{int(time.time())}{path.suffix}"

@@ -29,7 +29,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bench.data import LoadedDataset
-from bench.hparams import hp, specs
+from bench.generators import SETTINGS
+from bench.generators.base import CFG, SamplingHooks
+from bench.hparams import build, hp, specs
+from bench.methods import METHODS
+from bench.synthesis.plans import parse_plan
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,6 @@ class SynthesisHparams:
     )
 
     def __post_init__(self) -> None:
-        from bench.synthesis.plans import parse_plan
-
         parse_plan(self.plan)
         parent = getattr(super(), "__post_init__", None)
         if parent is not None:  # a backend's settings mixed in after this class check theirs
@@ -125,7 +127,6 @@ class Method:
 
     def generator_settings(self, settings_cls: type) -> Any:
         """The backend's settings object, taken from this method's hparams."""
-        from bench.hparams import build
 
         names = specs(settings_cls)
         values = {k: getattr(self.hparams, k) for k in names if hasattr(self.hparams, k)}
@@ -145,7 +146,6 @@ class Method:
 
     def sampling_hooks(self, generator: Any) -> Any:
         """How sampling is steered: classifier-free guidance at `guidance_scale` by default."""
-        from bench.generators.base import CFG, SamplingHooks
 
         return SamplingHooks(noise=CFG(getattr(self.hparams, "guidance_scale", 1.0)))
 
@@ -173,8 +173,6 @@ def other_backends_settings(method: str, hparams: dict[str, Any]) -> set[str]:
     """The settings of a method's `hparams` that belong only to generator backends other than
     the one it uses (a method that can run on several backends declares all their settings);
     `bench run --dry-run` and the protocol table leave them out."""
-    from bench.generators import SETTINGS
-    from bench.methods import METHODS
 
     active = hparams.get("generator") or METHODS[method].generator
     if active is None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tqdm.auto import tqdm
+
 
 def progress_bar(iterable: Any = None, enabled: bool = True, **kwargs: Any) -> Any:
     """tqdm that is off when `enabled` is False and, otherwise, when stderr is not a terminal."""
-    from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=None if enabled else True, leave=False, **kwargs)

@@ -26,9 +26,15 @@ def suggest(name: str, choices: list[str], n: int = 3) -> list[str]:
     return (close + contains)[:n]
 
 
+def did_you_mean(name: str, choices: list[str], n: int = 3) -> str:
+    """ " Did you mean 'a', 'b'?" naming the close matches of a misspelt name ("" when none):
+    the one suggestion every unknown-name message carries."""
+    hints = suggest(name, choices, n)
+    return f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+
+
 def unknown_name_message(kind: str, name: str, choices: list[str]) -> str:
-    hints = suggest(name, choices)
-    hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+    hint = did_you_mean(name, choices)
     return f"unknown {kind} {name!r}.{hint} Available {kind}s: {', '.join(sorted(choices))}."
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python's, NumPy's and torch's (CPU and CUDA) global generators."""
-    import numpy as np
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     random.seed(seed)

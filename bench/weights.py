@@ -340,6 +340,7 @@ def download(entry: Artefact) -> Path:
     try:
         if entry.kind == "url":
             return download_url(str(entry.url))
+        # huggingface_hub: heavy, imported where used (off the start-up path)
         from huggingface_hub import hf_hub_download
 
         cache = hf_hub_cache()
@@ -355,6 +356,7 @@ def download(entry: Artefact) -> Path:
 
 def download_url(url: str) -> Path:
     """A torch hub cache file, its sha256 prefix (in its name) checked by torch."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     path = torch_hub_file(url)

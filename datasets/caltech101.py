@@ -63,6 +63,7 @@ class Caltech101(DatasetAdapter):
         root: Path = self.root or self.require_root()
 
         def fetch() -> None:
+            # torchvision: heavy, imported where used (off the start-up path)
             import torchvision
 
             torchvision.datasets.Caltech101(str(root), download=True)

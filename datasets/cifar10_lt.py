@@ -145,6 +145,7 @@ class CIFAR10LT(DatasetAdapter):
         root = self.root or self.require_root()
 
         def fetch() -> None:
+            # torchvision: heavy, imported where used (off the start-up path)
             import torchvision
 
             dataset = getattr(torchvision.datasets, self.TORCHVISION)

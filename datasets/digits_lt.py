@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from bench.data import LONG_TAIL, DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import ConfigError
@@ -136,7 +137,7 @@ def long_tail_counts(n_max: int, num_classes: int, imbalance_factor: float) -> l
 
 def load_digits_uint8(image_size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """All 1,797 digits as uint8 N x H x W x C images (0-255) and their labels."""
-    from PIL import Image
+    # sklearn: heavy, imported where used (off the start-up path)
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

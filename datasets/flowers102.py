@@ -93,6 +93,7 @@ class Flowers102(DatasetAdapter):
         root: Path = self.root or self.require_root()
 
         def fetch() -> None:
+            # torchvision: heavy, imported where used (off the start-up path)
             import torchvision
 
             torchvision.datasets.Flowers102(str(root), download=True)
@@ -105,6 +106,7 @@ def read_labels(path: Path, problems: Problems) -> list[int]:
     if not path.is_file():
         problems.add(f"{path} does not exist")
         return []
+    # scipy: heavy, imported where used (off the start-up path)
     from scipy.io import loadmat
 
     try:

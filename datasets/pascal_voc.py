@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from bench.data import FEW_SHOT, DatasetAdapter, LoadedDataset
 from bench.data.fewshot import RECIPE, FewShotOptions, da_fusion_split, few_shot_dataset
@@ -88,6 +89,7 @@ class PascalVOC(DatasetAdapter):
         root: Path = self.root or self.require_root()
 
         def fetch() -> None:
+            # torchvision: heavy, imported where used (off the start-up path)
             import torchvision
 
             torchvision.datasets.VOCSegmentation(
@@ -99,7 +101,6 @@ class PascalVOC(DatasetAdapter):
 
 def read_mask(path: Path, where: str, problems: Problems) -> np.ndarray | None:
     """A palette PNG as its index array, or None after recording why it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
         problems.add(f"{where}: mask {path} does not exist")

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fontTools.ttLib import TTFont
+from PIL import Image, ImageDraw, ImageFont
 
 from bench.data import DatasetAdapter, DatasetOptions, ImageSplit, LoadedDataset
 from bench.datasets.colored_digits import COLOURS, paint
@@ -160,6 +162,7 @@ class PrintedDigits(DatasetAdapter):
 def font_directory(font_dir: str | None) -> Path:
     if font_dir:
         return Path(font_dir).expanduser()
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
@@ -168,7 +171,6 @@ def font_directory(font_dir: str | None) -> Path:
 def digit_glyphs(path: Path) -> bool:
     """Whether the font maps '0'..'9' to digit glyphs (names `zero`.. or `uni0030`..; symbol
     fonts such as cmsy10 put other glyphs at those code points, LastResort one box for all)."""
-    from fontTools.ttLib import TTFont
 
     try:
         cmap = TTFont(path, lazy=True).getBestCmap() or {}
@@ -223,8 +225,6 @@ def corpus_digest(splits: dict[str, ImageSplit]) -> str:
 
 @lru_cache(maxsize=64)
 def truetype(path: str) -> Any:
-    from PIL import ImageFont
-
     return ImageFont.truetype(path, RENDER)
 
 
@@ -232,7 +232,6 @@ def render_split(
     options: Options, fonts: list[Path], split: str, per_class: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """`per_class` images of each digit: uint8 N x H x W x C images and their labels."""
-    from PIL import Image
 
     small, labels, colour = [], [], []
     for c in range(10):
@@ -258,7 +257,6 @@ def render_split(
 def glyph_bitmap(digit: int, rng: np.random.Generator, options: Options, fonts: list[Path]):
     """A binary 32x32 bitmap of `digit` in a random font, rotation, width and stroke, scaled to
     fill the box with its aspect kept (optdigits' normalised bitmaps)."""
-    from PIL import Image, ImageDraw
 
     font = truetype(str(fonts[int(rng.integers(len(fonts)))]))
     angle = float(rng.uniform(-options.rotation, options.rotation))

@@ -187,6 +187,7 @@ class ImageConditioned(Method):
 
     def embedding_hook(self, embeds: Any, requests: Sequence[Any]) -> Any:
         """N x k x D raw embeddings -> N x D: the embedding augmentation, then Dropout."""
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         if self.embed_mix is None:
@@ -231,6 +232,7 @@ def cutmix_box(h: int, w: int, lam: float, rng: np.random.Generator) -> tuple[in
 def embedding_dropout(embeds: Any, requests: Sequence[Any], p: float) -> Any:
     """Dropout on N x D embeddings, each row's mask from its request's seed; kept entries are
     scaled by 1 / (1 - p) as a Dropout layer does; p = 1 zeroes them (no conditioning image)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     if p <= 0.0:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
+from bench.generators.base import CFG, SamplingHooks
 from bench.generators.ddpm_settings import CIFAR_DDPM, DDPMSettings
 from bench.hparams import hp
 from bench.method import Method, SynthesisHparams
@@ -112,6 +113,4 @@ class CBDM(Method):
     }
 
     def sampling_hooks(self, generator: object) -> object:
-        from bench.generators.base import CFG, SamplingHooks
-
         return SamplingHooks(noise=CFG(1.0 + self.hparams.omega))

@@ -33,7 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
+
 from bench.errors import ConfigError
+from bench.generators.base import X0Guidance
 from bench.hparams import hp
 from bench.io import seed_hash
 from bench.method import Dependency
@@ -179,8 +182,6 @@ class FeedbackGuided(ImageConditioned):
     TINY = {**ImageConditioned.TINY, "sampling_steps": 2, "guidance_every": 1}
 
     def sampling_hooks(self, generator: Any) -> Any:
-        from bench.generators.base import X0Guidance
-
         hooks = super().sampling_hooks(generator)
         h = self.hparams
         if h.feedback_scale > 0:
@@ -195,6 +196,7 @@ class Feedback:
     """The criteria of one feedback classifier: differentiable in the decoded images."""
 
     def __init__(self, classifier: Any, context: Any, hparams: Any):
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         self.classifier = classifier
@@ -202,6 +204,7 @@ class Feedback:
         self.model.requires_grad_(False)
         self.size = classifier.image_size or context.data.image_size
         self.device = next(self.model.parameters()).device
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import mean_std
 
         mean, std = mean_std(classifier.normalize, classifier.channels)
@@ -214,6 +217,7 @@ class Feedback:
 
     def inputs(self, images: Any) -> Any:
         """Decoded images in [-1, 1] (N x C x H x W) -> the classifier's normalised input."""
+        # torch: heavy, imported where used (off the start-up path)
         import torch.nn.functional as F
 
         x = (images.float().to(self.device) + 1.0) / 2.0
@@ -233,6 +237,7 @@ class Feedback:
     # Criteria (per-sample values to increase) ----------------------------------------------
 
     def loss(self, images: Any, requests: Sequence[Any]) -> Any:
+        # torch: heavy, imported where used (off the start-up path)
         import torch.nn.functional as F
 
         logits = self.model(self.inputs(images))
@@ -273,8 +278,8 @@ class Feedback:
         return self._gauss
 
     def real_features(self) -> Any:
-        import numpy as np
 
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import SplitImages
 
         torch = self.torch
@@ -294,6 +299,7 @@ def class_gaussians(features: Any, targets: Any, num_classes: int, kappa: float)
     Sigma_y = (n_y S_y + kappa S_pooled) / (n_y + kappa) + eps I, S_y the class's (biased)
     covariance, S_pooled the pooled within-class covariance, eps = 1e-4 tr(S_pooled) / D.
     """
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     f = features.double()

@@ -7,6 +7,7 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -110,3 +111,30 @@ def other_checkout(where: Path) -> Path:
     for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "other"]):
         subprocess.run([*git, *args], check=True, capture_output=True)
     return where
+
+
+def write_arrays(path: Path, images: Any, labels: Any, key: str = "arrays") -> Path:
+    """A finished synthetic store holding the given images (a fixture of the evaluation tests)."""
+    import numpy as np
+
+    from bench.generators.base import SampleBatch, SynthesisRequest
+    from bench.synthesis.store import StoreWriter
+
+    images = np.asarray(images, dtype=np.uint8)
+    n, size, _, channels = images.shape
+    manifest = {
+        "key": key,
+        "num_images": n,
+        "image_size": size,
+        "channels": channels,
+        "dtype": "uint8",
+    }
+    writer = StoreWriter(path, manifest)
+    requests = [SynthesisRequest(i, int(y), i) for i, y in enumerate(labels)]
+    writer.fill(
+        requests,
+        lambda batch: SampleBatch(images[batch[0].index : batch[-1].index + 1]),
+        progress=False,
+    )
+    writer.finish()
+    return Path(path)

@@ -383,7 +383,7 @@ def show_directory_without_config(tmp: Path, results: Path):
 
 
 def small_store(tmp: Path) -> Path:
-    from bench.synthesis.store import write_arrays
+    from helpers import write_arrays
 
     images = np.arange(300 * 4 * 4, dtype=np.uint8).reshape(300, 4, 4, 1)
     return write_arrays(tmp / "store", images, np.arange(300) % 3)

@@ -28,7 +28,7 @@ def digits_split(name: str) -> np.ndarray:
 
 def write_bench_synthetic_set(store: Path, images: np.ndarray, labels: np.ndarray) -> Path:
     """A synthetic set as bench's store writes it (shards of 256 + manifest)."""
-    from bench.synthesis.store import write_arrays
+    from helpers import write_arrays
 
     return write_arrays(store, images, labels)
 

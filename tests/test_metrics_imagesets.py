@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from bench.errors import DataError
-from bench.metrics.imagesets import ArraySource, choose, open_synthetic, resize_center_crop
+from bench.metrics.imagesets import ArraySource, choose, resize_center_crop
+from bench.runs.evalgen import open_synthetic
 from bench.synthesis.store import shard_stem, write_arrays
 
 

@@ -92,9 +92,9 @@ def test_cpu_runs_take_the_plain_path(tmp_path: Path, monkeypatch) -> None:
     seen = []
     real_run_epoch = loop.run_epoch
 
-    def spy(model, *args, **kwargs):
-        seen.append((args[9], next(model.parameters()).is_contiguous()))  # `fast`, layout
-        return real_run_epoch(model, *args, **kwargs)
+    def spy(run, epoch):
+        seen.append((run.fast, next(run.net.parameters()).is_contiguous()))  # `fast`, layout
+        return real_run_epoch(run, epoch)
 
     monkeypatch.setattr(loop, "run_epoch", spy)
     from test_stages import train

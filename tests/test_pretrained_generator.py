@@ -14,7 +14,7 @@ from helpers import cli, run_digits, tiny_sets
 
 from bench.errors import BenchError, ConfigError
 from bench.generators import pretrain
-from bench.generators.ddpm import DDPMGenerator
+from bench.generators.ddpm import DDPMGenerator, train_encoder
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.pretrained import weights_digest, weights_dir
 from bench.io import read_json
@@ -46,7 +46,7 @@ def digits(size: int = 8, channels: int = 1) -> SimpleNamespace:
 
 def pretrained(root: Path, size: int = 8, **changes) -> Path:
     settings = DDPMSettings(**{**TINY, **changes})
-    return pretrain.ensure(settings, digits(size), size, 1, root, progress=False)
+    return pretrain.ensure(DDPMGenerator(settings, 10, size, 1), digits(size), root, progress=False)
 
 
 def test_pretrained_directory_round_trips_through_the_loader(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_pretrained_directory_round_trips_through_the_loader(tmp_path: Path) -> 
 def encoder_trained(settings: DDPMSettings) -> tuple[DDPMGenerator, dict, object]:
     corpus = pretrain.load_corpus(pretrain.corpus_options(settings, digits(), 8, 1))
     model = DDPMGenerator.for_data(pretrain.pretraining_settings(settings), corpus)
-    info = pretrain.train_encoder(model, corpus, settings, seed=0, progress=False)
+    info = train_encoder(model, corpus, settings, seed=0, progress=False)
     return model, info, corpus
 
 

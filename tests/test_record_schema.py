@@ -6,7 +6,40 @@ from __future__ import annotations
 
 from helpers import REPO
 
-from bench.runs.schema import CONFIG, RESULT, config_problem, markdown_table, result_problem
+from bench.runs.schema import (
+    CONFIG,
+    NUMBER,
+    RESULT,
+    SAME,
+    Field,
+    config_problem,
+    result_problem,
+)
+
+
+def documented_fields(spec: Field, where: str = "") -> list[tuple[str, Field]]:
+    """Every field of `spec` with its dotted name (sections documented by reference: once)."""
+    out = []
+    for key, sub in spec.fields.items():
+        name = f"{where}.{key}" if where else key
+        out.append((name, sub))
+        if not sub.doc.startswith(SAME):
+            out += documented_fields(sub, name)
+    return out
+
+
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", bool: "boolean"}
+
+
+def markdown_table(spec: Field) -> str:
+    """The schema as the table docs/leaderboard.md shows ("Run records")."""
+    lines = ["| field | type | required | meaning |", "|---|---|---|---|"]
+    for name, sub in documented_fields(spec):
+        types = [JSON_TYPES.get(t, "null" if t is type(None) else "number") for t in sub.types]
+        types = ["number" if sub.types[:2] == NUMBER and t == "integer" else t for t in types]
+        kinds = " or ".join(dict.fromkeys(types))
+        lines.append(f"| `{name}` | {kinds} | {'yes' if sub.required else ''} | {sub.doc} |")
+    return "\n".join(lines)
 
 
 def test_the_docs_show_the_schema_the_code_checks() -> None:

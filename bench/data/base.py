@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.data.realkept import canonical
 from bench.errors import ConfigError, DataError
 from bench.hparams import hp
 
@@ -164,8 +165,6 @@ class DatasetOptions:
     )
 
     def __post_init__(self) -> None:
-        from bench.data.realkept import canonical
-
         object.__setattr__(self, "real_kept", canonical(self.real_kept))  # checked, one spelling
         if self.few_threshold > self.many_threshold + 1:
             raise ConfigError(

@@ -14,6 +14,8 @@ EXPECTED numbers. A mismatch is a warning naming the expected and the found valu
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -21,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from bench import hparams
-from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset
+from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset, data_root_from_env, preview
 from bench.data.files import MAX_SHOWN, verify_image
 from bench.data.fingerprint import all_files, load_dataset
+from bench.datasets import DATASETS
 from bench.errors import DataError
 from bench.io import atomic_write_json, inside, read_json
 from bench.progress import progress_bar
@@ -180,6 +183,16 @@ def sniff_image(path: str) -> str | None:
     return None
 
 
+def load_checked(
+    name: str, options: DatasetOptions, root: Path | None, cache: Path | None, progress: bool
+) -> LoadedDataset:
+    """The one way the harness builds a dataset to work on (`bench run`, `bench synth`,
+    `bench eval-gen`): the registry's adapter with its checked options, loaded (every path
+    inside the root, the fingerprint), then the fast check cached by fingerprint
+    (`load_for_run`)."""
+    return load_for_run(DATASETS[name](options, root), cache, progress)
+
+
 def load_for_run(
     adapter: DatasetAdapter, cache: Path | None, progress: bool = False
 ) -> LoadedDataset:
@@ -188,7 +201,6 @@ def load_for_run(
     Errors refuse the run, naming the first problems and the command that lists them all;
     warnings (duplicates, train/test overlap) are logged.
     """
-    import logging
 
     data = load_dataset(adapter)
     digest = data.info["fingerprint"]["digest"]
@@ -230,7 +242,6 @@ def check(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Validate dataset `name` under `root`; the report says what was found and what is wrong."""
-    from bench.datasets import DATASETS
 
     cls = DATASETS[name]
     options: DatasetOptions = options_from_sets(cls.Options, sets, name)
@@ -288,8 +299,6 @@ def format_report(report: dict[str, Any]) -> str:
 
 def run_command(args: Any) -> int:
     """`bench data check | download | prepare` (arguments parsed by bench.cli)."""
-    from bench.data import data_root_from_env
-    from bench.datasets import DATASETS
 
     root = data_root_from_env(args.root)
     if args.action == "check":
@@ -314,8 +323,6 @@ def run_command(args: Any) -> int:
 
 def run_preview(args: Any, root: Path | None) -> int:
     """`bench data preview`: the dataset (with its --set options) above each --compare one."""
-    from bench.data.preview import compare
-    from bench.datasets import DATASETS
 
     def load(name: str, sets: list[str]) -> LoadedDataset:
         cls = DATASETS[name]
@@ -330,15 +337,12 @@ def run_preview(args: Any, root: Path | None) -> int:
             raise DataError(
                 f"{data.name} has no split {args.split!r} (it has {', '.join(data.splits)})."
             )
-    print(compare(loaded, Path(args.output), args.per_class, split=args.split))
+    print(preview.compare(loaded, Path(args.output), args.per_class, split=args.split))
     return 0
 
 
 def run_check(args: Any, root: Path | None) -> int:
     """Print the report (text or JSON); any error makes it a DataError (exit status 2)."""
-    import json
-
-    from bench.datasets import DATASETS
 
     report = check(
         args.dataset, root, args.sets, args.strict, not args.no_decode, progress=not args.quiet

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from PIL import Image, UnidentifiedImageError
+
+import bench.datasets
 from bench.data import DatasetOptions, ImageSplit, LoadedDataset
 from bench.errors import DataError
 from bench.hparams import hp
@@ -82,7 +85,6 @@ def read_bytes(path: Path) -> bytes:
 
 def shipped_folder() -> str:
     """Where the dataset adapters and their packaged metadata (datasets/metadata/) live."""
-    import bench.datasets
 
     return os.path.dirname(os.path.abspath(bench.datasets.__file__))
 
@@ -368,7 +370,6 @@ def torchvision_download(dataset: str, root: Path, fetch: Callable[[], Any], hin
 
 def verify_image(path: str) -> str | None:
     """None if the image decodes completely, else what is wrong with it."""
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 from bench.errors import BenchError
 from bench.io import atomic_write
@@ -27,8 +28,8 @@ def image_grid(
     """One PNG of rows of uint8 N x size x size x C images (torchvision's `make_grid`; gray rows
     shown as RGB, small images enlarged to at least 32 px), each row named by its label in a
     left margin; written atomically. A short row leaves its end blank."""
+    # torch, torchvision: heavy, imported where used (off the start-up path)
     import torch
-    from PIL import Image
     from torchvision.utils import make_grid
 
     if out.is_dir():
@@ -64,7 +65,6 @@ def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
 
 def with_row_labels(grid: Any, labels: Sequence[str], step: int, pad: int) -> Any:
     """The grid with a white margin on its left holding each row's label."""
-    from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default()
     measure = ImageDraw.Draw(grid)
@@ -87,6 +87,7 @@ def compare(
 ) -> Path:
     """Per class, one row from each dataset (LoadedDataset) in turn, at the first's size: e.g.
     printed digits above handwritten ones."""
+    # torch: heavy, imported where used (off the start-up path)
     from bench.data.torchdata import SplitImages
 
     first = datasets[0]

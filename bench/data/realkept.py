@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import ConfigError
+from bench.io import seed_hash
 
 KINDS = ("uniform", "classwise")
 FORMS = "all | uniform:F | classwise:F with 0 < F <= 1 (the share of real images / classes kept)"
@@ -88,7 +89,6 @@ def kept_indices(targets: np.ndarray, num_classes: int, text: str, seed: int) ->
 def keep_real(data: Any, text: str, seed: int) -> Any:
     """`data` (a LoadedDataset) with only the kept part of its training split; `info` says what
     was kept. `all` returns `data` itself."""
-    from bench.io import seed_hash
 
     if parse_real_kept(text)[0] == "all":
         return data

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from bench.data import ImageSplit
@@ -62,6 +63,7 @@ class ArrayImages(Dataset):
         if self.augment in ("standard", "flip-rotate") and torch.rand(()) < 0.5:
             x = x.flip(-1)
         if self.augment == "flip-rotate":
+            # torchvision: heavy, imported where used (off the start-up path)
             from torchvision.transforms.v2 import functional as TF
 
             x = TF.rotate(x, float(torch.empty(()).uniform_(-15.0, 15.0)))
@@ -112,8 +114,6 @@ class StreamImages(Dataset):
         `seed` is None. RandAugment and file transforms draw from torch's generator."""
         image = self.source.image(i)
         if self.transform is not None:
-            from PIL import Image
-
             mode = "L" if self.channels == 1 else "RGB"
             pil = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
             return self.transform(pil.convert(mode)), self.targets[i]
@@ -281,8 +281,6 @@ class FileImages(Dataset):
 
 
 def open_image(path: str, mode: str, draft: int | None = None) -> Any:
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(path) as im:
             if draft is not None and im.format == "JPEG":
@@ -302,6 +300,7 @@ def file_transform(
     for training (standard-blur-gray adds blur and grayscale with SimCLR's probabilities),
     Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square") DA-Fusion's
     Resize((size, size)) with, for training, flip + RandomRotation(15)."""
+    # torchvision: heavy, imported where used (off the start-up path)
     from torchvision import transforms as T
 
     randaugment = augment.endswith(RANDAUGMENT)
@@ -354,6 +353,7 @@ def rand_augment(x: torch.Tensor) -> torch.Tensor:
     """RandAugment (Cubuk et al. 2020; torchvision's N = 2, M = 9) of a float C x H x W image in
     [0, 1], on its uint8 version (posterize / solarize / equalize need integers); draws from
     torch's global generator, which the loader seeds per sample."""
+    # torchvision: heavy, imported where used (off the start-up path)
     from torchvision.transforms import v2
 
     u8 = (x * 255.0).round().clamp(0, 255).to(torch.uint8)
@@ -442,7 +442,6 @@ def resize_uint8(images: np.ndarray, image_size: int, channels: int) -> np.ndarr
 def square(image: Any, size: int) -> np.ndarray:
     """A PIL image resized (shorter side to `size`) and centre-cropped to size x size, as uint8
     H x W x C."""
-    from PIL import Image
 
     w, h = image.size
     scale = size / min(w, h)

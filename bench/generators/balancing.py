@@ -144,6 +144,7 @@ def cbdm_regulariser(pred: Any, pred_other: Any, weight: Any, gamma: float) -> A
     first term, `pred_other` = eps(x_t, y') only through the commitment term (stop-gradients on
     the other side); each per-sample squared error is weighted by `weight` (shape B), then the
     mean over all elements is taken, as the noise-prediction loss is."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     reg = (pred - pred_other.detach()).pow(2) + gamma * (pred.detach() - pred_other).pow(2)

@@ -30,6 +30,7 @@ steer the loop without forking it:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from bench.errors import ConfigError
+from bench.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -209,16 +211,25 @@ class Generator:
         of other classes or geometry). Default: anything goes."""
 
     def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: nothing to fit."""
+        """Train on `data` (a LoadedDataset) into `workdir`; resumable. Default: a fit split by
+        class fits every part in turn, then saves; otherwise nothing to fit."""
+        if self.fit_by_class:
+            for label in range(data.num_classes):
+                self.fit_part(data, workdir, seed, label, progress)
+            self.save(workdir)
+
+    # A fit split into one independent part per class (sd-ti, ddpm-ti: one token or vector
+    # learned per class, `fit_part`).
+    fit_by_class = False
 
     @classmethod
     def fit_parts(cls, settings: Any, data: Any) -> int:
         """How many independent parts the fit splits into (0: one indivisible `fit`).
 
-        A backend whose fit splits (sd-ti: one textual-inversion token per class) implements
-        `fit_part` and `save`; the harness then fits every part, in any processes at once, each
-        under its own lock, and calls `save` once all are done, instead of calling `fit`."""
-        return 0
+        A backend whose fit splits (`fit_by_class`: one part per class) implements `fit_part`
+        and `save`; the harness then fits every part, in any processes at once, each under its
+        own lock, and calls `save` once all are done, instead of calling `fit`."""
+        return data.num_classes if cls.fit_by_class else 0
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         """Fit part `part` (0 <= part < fit_parts) into `workdir`; resumable, and independent
@@ -230,14 +241,31 @@ class Generator:
 
     def set_real_images(self, split: Any, channels: int) -> None:
         """The real training split, read at this generator's size for conditioning images."""
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import SplitImages
 
         self.real_images = SplitImages(split, self.image_size, channels)
 
+    # Channels of the images `sample` returns (the sd family: RGB; ddpm: its data's).
+    sample_channels = 3
+
     def sample(
-        self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks | None = None
+        self,
+        requests: Sequence[SynthesisRequest],
+        hooks: SamplingHooks | None = None,
+        *args: Any,
+        **options: Any,
     ) -> SampleBatch:
-        raise NotImplementedError(f"{type(self).__name__} must implement sample()")
+        """Images for the requests (uint8 N x H x W x C), each from its own seed; no request, an
+        empty batch without touching the model. `options`: the backend's (`steps`, `progress`)."""
+        if not requests:
+            shape = (0, self.image_size, self.image_size, self.sample_channels)
+            return SampleBatch(np.zeros(shape, np.uint8))
+        return self.draw(requests, hooks or SamplingHooks(), *args, **options)
+
+    def draw(self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks, *args, **kw) -> Any:
+        """`sample` for a non-empty list of requests."""
+        raise NotImplementedError(f"{type(self).__name__} must implement draw()")
 
     @classmethod
     def check_requests(
@@ -275,6 +303,7 @@ def per_sample_noise(
     requests: Sequence[SynthesisRequest], shape: tuple[int, ...], device: Any, dtype: Any
 ) -> Any:
     """Initial noise drawn from each request's own seed: a sample does not depend on its batch."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     rows = [
@@ -312,6 +341,7 @@ def guidance_step(
     requests: Sequence[SynthesisRequest],
 ) -> tuple[Any, Any, Any]:
     """One FG step: returns (the guided sample, the conditional prediction, criterion values)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x_in = x.detach().requires_grad_(True)
@@ -337,9 +367,8 @@ def denoise(
     progress: bool = False,
 ) -> tuple[Any, Any]:
     """The shared sampling loop; returns (final samples, criterion at the last guided step)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
-
-    from bench.progress import progress_bar
 
     scheduler = denoiser.scheduler
     scheduler.set_timesteps(steps)
@@ -364,7 +393,6 @@ def denoise(
 
 def step_kwargs(scheduler: Any) -> dict[str, Any]:
     """eta = 0 for DDIM (deterministic); other schedulers take their defaults."""
-    import inspect
 
     params = inspect.signature(scheduler.step).parameters
     return {"eta": 0.0} if "eta" in params else {}
@@ -372,6 +400,7 @@ def step_kwargs(scheduler: Any) -> dict[str, Any]:
 
 def to_uint8(images: Any) -> np.ndarray:
     """float N x C x H x W in [-1, 1] -> uint8 N x H x W x C."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x = ((images.float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
@@ -380,6 +409,7 @@ def to_uint8(images: Any) -> np.ndarray:
 
 def torch_dtype(name: str, device: str) -> Any:
     """'auto' is bfloat16 on CUDA and float32 on the CPU."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     if name == "auto":

@@ -21,7 +21,6 @@ import copy
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.data.torchdata import SplitImages
 from bench.errors import ConfigError, DataError
+from bench.generators import pretrain
 from bench.generators.balancing import (
     cbdm_regulariser,
     cbdm_weight,
@@ -49,17 +50,21 @@ from bench.generators.base import (
     to_uint8,
 )
 from bench.generators.ddpm_augment import ADA_DIM, augment
-from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size
+from bench.generators.ddpm_settings import MAX_SIZE, DDPMSettings, check_size, settings_key
+from bench.hparams import build
 from bench.io import (
     atomic_write,
     atomic_write_json,
     follow_umask,
     read_json,
     remake_advice,
+    seed_hash,
     set_aside,
     torch_writer,
 )
 from bench.progress import progress_bar
+from bench.schedules import cosine_with_warmup
+from bench.seeding import seed_everything
 
 if TYPE_CHECKING:  # diffusers is imported where it is used: checking a run's weights needs none
     from diffusers import UNet2DModel
@@ -170,6 +175,7 @@ class DDPMGenerator(Generator):
         self.cond.to(self.device)
         self.ema_unet = copy.deepcopy(self.unet).eval().requires_grad_(False)
         self.ema_cond = copy.deepcopy(self.cond).eval().requires_grad_(False)
+        # diffusers: heavy, imported where used (off the start-up path)
         from diffusers import DDPMScheduler
 
         self.noise_schedule = DDPMScheduler(num_train_timesteps=settings.num_train_timesteps)
@@ -190,16 +196,24 @@ class DDPMGenerator(Generator):
         return cls(settings, data.num_classes, size, data.channels, device, num_attributes=k)
 
     @classmethod
-    def weights_identity(cls, settings: DDPMSettings) -> dict[str, Any]:
-        from bench.generators import pretrain
+    def pretrain(cls, settings: DDPMSettings, corpus: Any, path: Path, seed: int, progress: bool):
+        """Encoder (as a classifier, then frozen) and DDPM on the corpus, saved into `path`
+        (the pretrained generator's training, bench.generators.pretrain.ensure)."""
+        seed_everything(seed)
+        model = cls.for_data(settings, corpus)
+        info: dict[str, Any] = {"corpus_images": len(corpus.train)}
+        if model.cond.encoder is not None:
+            info["encoder"] = train_encoder(model, corpus, settings, seed, progress)
+        info.update(model.fit(corpus, path, seed, progress))
+        return info
 
+    @classmethod
+    def weights_identity(cls, settings: DDPMSettings) -> dict[str, Any]:
         return pretrain.identity(settings)
 
     @classmethod
     def check_data(cls, settings: DDPMSettings, data: Any) -> None:
         """A pretrained generator must know the data's classes and make its geometry."""
-        from bench.generators import pretrain
-
         pretrain.check_data(settings, data)
         check_cells(settings, data)
         if settings.pretrained_dir is not None:
@@ -269,8 +283,6 @@ class DDPMGenerator(Generator):
         datasets decode only the images each batch draws). A pretrained generator
         (`pretrained_generator`, `pretrained_dir`) is taken as it is: nothing trains on `data`.
         """
-        from bench.data.torchdata import SplitImages
-        from bench.generators import pretrain
 
         if pretrain.is_pretrained(self.settings):
             return self._use_pretrained(data, workdir, progress)
@@ -310,10 +322,8 @@ class DDPMGenerator(Generator):
     def _use_pretrained(self, data: Any, workdir: Path, progress: bool) -> dict[str, Any]:
         """This run's generator is the pretrained model (pretrained once, cached beside the
         fitted generators in <cache>/pretrained/): checked against the data, then copied."""
-        from bench.generators import pretrain
-
         root = self.pretrained_root or Path(workdir).parent.parent / "pretrained"
-        path = pretrain.ensure(self.settings, data, self.image_size, self.channels, root, progress)
+        path = pretrain.ensure(self, data, root, progress)
         embed = self.settings.image_conditioning
         pretrain.check_geometry(path, data.num_classes, self.image_size, self.channels, embed)
         DDPMGenerator.load(path, str(self.device)).save(workdir)
@@ -511,6 +521,7 @@ class DDPMGenerator(Generator):
 
     def save(self, workdir: Path) -> None:
         """The EMA weights: the UNet in diffusers format, the conditioner as safetensors."""
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import save_file
 
         self.ema_unet.save_pretrained(workdir / "unet")
@@ -530,9 +541,8 @@ class DDPMGenerator(Generator):
 
     @classmethod
     def load(cls, workdir: Path, device: str = "cpu") -> DDPMGenerator:
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import load_file
-
-        from bench.hparams import build
 
         workdir = Path(workdir)
         if not (workdir / "generator.json").is_file():
@@ -551,6 +561,7 @@ class DDPMGenerator(Generator):
             device,
             num_attributes=k,
         )
+        # diffusers: heavy, imported where used (off the start-up path)
         from diffusers import UNet2DModel
 
         model.ema_unet = UNet2DModel.from_pretrained(workdir / "unet").to(model.device).eval()
@@ -560,18 +571,18 @@ class DDPMGenerator(Generator):
 
     # Sampling --------------------------------------------------------------------------------
 
-    def sample(
+    @property
+    def sample_channels(self) -> int:
+        return self.channels
+
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
         """DDIM samples for the requests (uint8 N x H x W x C), each from its own seed."""
-        if not requests:
-            empty = np.zeros((0, self.image_size, self.image_size, self.channels), np.uint8)
-            return SampleBatch(empty)
-        hooks = hooks or SamplingHooks()
         denoiser = DDPMDenoiser(self, requests, hooks)
         x, criterion = denoise(denoiser, requests, steps, hooks, progress)
         values = None if criterion is None else criterion.cpu().numpy()
@@ -586,7 +597,6 @@ class DDPMGenerator(Generator):
         batch_size: int = 256,
     ) -> np.ndarray:
         """Class-only samples for `labels`, request i seeded by (seed, i): a convenience."""
-        from bench.io import seed_hash
 
         requests = [SynthesisRequest(i, int(y), seed_hash(seed, i)) for i, y in enumerate(labels)]
         hooks = SamplingHooks(noise=CFG(guidance_scale))
@@ -615,6 +625,7 @@ class DDPMDenoiser:
 
     def __init__(self, model: DDPMGenerator, requests: Sequence[SynthesisRequest], hooks: Any):
         self.model = model
+        # diffusers: heavy, imported where used (off the start-up path)
         from diffusers import DDIMScheduler
 
         self.scheduler = DDIMScheduler.from_config(model.noise_schedule.config)
@@ -651,6 +662,7 @@ class DDPMDenoiser:
 
 def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2DModel:
     """A UNet without attention (cheap on CPU) whose class embedding is given from outside."""
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import UNet2DModel
 
     widths = tuple(settings.unet_channels)
@@ -674,13 +686,6 @@ def build_unet(settings: DDPMSettings, image_size: int, channels: int) -> UNet2D
         norm_num_groups=groups,
         **extra,
     )
-
-
-def settings_key(settings: DDPMSettings) -> dict[str, Any]:
-    from bench.hparams import keyed
-
-    values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
-    return keyed(type(settings), values)
 
 
 def check_cells(settings: DDPMSettings, data: Any) -> None:
@@ -708,19 +713,6 @@ def lr_schedule(settings: DDPMSettings):
     return cosine_with_warmup(settings.train_steps, settings.warmup_steps)
 
 
-def cosine_with_warmup(total_steps: int, warmup: int | None = None):
-    """LR multiplier: linear warm-up over ~2% of the steps, then cosine decay to zero."""
-    warmup = max(1, total_steps // 50) if warmup is None else warmup
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(1, total_steps - warmup)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
 def random_shift(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
     """The same batch shifted by up to 1/8 of its side (the encoder's augmented view)."""
     pad = max(1, x.shape[-1] // 8)
@@ -733,3 +725,34 @@ def unit(images: np.ndarray) -> torch.Tensor:
     """uint8 N x H x W x C -> float N x C x H x W in [-1, 1]."""
     x = torch.as_tensor(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
+
+
+def train_encoder(model: Any, corpus: Any, settings: Any, seed: int, progress: bool):
+    """The image encoder as a classifier on the corpus (shifted views), then frozen in `model`
+    (live and EMA conditioner); returns its final training loss and accuracy on the val split."""
+    encoder = model.cond.encoder
+    head = torch.nn.Linear(settings.embed_dim, corpus.num_classes).to(model.device)
+    images = SplitImages(corpus.train, model.image_size, model.channels)
+    labels = torch.as_tensor(corpus.train.targets, dtype=torch.long)
+    params = [*encoder.parameters(), *head.parameters()]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    rng = torch.Generator().manual_seed(seed_hash(seed, "encoder"))
+    losses = []
+    encoder.train()
+    for _ in progress_bar(range(settings.encoder_steps), progress, desc="pretrain encoder"):
+        idx = torch.randint(len(labels), (settings.batch_size,), generator=rng)
+        x = random_shift(unit(images.read(idx.numpy())), rng).to(model.device)
+        loss = F.cross_entropy(head(encoder(x)), labels[idx].to(model.device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    encoder.eval().requires_grad_(False)
+    model.ema_cond.encoder.load_state_dict(encoder.state_dict())
+    model.freeze_encoder = True
+    val = corpus.splits["val"]
+    with torch.no_grad():
+        logits = head(encoder(unit(val.images).to(model.device)))
+    accuracy = float((logits.argmax(1).cpu().numpy() == val.targets).mean())
+    return {"steps": settings.encoder_steps, "final_loss": float(np.mean(losses[-50:])),
+            "val_accuracy": accuracy}  # fmt: skip

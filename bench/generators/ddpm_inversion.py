@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from bench.errors import BenchError, DataError
-from bench.generators.base import SynthesisRequest
+from bench.generators.base import Generator, SynthesisRequest
 from bench.generators.ddpm import DDPMGenerator, settings_key, unit
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import (
@@ -47,14 +47,15 @@ from bench.generators.inversion import (
     load_state,
     step_rule,
 )
-from bench.io import atomic_write_json, read_json, remake_advice, seed_hash
+from bench.hparams import build, specs
+from bench.io import atomic_write_json, file_lock, read_json, remake_advice, seed_hash
+from bench.seeding import seed_everything
 
 VECTOR = "vector"  # the tensor name in checkpoint and vector files
 
 
 def base_settings(settings: DDPMSettings) -> DDPMSettings:
     """The ddpm settings of the generator that is inverted."""
-    from bench.hparams import build, specs
 
     values = {k: getattr(settings, k) for k in specs(DDPMSettings)}
     return build(DDPMSettings, values, "ddpm-ti base generator")
@@ -139,15 +140,9 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     # Fitting ---------------------------------------------------------------------------------
 
-    def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        for label in range(self.fit_parts(self.inversion, data)):
-            self.fit_part(data, workdir, seed, label, progress)
-        self.save(workdir)
-
-    @classmethod
-    def fit_parts(cls, settings: DDPMInversionSettings, data: Any) -> int:
-        """One part per class: each class's vector is learned on its own (`invert_label`)."""
-        return data.num_classes
+    # One part per class: each class's vector is learned on its own (`invert_label`).
+    fit_by_class = True
+    fit = Generator.fit  # the per-class fit of the base class, not the ddpm's training
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         workdir = Path(workdir)
@@ -160,8 +155,6 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     def fit_base(self, data: Any, workdir: Path, seed: int, progress: bool) -> Path:
         """The ddpm generator to invert, fitted once into `workdir/base` (pretrained: copied)."""
-        from bench.io import file_lock
-        from bench.seeding import seed_everything
 
         base_dir = workdir / "base"
         with file_lock(workdir / "parts" / "base.lock"):
@@ -200,8 +193,6 @@ class DDPMInversionGenerator(DDPMGenerator):
 
     @classmethod
     def load(cls, workdir: Path, device: str = "cpu") -> DDPMInversionGenerator:
-        from bench.hparams import build
-
         workdir = Path(workdir)
         meta = read_json(workdir / "generator.json")
         settings = build(DDPMInversionSettings, meta["settings"], f"generator {workdir}")
@@ -211,6 +202,7 @@ class DDPMInversionGenerator(DDPMGenerator):
         return out
 
     def load_checkpoints(self, workdir: Path) -> None:
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import load_file
 
         for label in range(self.num_classes):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from bench.errors import ConfigError
 from bench.generators.balancing import BalancingSettings
-from bench.hparams import hp
+from bench.hparams import hp, keyed
 
 PROTO = "embedded-benchmark prototype on digits (measured on 2-core CPUs; docs/synthesis.md)"
 # The largest side the harness trains a DDPM at when the dataset's images are larger.
@@ -358,3 +359,10 @@ class DDPMInversionSettings(DDPMSettings):
                 f"{self.token_max_steps}."
             )
         super().__post_init__()
+
+
+def settings_key(settings: DDPMSettings) -> dict[str, Any]:
+    """The settings as they name a fitted model (tuples as lists; defaults of later settings
+    left out, bench.hparams.keyed)."""
+    values = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(settings).items()}
+    return keyed(type(settings), values)

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from bench import weights
 from bench.generators.base import (
     Generator,
@@ -63,18 +61,16 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, PretrainedPipeline,
     def for_data(cls, settings: Any, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
-    def sample(
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
-        hooks = hooks or SamplingHooks()
-        if not requests:
-            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
         context = self.image_embeddings(requests, hooks)[:, None, :].to(self.pipe.unet.dtype)
         text = (context, torch.zeros_like(context))  # the image embedding is its only input
         denoiser = LatentDenoiser(self.pipe, self.settings, requests, text, None)

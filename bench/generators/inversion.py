@@ -20,6 +20,7 @@ i mod K. Choices the paper leaves open are marked "ours" in the settings' source
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,8 +37,9 @@ from bench.generators.sd import (
     load_pipeline,
     vector_tokens,
 )
-from bench.hparams import hp
+from bench.hparams import build, hp
 from bench.io import atomic_write, atomic_write_json, read_json, remake_advice, seed_hash
+from bench.progress import progress_bar
 
 FILLUP = "Fill-Up App B.3"
 TI_CODE = "rinongal/textual_inversion (the code Fill-Up's [52] released)"
@@ -144,6 +146,7 @@ def checkpoint_steps(n_images: int, s: InversionSettings) -> list[int]:
 def load_state(state_file: Path, rows: Any, opt: Any) -> int:
     """Resume a class's fit: the rows and AdamW's moments of its last checkpoint; its step
     (0 without one)."""
+    # safetensors, torch: heavy, imported where used (off the start-up path)
     import torch
     from safetensors.torch import load_file
 
@@ -163,6 +166,7 @@ def load_state(state_file: Path, rows: Any, opt: Any) -> int:
 def save_checkpoint(cdir: Path, name: str, rows: Any, opt: Any, step: int) -> None:
     """`cdir/step-NNNNNN.safetensors` ({name: rows}, used for generation) and the resume state
     (rows, step, AdamW's moments) in `cdir/state.safetensors`."""
+    # safetensors, torch: heavy, imported where used (off the start-up path)
     import torch
     from safetensors.torch import save_file
 
@@ -201,8 +205,6 @@ class RowsFit:
         progress: bool,
         on_step: Callable[[int, float], None] | None,
     ) -> None:
-        from bench.progress import progress_bar
-
         bar = progress_bar(None, progress, total=total, initial=step, desc=self.desc)
         try:
             while step < total:
@@ -220,6 +222,7 @@ class RowsFit:
             bar.close()
 
     def finish(self, final: Path, record: dict[str, Any]) -> Path:
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import save_file
 
         vec = self.rows.detach().float().cpu().clone()
@@ -272,6 +275,7 @@ class InvertedEmbedding:
     """
 
     def __new__(cls, base: Any, start: int, rows: Any) -> Any:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         class _Inverted(torch.nn.Module):
@@ -303,6 +307,7 @@ class ClassImages:
     ids: np.ndarray
 
     def batch(self, rng: Any, size: int) -> np.ndarray:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         pick = torch.randint(len(self.ids), (size,), generator=rng).numpy()
@@ -325,6 +330,7 @@ def invert_class(
     `outdir/checkpoints/<label>/` holds the checkpoints and the resume state; the final
     embedding goes to `outdir/tokens/<token>.safetensors`. A class already done is skipped.
     """
+    # diffusers, torch: heavy, imported where used (off the start-up path)
     import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler
@@ -395,6 +401,7 @@ def invert_class(
 
 
 def class_images(data: Any, size: int) -> dict[int, ClassImages]:
+    # torch: heavy, imported where used (off the start-up path)
     from bench.data.torchdata import SplitImages
 
     split = SplitImages(data.train, size, 3)
@@ -432,15 +439,8 @@ class TextualInversionGenerator(StableDiffusionGenerator):
     def for_data(cls, settings: InversionSettings, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device), settings, data.num_classes)
 
-    def fit(self, data: Any, workdir: Path, seed: int, progress: bool = True) -> None:
-        for label in range(self.fit_parts(self.settings, data)):
-            self.fit_part(data, workdir, seed, label, progress)
-        self.save(workdir)
-
-    @classmethod
-    def fit_parts(cls, settings: InversionSettings, data: Any) -> int:
-        """One part per class: each class's token is learned on its own (`invert_class`)."""
-        return data.num_classes
+    # One part per class: each class's token is learned on its own (`invert_class`).
+    fit_by_class = True
 
     def fit_part(self, data: Any, workdir: Path, seed: int, part: int, progress: bool) -> None:
         if self.by_class is None:  # checked once per process, before its first class
@@ -449,8 +449,6 @@ class TextualInversionGenerator(StableDiffusionGenerator):
         invert_class(self.pipe, self.by_class[part], self.settings, seed, Path(workdir), progress)
 
     def save(self, workdir: Path) -> None:
-        import dataclasses
-
         atomic_write_json(
             Path(workdir) / "generator.json",
             {
@@ -462,8 +460,6 @@ class TextualInversionGenerator(StableDiffusionGenerator):
 
     @classmethod
     def load(cls, workdir: Path, device: str = "cpu") -> Any:
-        from bench.hparams import build
-
         meta = read_json(Path(workdir) / "generator.json")
         settings = build(InversionSettings, meta["settings"], "sd-ti generator")
         out = cls(load_pipeline(settings, device), settings, meta["num_classes"])
@@ -472,6 +468,7 @@ class TextualInversionGenerator(StableDiffusionGenerator):
 
     def load_checkpoints(self, workdir: Path) -> None:
         """Every class's checkpoints, in step order; its tokens added to the tokenizer."""
+        # safetensors, torch: heavy, imported where used (off the start-up path)
         import torch
         from safetensors.torch import load_file
 
@@ -493,6 +490,7 @@ class TextualInversionGenerator(StableDiffusionGenerator):
 
     def text_embeddings(self, requests: Sequence[SynthesisRequest]) -> tuple[Any, Any]:
         """'*' becomes the class token, its rows set to the request's checkpoint first."""
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         s = self.settings

@@ -65,9 +65,11 @@ class NoiseGenerator(Generator):
         meta = read_json(Path(workdir) / "generator.json")
         return cls(meta["num_classes"], meta["image_size"], meta["channels"])
 
-    def sample(
-        self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks | None = None, **_: Any
-    ) -> SampleBatch:
+    @property
+    def sample_channels(self) -> int:
+        return self.channels
+
+    def draw(self, requests: Sequence[SynthesisRequest], hooks: SamplingHooks, **_: Any) -> Any:
         shape = (self.image_size, self.image_size, self.channels)
         out = np.zeros((len(requests), *shape), np.uint8)
         for i, r in enumerate(requests):

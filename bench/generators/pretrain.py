@@ -30,9 +30,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from bench.datasets.printed_digits import Options, PrintedDigits
 from bench.errors import ConfigError, DataError
-from bench.generators.ddpm_settings import DDPMSettings
-from bench.io import atomic_write_json, read_json, seed_hash, stable_hash
+from bench.generators.ddpm_settings import DDPMSettings, settings_key
+from bench.generators.pretrained import weights_digest, weights_dir
+from bench.hparams import build
+from bench.io import atomic_write_json, file_lock, inside, read_json, seed_hash, stable_hash
 
 # Bump when the pretraining changes what it produces for the same settings.
 VERSION = 1
@@ -94,7 +97,6 @@ def check_data(settings: Any, data: Any) -> None:
 
 def model_dir(settings: Any) -> Path:
     """A pretrained model directory given by the user, checked by the sd / unclip loader."""
-    from bench.generators.pretrained import weights_dir
 
     spec = SimpleNamespace(model_dir=settings.pretrained_dir, model_id=MODEL_ID, revision="local")
     return weights_dir(spec)
@@ -103,8 +105,6 @@ def model_dir(settings: Any) -> Path:
 def identity(settings: Any) -> dict[str, Any]:
     """What names the pretrained weights in cache keys (before they exist, for the stage)."""
     if settings.pretrained_dir is not None:
-        from bench.generators.pretrained import weights_digest
-
         path = model_dir(settings)
         return {"pretrained_dir": str(path), "digest": weights_digest(path)}
     if settings.pretrained_generator != "none":
@@ -137,10 +137,10 @@ def check_geometry(path: Path, num_classes: int, image_size: int, channels: int,
         )
 
 
-def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path, progress: bool):
-    """The pretrained model directory for this run: the user's, or pretrained once into root."""
-    from bench.io import file_lock, inside
-
+def ensure(model: Any, data: Any, root: Path, progress: bool) -> Path:
+    """The pretrained model directory for `model`'s run (a DDPMGenerator: its settings and
+    geometry): the user's, or pretrained once into root by `type(model).pretrain`."""
+    settings, image_size, channels = model.settings, model.image_size, model.channels
     if settings.pretrained_dir is not None:
         path = model_dir(settings)
         check_geometry(path, data.num_classes, image_size, channels, settings.image_conditioning)
@@ -148,8 +148,6 @@ def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path,
     check_data(settings, data)
     corpus = load_corpus(corpus_options(settings, data, image_size, channels))
     plain = pretraining_settings(settings)
-    from bench.generators.ddpm import settings_key
-
     key = stable_hash(
         {
             "version": VERSION,
@@ -162,7 +160,7 @@ def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path,
     with file_lock(Path(root) / f"{key}.lock"):
         if not (path / "done").exists():
             start = time.time()
-            info = pretrain(plain, corpus, path, seed_hash(key, "pretrain"), progress)
+            info = type(model).pretrain(plain, corpus, path, seed_hash(key, "pretrain"), progress)
             info["seconds"] = round(time.time() - start, 2)
             atomic_write_json(
                 path / "model_index.json",
@@ -179,60 +177,4 @@ def ensure(settings: Any, data: Any, image_size: int, channels: int, root: Path,
 
 
 def load_corpus(options: dict[str, Any]) -> Any:
-    from bench.datasets.printed_digits import Options, PrintedDigits
-    from bench.hparams import build
-
     return PrintedDigits(build(Options, options, "printed-digits corpus")).load()
-
-
-def pretrain(settings: DDPMSettings, corpus: Any, path: Path, seed: int, progress: bool):
-    """Encoder (as a classifier, then frozen) and DDPM on the corpus, saved into `path`."""
-    from bench.generators.ddpm import DDPMGenerator
-    from bench.seeding import seed_everything
-
-    seed_everything(seed)
-    model = DDPMGenerator.for_data(settings, corpus)
-    info: dict[str, Any] = {"corpus_images": len(corpus.train)}
-    if model.cond.encoder is not None:
-        info["encoder"] = train_encoder(model, corpus, settings, seed, progress)
-    info.update(model.fit(corpus, path, seed, progress))
-    return info
-
-
-def train_encoder(model: Any, corpus: Any, settings: Any, seed: int, progress: bool):
-    """The image encoder as a classifier on the corpus (shifted views), then frozen in `model`
-    (live and EMA conditioner); returns its final training loss and accuracy on the val split."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from bench.data.torchdata import SplitImages
-    from bench.generators.ddpm import random_shift, unit
-    from bench.progress import progress_bar
-
-    encoder = model.cond.encoder
-    head = torch.nn.Linear(settings.embed_dim, corpus.num_classes).to(model.device)
-    images = SplitImages(corpus.train, model.image_size, model.channels)
-    labels = torch.as_tensor(corpus.train.targets, dtype=torch.long)
-    params = [*encoder.parameters(), *head.parameters()]
-    opt = torch.optim.Adam(params, lr=1e-3)
-    rng = torch.Generator().manual_seed(seed_hash(seed, "encoder"))
-    losses = []
-    encoder.train()
-    for _ in progress_bar(range(settings.encoder_steps), progress, desc="pretrain encoder"):
-        idx = torch.randint(len(labels), (settings.batch_size,), generator=rng)
-        x = random_shift(unit(images.read(idx.numpy())), rng).to(model.device)
-        loss = F.cross_entropy(head(encoder(x)), labels[idx].to(model.device))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    encoder.eval().requires_grad_(False)
-    model.ema_cond.encoder.load_state_dict(encoder.state_dict())
-    model.freeze_encoder = True
-    val = corpus.splits["val"]
-    with torch.no_grad():
-        logits = head(encoder(unit(val.images).to(model.device)))
-    accuracy = float((logits.argmax(1).cpu().numpy() == val.targets).mean())
-    return {"steps": settings.encoder_steps, "final_loss": float(np.mean(losses[-50:])),
-            "val_accuracy": accuracy}  # fmt: skip

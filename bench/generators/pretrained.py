@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from bench import weights
 from bench.errors import BenchError, ConfigError
-from bench.generators.base import SynthesisRequest
+from bench.generators import tiny
+from bench.generators.base import SynthesisRequest, conditioning_embeddings
 from bench.hparams import hp
 
 SCHEDULERS = ("ddim", "pndm", "ddpm")
@@ -130,8 +131,6 @@ def weights_digest(path: Path) -> str:
 
 
 def pretrained_identity(settings: Any) -> dict[str, Any]:
-    from bench.generators import tiny
-
     if tiny.is_tiny(settings):
         return tiny.identity()
     path = weights_dir(settings)
@@ -154,8 +153,6 @@ class PretrainedPipeline:
 
     @classmethod
     def weights_needed(cls, settings: Any) -> list[weights.Requirement]:
-        from bench.generators import tiny
-
         if tiny.is_tiny(settings):  # a smoke run's pipeline is built from configs: no files
             return []
         return [
@@ -166,6 +163,7 @@ class PretrainedPipeline:
 
 
 def make_scheduler(name: str, config: Any) -> Any:
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import DDIMScheduler, DDPMScheduler, PNDMScheduler
 
     cls = {"ddim": DDIMScheduler, "pndm": PNDMScheduler, "ddpm": DDPMScheduler}[name]
@@ -216,7 +214,6 @@ class CLIPImageInput:
     def image_embeddings(self, requests: Sequence[SynthesisRequest], hooks: Any) -> Any:
         """The raw CLIP embedding each request is conditioned on (after the `images` /
         `embeddings` hooks); every request of these pipelines needs a conditioning image."""
-        from bench.generators.base import conditioning_embeddings
 
         if self.real_images is None:
             raise ConfigError(f"the {self.name} generator needs the real images (set_real_images).")
@@ -229,6 +226,7 @@ class CLIPImageInput:
         return raw
 
     def set_real_images(self, split: Any, channels: int) -> None:
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import SplitImages
 
         crop = self.pipe.feature_extractor.crop_size
@@ -237,6 +235,7 @@ class CLIPImageInput:
 
     def encode_images(self, images: Any) -> Any:
         """CLIP image embeddings of uint8 N x H x W x 3 images (the raw vector)."""
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         pixels = self.pipe.feature_extractor(images=list(images), return_tensors="pt").pixel_values

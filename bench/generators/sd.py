@@ -15,9 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bench.errors import BenchError
+from bench.generators import tiny
 from bench.generators.base import (
     Generator,
     SampleBatch,
@@ -118,6 +117,7 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
         return encode_text(self.pipe, self.expand_prompts(requests), self.settings.negative_prompt)
 
     def add_token_files(self, folder: Path) -> None:
+        # safetensors: heavy, imported where used (off the start-up path)
         from safetensors.torch import load_file
 
         files = sorted(folder.glob("*.safetensors"))
@@ -125,16 +125,13 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
             raise BenchError(f"token_embeddings={folder} holds no <token>.safetensors files.")
         self.add_tokens({f.stem: next(iter(load_file(f).values())) for f in files})
 
-    def sample(
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 50,
         progress: bool = False,
     ) -> SampleBatch:
-        hooks = hooks or SamplingHooks()
-        if not requests:
-            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
         denoiser = LatentDenoiser(
             self.pipe,
             self.settings,
@@ -154,6 +151,7 @@ def sample_latents(
 ) -> SampleBatch:
     """The shared loop on a latent-diffusion pipeline, the VAE decode, and the guidance
     criterion per sample (`sd`, `unclip`, `sd-imgvar`)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     x, criterion = denoise(denoiser, requests, steps, hooks, progress)
@@ -203,9 +201,8 @@ def vector_tokens(token: str, k: int) -> list[str]:
 
 def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:
     """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
+    # diffusers: heavy, imported where used (off the start-up path)
     import diffusers
-
-    from bench.generators import tiny
 
     if tiny.is_tiny(settings):  # a smoke run: the real class, random weights from configs
         pipe = tiny.build(cls_name)

@@ -27,6 +27,7 @@ def is_tiny(settings: Any) -> bool:
 
 def tokenizer() -> Any:
     """A CLIP tokenizer from an in-memory vocabulary (every byte character, no merges)."""
+    # transformers: heavy, imported where used (off the start-up path)
     from transformers import CLIPTokenizer
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
@@ -38,6 +39,7 @@ def tokenizer() -> Any:
 
 
 def text_encoder(vocab_size: int) -> Any:
+    # transformers: heavy, imported where used (off the start-up path)
     from transformers import CLIPTextConfig, CLIPTextModel
 
     config = CLIPTextConfig(
@@ -55,6 +57,7 @@ def text_encoder(vocab_size: int) -> Any:
 
 
 def vae() -> Any:
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import AutoencoderKL
 
     return AutoencoderKL(
@@ -69,6 +72,7 @@ def vae() -> Any:
 
 
 def unet(**extra: Any) -> Any:
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
@@ -85,6 +89,7 @@ def unet(**extra: Any) -> Any:
 
 
 def vision(projection_dim: int = 32) -> Any:
+    # transformers: heavy, imported where used (off the start-up path)
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
     return CLIPVisionModelWithProjection(
@@ -101,18 +106,21 @@ def vision(projection_dim: int = 32) -> Any:
 
 
 def ddim(**extra: Any) -> Any:
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import DDIMScheduler
 
     return DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", **extra)
 
 
 def image_processor() -> Any:
+    # transformers: heavy, imported where used (off the start-up path)
     from transformers import CLIPImageProcessor
 
     return CLIPImageProcessor(crop_size=SIZE, size=SIZE)
 
 
 def stable_diffusion() -> Any:
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import StableDiffusionPipeline
 
     tok = tokenizer()
@@ -130,6 +138,7 @@ def stable_diffusion() -> Any:
 
 def image_variation() -> Any:
     """SD image variations: a CLIP image encoder and a UNet attending to its embedding."""
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import StableDiffusionImageVariationPipeline
 
     return StableDiffusionImageVariationPipeline(
@@ -146,6 +155,7 @@ def image_variation() -> Any:
 def stable_unclip() -> Any:
     """Stable unCLIP (img2img): the UNet takes the image embedding joined to its noise-level
     embedding (2 x 32) as a projected class embedding, v-prediction as unCLIP 2.1."""
+    # diffusers: heavy, imported where used (off the start-up path)
     from diffusers import DDPMScheduler, StableUnCLIPImg2ImgPipeline
     from diffusers.pipelines.stable_diffusion.stable_unclip_image_normalizer import (
         StableUnCLIPImageNormalizer,
@@ -174,6 +184,7 @@ BUILDERS = {
 
 def build(cls_name: str, seed: int = 0) -> Any:
     """The tiny pipeline of class `cls_name`, its random weights drawn from `seed`."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     with torch.random.fork_rng(devices=[]):

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from bench import weights
 from bench.generators.base import (
     Generator,
@@ -71,18 +69,16 @@ class StableUnCLIPGenerator(CLIPImageInput, PretrainedPipeline, Generator):
     def for_data(cls, settings: UnCLIPSettings, data: Any, device: str = "cpu") -> Any:
         return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
-    def sample(
+    def draw(
         self,
         requests: Sequence[SynthesisRequest],
-        hooks: SamplingHooks | None = None,
+        hooks: SamplingHooks,
         steps: int = 30,
         progress: bool = False,
     ) -> SampleBatch:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
-        hooks = hooks or SamplingHooks()
-        if not requests:
-            return SampleBatch(np.zeros((0, self.image_size, self.image_size, 3), np.uint8))
         raw = self.image_embeddings(requests, hooks)
         noise = torch.stack(
             [

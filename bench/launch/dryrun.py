@@ -13,9 +13,15 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.datasets import DATASETS
 from bench.errors import BenchError
 from bench.launch import estimate as est
-from bench.launch.units import Env
+from bench.launch.profiles import load_profile
+from bench.launch.units import Env, loaded_data
+from bench.report import published
+from bench.report.coverage import coverage_problems, table_coverage
+from bench.runs.preflight import check_weights, generator_of
+from bench.runs.runner import open_synthesis
 
 
 @dataclass
@@ -34,8 +40,6 @@ class DataInfo:
 def data_info(config: Any, env: Env) -> DataInfo:
     """The dataset adapter's own checks: its root, then loading it (the data is small or
     already needed by the sweep); the official counts (EXPECTED) where it is missing."""
-    from bench.datasets import DATASETS
-    from bench.launch.units import loaded_data
 
     adapter_cls = DATASETS[config.dataset]
     expected = adapter_cls.expected(config.dataset_settings)
@@ -69,7 +73,6 @@ def image_size_of(config: Any, data: DataInfo, settings: Any = None) -> int:
 def synthetic_images(config: Any, data: DataInfo, env: Env) -> tuple[int | None, str]:
     """The run's synthetic images: its synthesis plan on the data where present (exact),
     else from the dataset's official counts (estimate.plan_images)."""
-    from bench.runs.runner import open_synthesis
 
     if data.present:
         try:
@@ -85,7 +88,6 @@ def synthetic_images(config: Any, data: DataInfo, env: Env) -> tuple[int | None,
 
 def run_costs(config: Any, data: DataInfo, env: Env, f: dict[str, est.Figure]) -> RunCost:
     """The cost of one run's own stages: generator fit, synthesis, classifier training."""
-    from bench.runs.preflight import generator_of
 
     found = generator_of(config)
     images, how = (0, "none") if found is None else synthetic_images(config, data, env)
@@ -226,7 +228,6 @@ def data_lines(costs: dict[str, Any]) -> list[str]:
 
 
 def weights_lines(configs: list[Any]) -> list[str]:
-    from bench.runs.preflight import check_weights
 
     checked = check_weights(configs)
     out = [f"pretrained weights ({len(checked)}; the weights manifest, bench weights check):"]
@@ -267,11 +268,9 @@ def coverage_lines(spec: Any, configs: list[Any]) -> list[str]:
     matching: bench.report.coverage)."""
     if spec.reproduces is None:
         return []
-    from bench.report.coverage import coverage_problems, table_coverage
-    from bench.report.published import default_directory, load
 
     paper, table = spec.reproduces
-    cov = table_coverage(load(default_directory()), paper, table, configs)
+    cov = table_coverage(published.load(published.default_directory()), paper, table, configs)
     n = len(cov.matched) + len(cov.unmatched)
     out = [f"reproduces {paper} {table}: {len(cov.matched)} of {n} published rows map to runs"]
     out += [f"  published only: {slug} ({why})" for slug, why in spec.published_only.items()]
@@ -314,7 +313,6 @@ def cluster_lines(launcher: str, options: dict[str, Any], costs: dict[str, Any])
     why = cluster_reachable()
     if why is not None:
         return [f"cluster check: skipped, no reachable cluster ({why}); nothing was validated"]
-    from bench.launch.profiles import load_profile
 
     profile = load_profile(options.get("profile") or "local", options.get("sets") or [])
     runs = len(costs["runs"])

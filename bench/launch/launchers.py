@@ -13,15 +13,20 @@ argument lists, and profile strings are checked before submitit writes them into
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import submitit
+
 from bench.errors import BenchError, ConfigError
+from bench.launch.profiles import load_profile
 from bench.launch.task import UnitTask
 from bench.registry import Registry
 
@@ -113,9 +118,6 @@ class LocalLauncher(Launcher):
     name = "local"
 
     def submit(self, stage: str, tasks: list[UnitTask], after: list[str]) -> list[dict[str, Any]]:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
         self.log_folder.mkdir(parents=True, exist_ok=True)
         paths = []
         for i, task in enumerate(tasks):
@@ -145,7 +147,6 @@ class SlurmLauncher(Launcher):
 
     def __init__(self, log_folder: Path, options: dict[str, Any]):
         super().__init__(log_folder, options)
-        from bench.launch.profiles import load_profile
 
         self.profile = load_profile(options.get("profile") or "local", options.get("sets", ()))
 
@@ -178,8 +179,6 @@ class SlurmLauncher(Launcher):
                 )
 
     def executor(self, stage: str, after: list[str]) -> Any:
-        import submitit
-
         resources = self.profile.stages[stage]
         # `python -P`: `-m submitit.core._submit` would put the job's working directory (where
         # the sweep was submitted from) first on sys.path, so a `bench/` folder there would be
@@ -206,8 +205,6 @@ class SlurmLauncher(Launcher):
         return [{"id": job.job_id, "log": str(job.paths.stderr)} for job in jobs]
 
     def states(self, jobs: list[dict[str, Any]]) -> list[str]:
-        import submitit
-
         handles = [submitit.SlurmJob(self.log_folder, job["id"]) for job in jobs]
         if not handles:
             return []

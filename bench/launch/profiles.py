@@ -171,9 +171,9 @@ def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
 
 def parse_slurm_set(item: str) -> tuple[str | None, str, str]:
     """`slurm.KEY=VALUE` -> (None, KEY, VALUE); `slurm.STAGE.KEY=VALUE` -> (STAGE, KEY, VALUE)."""
-    key, sep, value = item.partition("=")
-    parts = key.strip().split(".")
-    if not sep or parts[0] != "slurm" or len(parts) not in (2, 3):
+    key, value = hparams.split_assignment(item) or ("", "")
+    parts = key.split(".")
+    if parts[0] != "slurm" or len(parts) not in (2, 3):
         raise ConfigError(
             f"--set {item!r}: SLURM settings are slurm.KEY=VALUE or slurm.STAGE.KEY=VALUE."
         )

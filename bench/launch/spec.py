@@ -42,11 +42,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench import hparams
+from bench.datasets import DATASETS
 from bench.errors import BenchError, ConfigError
 from bench.io import read_yaml, seed_hash
 from bench.launch.units import CLASSES_PER_TASK, SHARDS_PER_TASK
+from bench.methods import METHODS
 from bench.registry import unknown_name_message
+from bench.report import published
 from bench.runs.config import RunConfig, key_lines, resolve
 
 TOP_LEVEL_KEYS = (
@@ -87,7 +92,6 @@ class Range:
 
     def draw(self, trial: int) -> str:
         """The value of search seed `trial`, as a --set string (checked later by resolve)."""
-        import numpy as np
 
         rng = np.random.RandomState(seed_hash("search", trial, self.key))
         if self.choices is not None:
@@ -284,9 +288,8 @@ def parse_reproduces(value: Any, where: str) -> tuple[str, str] | None:
 
 def published_tables() -> set[tuple[str, str]]:
     """(paper, table) of every published value (bench.report.published)."""
-    from bench.report.published import default_directory, load
 
-    return {(v.paper, v.table) for v in load(default_directory()).values}
+    return {(v.paper, v.table) for v in published.load(published.default_directory()).values}
 
 
 def parse_published_only(
@@ -300,10 +303,13 @@ def parse_published_only(
         raise ConfigError(f"{where}: published_only needs `reproduces:` (the table it is of).")
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: published_only is {{method_slug: reason}}, got {value!r}.")
-    from bench.report.published import default_directory, load
 
     slugs = sorted(
-        {v.slug for v in load(default_directory()).values if (v.paper, v.table) == reproduces}
+        {
+            v.slug
+            for v in published.load(published.default_directory()).values
+            if (v.paper, v.table) == reproduces
+        }
     )
     check_keys(value, tuple(slugs), where, f"published_only: method slugs of {reproduces[1]}")
     for slug, reason in value.items():
@@ -335,9 +341,6 @@ def parse_entries(
 ) -> tuple[Entry, ...]:
     """Methods or datasets: each a name or a mapping of ENTRY_KEYS[kind]; a method's
     `datasets:` must name dataset ids of the spec, and dataset ids must differ."""
-    from bench.datasets import DATASETS
-    from bench.methods import METHODS
-
     registry = METHODS if kind == "method" else DATASETS
     entries = []
     for item in value if isinstance(value, list) else [value]:

@@ -22,6 +22,7 @@ from bench.launch.spec import MAX_RUNS, SweepSpec, load_spec
 from bench.launch.state import SweepState
 from bench.launch.task import FAILURE_FILE, UnitTask
 from bench.launch.units import Env, Plan, Planning, Unit, kind_of, plan
+from bench.runs.preflight import preflight
 from bench.runs.records import code_version
 
 log = logging.getLogger("bench")
@@ -85,8 +86,6 @@ def open_sweep(
     spec = load_spec(spec_path)
     configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
     if check_weights:
-        from bench.runs.preflight import preflight
-
         preflight(configs)  # before planning reads any data
     state = SweepState(env.results, spec.name)
     instance = LAUNCHERS[launcher](state.log_folder, options)

@@ -27,9 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.data import data_root_from_env
 from bench.errors import BenchError
 from bench.io import inside
 from bench.registry import Registry
+from bench.runs.records import finished_problem, is_done, run_dir_for
+from bench.runs.runner import fit_generator, load_data, run, synthesis_layout, synthesise_shards
+from bench.synthesis.pipeline import part_done
+from bench.synthesis.store import shard_complete
 
 STAGES = ("dependency", "generator", "synthesis", "classifier", "evaluation")
 # Shards (of bench.synthesis.store.SHARD_SIZE images) per synthesis task unless the spec says.
@@ -70,8 +75,6 @@ class Env:
     rebuild_cache: bool = False  # bench run --rebuild-cache for every run
 
     def data_root_for(self, config: Any) -> Path | None:
-        from bench.data import data_root_from_env
-
         return data_root_from_env(str(self.data_root) if self.data_root else None, config.data_root)
 
 
@@ -127,19 +130,13 @@ class RunKind(UnitKind):
         return [Unit("run", config.run_name, "classifier", config, deps)]
 
     def is_done(self, unit: Unit, env: Env) -> bool:
-        from bench.runs.records import is_done
-
         return is_done(self.workdir(unit, env))
 
     def lost(self, unit: Unit, env: Env) -> str | None:
-        from bench.runs.records import finished_problem
-
         problem = finished_problem(self.workdir(unit, env))
         return None if problem is None else f"{problem.path} {problem.problem}"
 
     def execute(self, unit: Unit, env: Env) -> None:
-        from bench.runs.runner import run
-
         config = unit.payload
         run(
             config,
@@ -153,7 +150,6 @@ class RunKind(UnitKind):
     def workdir(self, unit: Unit, env: Env) -> Path:
         """The run's directory, whose name includes the fingerprint of the data it reads
         (bench.runs.runner.bind_data; computed once per unit)."""
-        from bench.runs.records import run_dir_for
 
         key = (unit.key, str(env.results))
         if key not in BOUND:
@@ -194,7 +190,6 @@ class SynthesisWork:
 
 def layout(config: Any, env: Env) -> dict[str, Any] | None:
     """bench.runs.runner.synthesis_layout of a run, computed once per run and results folder."""
-    from bench.runs.runner import synthesis_layout
 
     key = (config.run_id, str(env.results), str(env.data_root))
     if key not in LAYOUTS:
@@ -204,7 +199,6 @@ def layout(config: Any, env: Env) -> dict[str, Any] | None:
 
 def loaded_data(config: Any, env: Env) -> Any:
     """The data a run reads, loaded once per dataset, options and root while planning."""
-    from bench.runs.runner import load_data
 
     root = env.data_root_for(config)
     key = (config.dataset, repr(sorted(config.data.items())), str(root))
@@ -244,8 +238,6 @@ class GeneratorKind(UnitKind):
         return out
 
     def is_done(self, unit: Unit, env: Env) -> bool:
-        from bench.synthesis.pipeline import part_done
-
         gen = self.generator_dir(unit, env)
         if (gen / "done").exists():
             return True
@@ -253,8 +245,6 @@ class GeneratorKind(UnitKind):
         return parts is not None and all(part_done(gen, p) for p in range(*parts))
 
     def execute(self, unit: Unit, env: Env) -> None:
-        from bench.runs.runner import fit_generator
-
         config, parts = unit.payload.config, unit.payload.parts
         root = env.data_root_for(config)
         fit_generator(
@@ -300,8 +290,6 @@ class SynthesisKind(UnitKind):
         return out
 
     def is_done(self, unit: Unit, env: Env) -> bool:
-        from bench.synthesis.store import shard_complete
-
         store = self.store(unit, env)
         first, stop = unit.payload.shards
         return (store / "done").exists() or all(
@@ -309,8 +297,6 @@ class SynthesisKind(UnitKind):
         )
 
     def execute(self, unit: Unit, env: Env) -> None:
-        from bench.runs.runner import synthesise_shards
-
         config, (first, stop) = unit.payload.config, unit.payload.shards
         root = env.data_root_for(config)
         shards = list(range(first, stop))

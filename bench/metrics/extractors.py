@@ -23,11 +23,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch_fidelity import register_feature_extractor
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from bench import weights
+from bench.data.torchdata import mean_std
 from bench.errors import BenchError, ConfigError
 from bench.io import file_digest
+from bench.metrics import EXTRACTORS
 
 # The weights are entries of the manifest (bench/weights.yaml; `bench weights download`).
 INCEPTION_URL = weights.url_of("inception-fid")
@@ -74,7 +80,6 @@ class ExtractorContext:
 
 def build_extractor(spec: str, context: ExtractorContext | None = None) -> Extractor:
     """`NAME` or `NAME:ARG` (see EXTRACTORS) -> a ready, evaluation-mode Extractor."""
-    from bench.metrics import EXTRACTORS
 
     name, _, arg = spec.partition(":")
     builder = EXTRACTORS[name]
@@ -134,8 +139,6 @@ def inception_weights(arg: str | None) -> Path:
 
 
 def build_inception(arg: str | None, context: ExtractorContext) -> Extractor:
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
     path = inception_weights(arg)
     try:
         module = FeatureExtractorInceptionV3(
@@ -179,6 +182,7 @@ class ClipExtractor(BenchExtractorBase):
 
     def __init__(self, name: str, features_list: list[str], bench_clip_dir: str = "", **kwargs):
         super().__init__(name, features_list)
+        # transformers: heavy, imported where used (off the start-up path)
         from transformers import CLIPVisionModel, CLIPVisionModelWithProjection
 
         model_dir = Path(bench_clip_dir)
@@ -201,9 +205,6 @@ class ClipExtractor(BenchExtractorBase):
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1) * 255)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        from torch_fidelity.interpolate_compat_tensorflow import (
-            interpolate_bilinear_2d_like_tensorflow1x,
-        )
 
         # The resize and normalisation of torch-fidelity's CLIP extractor.
         x = interpolate_bilinear_2d_like_tensorflow1x(
@@ -260,7 +261,6 @@ class ClassifierExtractor(FeaturesAndLogits):
         **kwargs,
     ):
         super().__init__(name, features_list)
-        from bench.data.torchdata import mean_std
 
         if bench_classifier is None:
             raise ConfigError("the classifier extractor needs a loaded classifier.")
@@ -352,8 +352,6 @@ def build_small(arg: str | None, context: ExtractorContext) -> Extractor:
 
 def register_with_torch_fidelity() -> None:
     """Make 'bench-small', 'bench-clip' and 'bench-classifier' usable in calculate_metrics."""
-    from torch_fidelity import register_feature_extractor
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
     for name, cls in (
         ("bench-small", SmallExtractor),

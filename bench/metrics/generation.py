@@ -127,6 +127,7 @@ def domain_metrics(real: np.ndarray, fake: np.ndarray, settings: Any) -> dict[st
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     """FID's Fréchet distance between Gaussians fitted to the two feature sets (samples x dims,
     covariance ddof 1): torch-fidelity's, the one implementation bench reports."""
+    # torch, torch_fidelity: heavy, imported where used (off the start-up path)
     import torch
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 
@@ -138,6 +139,7 @@ def fidelity_metrics(
     real: np.ndarray, fake: np.ndarray, fake_logits: np.ndarray | None, settings: Any
 ) -> dict[str, Any]:
     """FID, KID, IS, precision and recall by torch-fidelity (input1 = fake, input2 = real)."""
+    # torch, torch_fidelity: heavy, imported where used (off the start-up path)
     import torch
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_kid import kid_features_to_metric

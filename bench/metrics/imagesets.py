@@ -1,19 +1,20 @@
 """Image sets for the generation metrics, streamed in batches of uint8 N x H x W x 3.
 
 Three sources: a real split (`ImageSplit`: images in memory or files on disk), a synthetic set
-written by bench (`bench.synthesis.store.SyntheticSet`) and a folder
-of image files. Batches are read one at a time, so 50,000 ImageNet-size images never sit in
-memory at once. Grayscale images are repeated to three channels, as the extractors expect RGB.
+written by bench (`bench.synthesis.store.SyntheticSet`, opened by the caller: this leaf reads
+any object with the same `batches`) and a folder of image files. Batches are read one at a
+time, so 50,000 ImageNet-size images never sit in memory at once. Grayscale images are
+repeated to three channels, as the extractors expect RGB.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from bench.data import ImageSplit
 from bench.errors import DataError
@@ -62,6 +63,7 @@ class FileSource:
             yield np.stack(same_size([self.read(path) for path in chosen], chosen))
 
     def read(self, path: str) -> np.ndarray:
+        # torch: heavy, imported where used (off the start-up path)
         from bench.data.torchdata import open_image
 
         image = open_image(path, "RGB")
@@ -71,8 +73,6 @@ class FileSource:
 
 
 def resize_center_crop(image: Any, size: int) -> Any:
-    from PIL import Image
-
     w, h = image.size
     scale = size / min(w, h)
     image = image.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
@@ -96,30 +96,6 @@ def split_source(split: ImageSplit, image_size: int, where: str) -> ArraySource 
     if split.images is not None:
         return ArraySource(split.images, where)
     return FileSource(list(split.files), image_size)
-
-
-def open_synthetic(path: Path) -> Any:
-    """A bench synthetic set directory, or a folder of image files (searched recursively)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"synthetic set {path} does not exist.")
-    if (path / "manifest.json").is_file():
-        from bench.synthesis.store import SyntheticSet  # the store's one reader
-
-        return SyntheticSet(path)
-    if path.is_dir():
-        files = sorted(
-            str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        )
-        if not files:
-            raise DataError(
-                f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}) and no manifest.json of a "
-                "bench synthetic set."
-            )
-        return FileSource(files)
-    raise DataError(
-        f"{path} is a file: give a bench synthetic set directory or a folder of images."
-    )
 
 
 def choose(total: int, n: int | None, seed: int) -> np.ndarray:

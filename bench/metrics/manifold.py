@@ -39,6 +39,7 @@ def prdc(
     real_features: Any, fake_features: Any, k: int = 5, block: int = DEFAULT_BLOCK
 ) -> dict[str, float]:
     """precision, recall, density and coverage of fake features against real ones."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     if k < 1:
@@ -65,6 +66,7 @@ class FeatureSet:
     """Features split into row blocks, with float64 squared norms (as scikit-learn takes them)."""
 
     def __init__(self, features: np.ndarray, block: int):
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         self.x = torch.from_numpy(features)
@@ -77,6 +79,7 @@ class FeatureSet:
         return len(self.x)
 
     def rows(self, lo: int, hi: int) -> Any:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         return self.x[lo:hi].to(torch.float64)
@@ -87,6 +90,7 @@ class Workspace:
     allocation and page faults than the arithmetic."""
 
     def __init__(self, block: int, out_dtype: Any):
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         self.out_dtype = out_dtype
@@ -101,6 +105,7 @@ class Workspace:
         """Euclidean distances between the rows of a and b (float64 blocks) in scikit-learn's
         order of operations: -2 a.b, + |a|^2, + |b|^2, rounded to the output precision, clipped
         at 0, self-distances set to 0, square root."""
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         shape = (len(a), len(b))
@@ -118,6 +123,7 @@ class Workspace:
         return d.sqrt_()
 
     def less(self, d: Any, bound: Any) -> Any:
+        # torch: heavy, imported where used (off the start-up path)
         import torch
 
         return torch.lt(d, bound, out=self.mask[: d.numel()].view(d.shape))
@@ -135,6 +141,7 @@ def knn_radii(features: FeatureSet, k: int, work: Workspace) -> Any:
     (k + 1)-th smallest distance, as `prdc` takes it. The distance matrix is symmetric, so only
     blocks on and above the diagonal are computed; each serves the rows of both its blocks.
     """
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     smallest = torch.full((len(features), k + 1), float("inf"), dtype=work.out_dtype)
@@ -171,6 +178,7 @@ def cross_statistics(
     coverage needs "the nearest fake point is inside the real ball", which is the same as "some
     fake point is inside it", so it comes from the same comparisons as precision and density.
     """
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     fake_in_real_ball = torch.zeros(len(fake), dtype=torch.bool)

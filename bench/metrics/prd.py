@@ -60,6 +60,7 @@ def prd_curve(
 def cluster_histograms(
     fake: np.ndarray, real: np.ndarray, num_clusters: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    # sklearn: heavy, imported where used (off the start-up path)
     from sklearn.cluster import MiniBatchKMeans
 
     kmeans = MiniBatchKMeans(n_clusters=num_clusters, n_init=10, random_state=seed)

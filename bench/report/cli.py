@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bench.datasets import DATASETS
 from bench.errors import BenchError
+from bench.hparams import split_assignment
 from bench.io import atomic_write_text
 from bench.methods import METHODS
 from bench.registry import unknown_name_message
@@ -136,8 +137,8 @@ def parse_settings(items: tuple[str, ...]) -> dict[str, str]:
     """--a / --b KEY=VALUE items (values as bench.report.matching.same_value reads them)."""
     out = {}
     for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
+        pair = split_assignment(item)
+        if pair is None:
             raise CompareError(f"{item!r} is not KEY=VALUE (e.g. --a recipe.epochs=6).")
-        out[key.strip()] = value.strip()
+        out[pair[0]] = pair[1].strip()
     return out

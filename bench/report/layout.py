@@ -10,6 +10,7 @@ bench.report.matching.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -628,8 +629,6 @@ def comparison_notes(comparisons: list[Comparison]) -> list[str]:
 
 
 def comparison_long(c: Comparison) -> dict[str, Any]:
-    import statistics
-
     half = None if c.seed_ci is None else (c.seed_ci.high - c.seed_ci.low) / 2
     return {
         "table": c.claim.text if c.claim else "compare",

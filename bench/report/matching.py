@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from typing import Any
 
 from bench.report.aggregate import Group, Row
@@ -33,8 +34,6 @@ def same_value(ours: Any, text: str) -> bool:
     if text == "*":  # any value that is set
         return ours not in (None, "", [], ())
     if "*" in text and isinstance(ours, str):  # a pattern: prompts=*t5-prompts.yaml
-        from fnmatch import fnmatchcase
-
         return fnmatchcase(ours, text)
     if ours is None:
         return False

@@ -18,6 +18,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bench.report.aggregate import Group, Row, all_columns
 from bench.report.escape import svg_text
 from bench.report.layout import Report, Table
@@ -35,6 +37,7 @@ class Figure:
 
 def make_plots(report: Report) -> list[Figure]:
     """Every plot the report has data for, ours first (in table order), then ours vs paper."""
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,8 +60,8 @@ def make_plots(report: Report) -> list[Figure]:
 
 
 def per_class_figure(g: Group) -> tuple[Any, str]:
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib.pyplot as plt
-    import numpy as np
 
     fig, ax = plt.subplots(figsize=(7.5, 4))
     many = int(g.options.get("many_threshold", 100))
@@ -114,7 +117,6 @@ def shade_buckets(ax: Any, many: int, few: int) -> None:
 
 def bucket_means(ax: Any, counts: Any, mean: Any, many: int, few: int, colour: str) -> None:
     """A thick horizontal segment per bucket at its mean class accuracy."""
-    import numpy as np
 
     masks = {
         "few": counts < few,
@@ -153,6 +155,7 @@ def fid_figure(g: Group, rows: list[Row]) -> tuple[Any, str]:
 
 def points_figure(points: list[tuple[str, Any, Any, Any]], xlabel: str, title: str) -> Any:
     """One point per row (label, x, x error, accuracy Stat) with error bars."""
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4))
@@ -188,6 +191,7 @@ def published_points(t: Table) -> list[tuple[str, float, float]]:
 
 
 def versus_paper_figure(t: Table, points: list[tuple[str, float, float]]) -> tuple[Any, str]:
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib.pyplot as plt
 
     key = next(row["metric"] for row in t.long if row["mean"] is not None)
@@ -219,6 +223,7 @@ def legend_outside(ax: Any) -> None:
 
 
 def save(name: str, fig: Any, caption: str) -> Figure:
+    # matplotlib: heavy, imported where used (off the start-up path)
     import matplotlib.pyplot as plt
 
     out = {}

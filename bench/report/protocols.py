@@ -28,6 +28,7 @@ import yaml
 
 from bench.errors import BenchError
 from bench.method import other_backends_settings
+from bench.methods import METHODS
 from bench.report.published import PAPERS, Published, default_directory
 
 DEVIATION = "deviation:"
@@ -277,7 +278,6 @@ def every_row(
     pairs: dict[tuple[str, str, str], set[str]], entries: list[Entry], resolve: Any
 ) -> list[str]:
     """One line per published (paper, method, dataset) with the settings that decide it."""
-    from bench.methods import METHODS
 
     out = [
         "## Every published row",

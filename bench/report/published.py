@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import csv
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tabulate import tabulate
+
 from bench.errors import BenchError
+from bench.hparams import split_assignment
 
 PAPERS = {
     "fg": "FG",
@@ -106,7 +110,6 @@ class MethodMap:
 
     def set_flags(self) -> str:
         """The settings as `--set` flags (the first choice of an either-or value)."""
-        import shlex
 
         return "".join(
             f" --set {shlex.quote(f'{k}={first(k, v)}')}" for k, v in self.settings.items()
@@ -264,10 +267,10 @@ def number(path: Path, line: int, name: str, text: str, required: bool) -> float
 def parse_settings(path: Path, line: int, text: str) -> dict[str, str]:
     out = {}
     for item in text.split(";") if text else []:
-        key, eq, value = item.strip().partition("=")
-        if not eq or not key.strip():
+        pair = split_assignment(item.strip())
+        if pair is None:
             raise PublishedDataError(f"{path}:{line}: setting {item!r} is not KEY=VALUE.")
-        out[key.strip()] = value.strip()
+        out[pair[0]] = pair[1].strip()
     return out
 
 
@@ -459,7 +462,6 @@ def counterpart_status(m: MethodMap, registered: set[str]) -> str:
 
 def mapping_markdown(pub: Published) -> str:
     """The docs table: each (paper, method slug) with its bench method or why there is none."""
-    from tabulate import tabulate
 
     rows: dict[tuple[str, str], list[str]] = {}
     for v in pub.values:

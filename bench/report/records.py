@@ -16,6 +16,7 @@ from typing import Any
 
 from bench.errors import BenchError
 from bench.io import stable_hash
+from bench.runs.records import finished_runs
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ def check_results_dir(results: Path) -> Path:
 def load_records(results: Path, include_smoke: bool = False) -> Loaded:
     """Every valid finished run under `results`/runs (bench.runs.records.finished_runs, invalid
     ones skipped and listed); reads only, writes nothing."""
-    from bench.runs.records import finished_runs
 
     out = Loaded()
     kept: dict[str, dict[str, Any]] = {}

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 
+from tabulate import tabulate
+
 from bench.errors import BenchError
 from bench.report.escape import csv_text, html_text, md_text
 from bench.report.latex import to_latex
@@ -45,8 +47,6 @@ def sections(report: Report) -> list[tuple[str, list[Table]]]:
 
 
 def to_markdown(report: Report) -> str:
-    from tabulate import tabulate
-
     if not report.tables:
         return "\n\n".join(md_text(n) for n in [*report.lead, *report.notes] or [EMPTY]) + "\n"
     parts = [md_text(line) for line in report.lead]

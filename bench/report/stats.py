@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:  # types only: aggregate builds Rows of Stats
     from bench.report.aggregate import Group
 
@@ -34,6 +36,7 @@ class Stat:
         mean, std = mean_std(values)
         ci = None
         if std is not None:
+            # scipy: heavy, imported where used (off the start-up path)
             from scipy import stats
 
             ci = float(stats.t.ppf(0.975, len(values) - 1)) * std / math.sqrt(len(values))
@@ -82,6 +85,7 @@ def paired_t_pvalue(diffs: list[float]) -> float:
     """Two-sided p of the paired t-test on the differences: scipy.stats.ttest_rel's, from the
     t statistic and scipy.stats' Student-t survival function (ttest_rel itself costs 2 ms a
     call, which thousands of leaderboard cells feel)."""
+    # scipy: heavy, imported where used (off the start-up path)
     from scipy import stats
 
     mean, std = mean_std(diffs)
@@ -114,6 +118,7 @@ def seed_interval(diffs: Sequence[float]) -> Interval | None:
     """The 95% paired Student-t interval of the mean difference over seeds (the interval of
     scipy.stats.ttest_rel over the pairs); None under two seeds, the point itself when every
     seed gives the same difference."""
+    # scipy: heavy, imported where used (off the start-up path)
     from scipy import stats
 
     if len(diffs) < 2:
@@ -127,7 +132,6 @@ def seed_interval(diffs: Sequence[float]) -> Interval | None:
 def image_differences(runs: Sequence[tuple[Any, Any, Any]]) -> tuple[Any, Any]:
     """(labels, d) for runs = (labels, predicted by A, predicted by B) per seed on the same test
     images: d[i] = the mean over seeds of A's correctness minus B's on image i."""
-    import numpy as np
 
     labels = np.asarray(runs[0][0], dtype=np.int64)
     d = np.mean(
@@ -147,7 +151,7 @@ def bootstrap_interval(
     the mean over seeds of A's accuracy minus B's, in points. `classes=None`: plain accuracy
     (`overall`); a list of classes: the mean of those classes' accuracies, as a shot bucket is
     (bench.metrics.accuracy.shot_accuracy; a class a resample leaves empty is skipped)."""
-    import numpy as np
+    # scipy: heavy, imported where used (off the start-up path)
     from scipy import stats
 
     labels, d = image_differences(runs)
@@ -169,7 +173,6 @@ def bootstrap_interval(
 def accuracy_statistic(labels: Any, d: Any, classes: Sequence[int] | None) -> Any:
     """The statistic of resampled image indices (shape (n,) or (batch, n)): mean of d, or the
     mean over `classes` of each class's mean of d."""
-    import numpy as np
 
     n_classes = int(labels.max()) + 1
     wanted = None if classes is None else np.asarray(list(classes), dtype=np.int64)

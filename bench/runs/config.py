@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,11 @@ from typing import Any
 import yaml
 
 from bench import hparams
+from bench.datasets import DATASETS
 from bench.errors import ConfigError
 from bench.io import path_digest, read_yaml, stable_hash
-from bench.train.recipe import Recipe, Stage, check_data
+from bench.methods import METHODS
+from bench.train.recipe import Recipe, Stage, check_data, stage_fields
 
 SECTIONS = ("method", "dataset", "recipe")
 TOP_LEVEL_KEYS = ("method", "dataset", "recipe", "stages", "seed", "data_root")
@@ -83,9 +86,6 @@ class RunConfig:
     )
 
     def __post_init__(self) -> None:
-        from bench.datasets import DATASETS
-        from bench.methods import METHODS
-
         built = {
             "method_settings": (
                 METHODS[self.method].Hparams,
@@ -209,8 +209,6 @@ def resolve(
     above the built-in defaults, so a config file and --set still win over it. `required_by`:
     for a dependency run, what the method needing it declares for it (above its own defaults).
     """
-    from bench.datasets import DATASETS
-    from bench.methods import METHODS
 
     file_layer, file_top = load_config_file(Path(config_file)) if config_file else (None, {})
     method = method or file_top.get("method")
@@ -295,7 +293,6 @@ def refuse_unused(
     e.g. `erm --set recipe.real_fraction=0.5` or a loss's parameter with another loss: it would
     only give the run a new id with the same numbers (a duplicate leaderboard row). Settings at
     their default and the built-in layers' values are left alone."""
-    from bench.train.recipe import stage_fields
 
     given = {
         (section, key): layer_place(layer, section, key, section)
@@ -504,7 +501,6 @@ def parse_sets(
 def run_command(config: RunConfig, results: Path) -> str:
     """The `bench run` command that makes the run `config` exactly (its settings that differ
     from the defaults as --set items), e.g. for a dependency run or a run to recompute."""
-    import shlex
 
     base = resolve(config.method, config.dataset, config.seed, smoke=config.smoke)
     sets = []

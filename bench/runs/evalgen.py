@@ -21,8 +21,18 @@ from typing import Any
 import numpy as np
 
 from bench import hparams
-from bench.errors import BenchError, ConfigError
+from bench.data.check import load_checked
+from bench.datasets import DATASETS
+from bench.errors import BenchError, ConfigError, DataError
 from bench.io import inside
+from bench.metrics import EXTRACTORS
+from bench.metrics.featurecache import cached_features
+from bench.metrics.generation import GenerationSettings, generation_metrics
+from bench.metrics.imagesets import IMAGE_SUFFIXES, FileSource, choose, split_source
+from bench.progress import progress_bar
+from bench.runs.models import load_classifier
+from bench.runs.records import load_run, read_finished, write_result
+from bench.synthesis.store import SyntheticSet  # the store's one reader
 
 log = logging.getLogger(__name__)
 FEATURE_CACHE_VERSION = 1  # bump when the image pre-processing below changes
@@ -50,10 +60,8 @@ def eval_gen(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute the generation metrics; with a run, also store them in its result.json."""
-    from bench.data.fingerprint import load_dataset
-    from bench.datasets import DATASETS
+    # torch, torch_fidelity: heavy, imported where used (off the start-up path)
     from bench.metrics.extractors import ExtractorContext, build_extractor
-    from bench.metrics.imagesets import open_synthetic
     from bench.train.loop import pick_device
 
     dataset_sets, metric_sets = split_sets(sets)
@@ -64,9 +72,9 @@ def eval_gen(
     options = hparams.build(adapter_cls.Options, target.options, f"dataset {target.dataset}")
     # every option, defaults included (settings added later only when not at their default)
     target = replace(target, options=hparams.keyed(adapter_cls.Options, asdict(options)))
-    data = load_dataset(adapter_cls(options, data_root))  # files checked to stay in the root
+    cache = inside(target.results, "cache")
+    data = load_checked(target.dataset, options, data_root, cache, progress)
     device = pick_device(device)
-    from bench.runs.models import load_classifier
 
     context = ExtractorContext(device, data.image_size, lambda run: load_classifier(run, device))
     extractor = build_extractor(settings.extractor, context)
@@ -105,9 +113,6 @@ def split_sets(sets: list[str] | tuple[str, ...]) -> tuple[dict[str, str], dict[
 
 
 def generation_settings(values: dict[str, Any]) -> Any:
-    from bench.metrics import EXTRACTORS
-    from bench.metrics.generation import GenerationSettings
-
     settings = hparams.build(GenerationSettings, values, "eval-gen")
     EXTRACTORS.check(settings.extractor.partition(":")[0])
     return settings
@@ -120,8 +125,6 @@ def resolve_target(
     dataset_sets: dict[str, str],
     results: str | Path | None,
 ) -> Target:
-    from bench.datasets import DATASETS
-
     if run_dir is None:
         if not dataset:
             raise ConfigError("eval-gen needs --dataset D (or --run RUN_DIR).")
@@ -130,7 +133,6 @@ def resolve_target(
         DATASETS.check(dataset)
         return Target(dataset, dict(dataset_sets), Path(synthetic), Path(results or "results"))
     run_dir = Path(run_dir)
-    from bench.runs.records import load_run
 
     run = load_run(run_dir)
     if not run["done"] or "result" not in run:
@@ -174,8 +176,6 @@ def real_features(
     target: Target, dataset_version: int, data: Any, extractor: Any, settings: Any, progress: bool
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Features of the real split, from the cache when nothing they depend on has changed."""
-    from bench.metrics.featurecache import cached_features
-    from bench.metrics.imagesets import choose, split_source
 
     if settings.split not in data.splits:
         raise ConfigError(f"dataset {target.dataset} has no {settings.split!r} split.")
@@ -204,8 +204,6 @@ def real_features(
 def synthetic_features(
     source: Any, extractor: Any, settings: Any, progress: bool
 ) -> dict[str, np.ndarray]:
-    from bench.metrics.imagesets import choose
-
     index = choose(len(source), settings.n, settings.seed + 1)
     return extract(source, index, extractor, settings.batch_size, progress)
 
@@ -214,7 +212,6 @@ def extract(
     source: Any, index: np.ndarray, extractor: Any, batch_size: int, progress: bool
 ) -> dict[str, np.ndarray]:
     """Run the extractor over the chosen images, batch by batch."""
-    from bench.progress import progress_bar
 
     parts: dict[str, list[np.ndarray]] = {}
     with progress_bar(total=len(index), enabled=progress, desc="features", unit="img") as bar:
@@ -228,15 +225,12 @@ def extract(
 def measure(
     real: np.ndarray, fake: dict[str, np.ndarray], settings: Any, num_classes: int
 ) -> dict[str, Any]:
-    from bench.metrics.generation import generation_metrics
-
     return generation_metrics(real, fake["features"], fake.get("logits"), settings, num_classes)
 
 
 def write_generation(run_dir: Path, extractor: str, record: dict[str, Any]) -> None:
     """Add the metrics to a finished run's result.json (read and written validated, atomically;
     `done` untouched)."""
-    from bench.runs.records import read_finished, write_result
 
     if not (run_dir / "done").exists():
         raise BenchError(not_finished(run_dir))
@@ -250,4 +244,26 @@ def not_finished(run_dir: Path) -> str:
     return (
         f"{run_dir} is not finished (no done / result.json): finish the run first, or leave out "
         "--run to print the metrics."
+    )
+
+
+def open_synthetic(path: Path) -> Any:
+    """A bench synthetic set directory, or a folder of image files (searched recursively)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"synthetic set {path} does not exist.")
+    if (path / "manifest.json").is_file():
+        return SyntheticSet(path)
+    if path.is_dir():
+        files = sorted(
+            str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+        )
+        if not files:
+            raise DataError(
+                f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)}) and no manifest.json of a "
+                "bench synthetic set."
+            )
+        return FileSource(files)
+    raise DataError(
+        f"{path} is a file: give a bench synthetic set directory or a folder of images."
     )

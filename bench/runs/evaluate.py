@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from bench.data import LoadedDataset
+from bench.metrics.accuracy import shot_accuracy
+from bench.metrics.subgroups import subgroup_metrics
 
 
 def evaluate(
@@ -18,8 +20,7 @@ def evaluate(
     """Test-split accuracy of the best-validation and the last checkpoints (plus group and
     fairness metrics where the split has groups / attributes). `best` is the last stage's epoch
     with the best `recipe.selection_metric` (the benchmark's model-selection rule, recorded)."""
-    from bench.metrics.accuracy import shot_accuracy
-    from bench.metrics.subgroups import subgroup_metrics
+    # torch: heavy, imported where used (off the start-up path)
     from bench.train.loop import eval_dataset, eval_workers, predict
 
     test = data.splits["test"]

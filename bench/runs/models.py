@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
+from bench.io import read_json
+from bench.runs.config import RunConfig
 
 
 @dataclass
@@ -34,16 +36,16 @@ class LoadedClassifier:
 
 def load_classifier(run_dir: str | Path, device: str = "cpu") -> LoadedClassifier:
     """The classifier a finished run selected (model_best.pt or model_last.pt)."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
-    from bench.runs.config import RunConfig
+    # torch: heavy, imported where used (off the start-up path)
     from bench.train.backbones import build_classifier
 
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         raise BenchError(f"{run_dir} is not a bench run directory (it has no config.json).")
-    from bench.io import read_json
 
     config = read_json(config_path)
     recipe = RunConfig.from_json(config).recipe_settings

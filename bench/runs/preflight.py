@@ -18,7 +18,11 @@ from typing import Any
 
 from bench import weights
 from bench.errors import BenchError
+from bench.generators import GENERATORS
+from bench.hparams import specs
+from bench.methods import METHODS
 from bench.runs.config import RunConfig
+from bench.train.pretrained import pretrained_requirement
 
 
 class WeightsMissing(BenchError):
@@ -58,8 +62,6 @@ def walk(config: RunConfig, prefix: str, run: str, dependencies: bool) -> Iterab
 def generator_of(config: RunConfig) -> tuple[Any, Any] | None:
     """(backend class, its settings) of the run's synthesis, as the runner builds them, or None
     where the method synthesises nothing."""
-    from bench.generators import GENERATORS
-    from bench.methods import METHODS
 
     method = METHODS[config.method](config.method_settings, None)  # no data: settings only
     if not method.generator:
@@ -84,15 +86,11 @@ def generator_needs(config: RunConfig, prefix: str, run: str) -> list[Needed]:
 
 
 def generator_choices(config: RunConfig) -> tuple[Any, ...]:
-    from bench.hparams import specs
-
     spec = specs(type(config.method_settings)).get("generator")
     return tuple(spec.choices or ()) if spec is not None else ()
 
 
 def backbone_needs(config: RunConfig, prefix: str, run: str) -> list[Needed]:
-    from bench.train.pretrained import pretrained_requirement
-
     recipe = config.recipe_settings
     req = pretrained_requirement(recipe.backbone, recipe.pretrained)
     if req is None:

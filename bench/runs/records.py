@@ -45,7 +45,8 @@ from bench.io import (
     stable_hash,
     tree_digests,
 )
-from bench.runs.config import RunConfig
+from bench.runs.config import RunConfig, run_command
+from bench.runs.schema import config_problem, result_problem
 
 PACKAGES = (
     "torch",
@@ -89,7 +90,6 @@ class RunRecord:
         """Create the directory, or check that an existing one belongs to the same config. A
         run marked `done` whose result is lost (missing, truncated, failing the schema) is
         recomputed: its result.json and `done` are moved to attempts/, never deleted."""
-        from bench.runs.schema import config_problem
 
         self.dir.mkdir(parents=True, exist_ok=True)
         config_path = self.dir / "config.json"
@@ -269,6 +269,7 @@ def code_label(code: dict[str, Any]) -> str:
 
 
 def device_description(device: str) -> dict[str, Any]:
+    # torch: heavy, imported where used (off the start-up path)
     import torch
 
     out: dict[str, Any] = {"name": device, "torch_threads": torch.get_num_threads()}
@@ -296,7 +297,6 @@ def read_record(path: Path, which: str, config: dict[str, Any] | None = None) ->
     """A run's config.json (`which="config"`) or result.json ("result", checked against its
     `config` too), validated against the record schema (bench.runs.schema): the one reader of
     run records. Anything else is an InvalidRecord naming the file and the problem."""
-    from bench.runs.schema import config_problem, result_problem
 
     what = "the file is damaged or not written by bench"
     try:
@@ -340,7 +340,6 @@ def finished_problem(run_dir: Path) -> InvalidRecord | None:
 def write_result(run_dir: Path, result: dict[str, Any], config: dict[str, Any]) -> None:
     """Write a run's result.json, validated first: bench never writes a record it would refuse
     to read."""
-    from bench.runs.schema import result_problem
 
     found = result_problem(result, config)
     if found:
@@ -379,7 +378,6 @@ def load_run(run_dir: Path) -> dict[str, Any]:
 def lost_result(run_dir: Path, config: dict[str, Any], exc: InvalidRecord) -> str:
     """The message for a run marked `done` whose result is gone: what, and the command that
     recomputes it."""
-    from bench.runs.config import run_command
 
     command = run_command(RunConfig.from_json(config), Path(run_dir).parent.parent)
     return (

@@ -15,6 +15,7 @@ run(config, results) ->
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,10 +23,21 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.data import LoadedDataset
+from bench.data.check import load_checked
+from bench.data.realkept import keep_real
 from bench.errors import BenchError
+from bench.io import atomic_write, open_no_follow, torch_writer
+from bench.method import MethodContext
+from bench.methods import METHODS
 from bench.runs.config import RunConfig, run_command
 from bench.runs.describe import generator_line, stages_line
+from bench.runs.evaluate import evaluate
+from bench.runs.models import load_classifier
+from bench.runs.preflight import preflight
 from bench.runs.records import RunRecord, cache_dir, is_done, run_dir_for, run_lock
+from bench.synthesis.pipeline import Synthesis, describe
+from bench.synthesis.store import shard_ranges
+from bench.train import distributed
 
 log = logging.getLogger("bench")
 # A smoke run evaluates on the first images of each class only (val and test splits).
@@ -51,13 +63,11 @@ def run(
     this: they train the classifier together (bench.train.distributed); rank 0 alone takes the
     lock, fits and synthesises (the others then read its cache), evaluates and writes.
     """
-    from bench.runs.preflight import preflight
 
     results = Path(results)
     if results.exists() and not results.is_dir():
         raise BenchError(f"--results {results} is a file; it must name a directory.")
     preflight([config], dependencies=deps)  # weights on disk, before anything loads (or torch)
-    from bench.train import distributed
 
     world = distributed.init(device)
     progress = progress and world.is_main
@@ -128,6 +138,7 @@ class Follower:
 
 
 def distributed_info(world: Any) -> dict[str, Any]:
+    # torch: heavy, imported where used (off the start-up path)
     import torch.distributed as dist
 
     return {"world_size": world.size, "backend": dist.get_backend()}
@@ -142,6 +153,7 @@ def describe_start(config: RunConfig) -> None:
 
 def check_device_and_backbone(config: RunConfig, device: str | None, world: Any = None) -> str:
     """The run's device (in a distributed world on CUDA: this rank's local GPU)."""
+    # torch: heavy, imported where used (off the start-up path)
     from bench.train.backbones import check_backbone, read_weights
     from bench.train.loop import pick_device
 
@@ -163,15 +175,9 @@ def load_data(
     part of the run's name. The option `real_kept` reduces the training split here, once, so
     the generator, the synthesis plan and the classifier all see the same reduced split (the
     fingerprint is the full data's; the option is part of the run's identity)."""
-    import time
-
-    from bench.data.check import load_for_run
-    from bench.data.realkept import keep_real
-    from bench.datasets import DATASETS
 
     start = time.time()
-    adapter = DATASETS[config.dataset](config.dataset_settings, data_root)
-    data = load_for_run(adapter, cache, progress)
+    data = load_checked(config.dataset, config.dataset_settings, data_root, cache, progress)
     data = keep_real(data, config.dataset_settings.real_kept, config.seed)
     return data, round(time.time() - start, 3)
 
@@ -192,8 +198,6 @@ def execute(
     progress: bool,
     rebuild_cache: bool = False,
 ) -> dict[str, Any]:
-    from bench.train import distributed
-
     world = distributed.current()
     method = prepare(config, results, data, device, progress)
     method_cls, recipe = type(method), config.recipe_settings
@@ -204,6 +208,7 @@ def execute(
         with world.main_first():  # rank 0 fits and synthesises, the others read the cache
             synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
     with record.stage("train-classifier"):
+        # torch: heavy, imported where used (off the start-up path)
         from bench.train.loop import train_classifier
 
         trained = train_classifier(
@@ -220,8 +225,6 @@ def execute(
     if not world.is_main:
         return {}
     with record.stage("evaluate"):
-        from bench.runs.evaluate import evaluate
-
         metrics = evaluate(trained, data, recipe, device, synthetic)
     save_models(trained, record.dir)
     return record.finish(metrics, device)
@@ -238,8 +241,6 @@ def prepare(
     """The method, with its context: the data (evaluation-limited for a smoke run) and its
     loaded dependencies (`dependencies=False`: none, for work that needs none of them, e.g. a
     generator fit or a plan)."""
-    from bench.method import MethodContext
-    from bench.methods import METHODS
 
     if config.smoke:
         data = data.with_eval_limit(SMOKE_EVAL_PER_CLASS)
@@ -259,7 +260,6 @@ def open_synthesis(
 ) -> Any:
     """The synthesis of a run (bench.synthesis.pipeline.Synthesis: plan, generator and set
     keys, requests, store), its method prepared on `data`; a BenchError if it has none."""
-    from bench.synthesis.pipeline import Synthesis
 
     config = config.with_data(data.info["fingerprint"]["digest"])
     method = prepare(config, results, data, device, progress, dependencies)
@@ -305,6 +305,7 @@ def fit_generator(
     generator task): runs sharing the generator find it there. Needs none of the run's
     dependencies. `parts`: only these parts of a fit that splits (Synthesis.fit). Returns what
     was done (key, directory, cached or seconds)."""
+    # torch: heavy, imported where used (off the start-up path)
     from bench.train.loop import pick_device
 
     results = Path(results)
@@ -325,8 +326,6 @@ def synthesis_layout(
     planner's view): the generator key (None for a pretrained backend: nothing to fit), the set
     key and its number of shards, and how many parts the fit splits into; None if the run
     synthesises nothing."""
-    from bench.methods import METHODS
-    from bench.synthesis.store import shard_ranges
 
     if not METHODS[config.method].uses_synthetic_data():
         return None
@@ -353,7 +352,6 @@ def synthetic_data(
     rebuild_cache: bool = False,
 ) -> Any:
     """Stages 5-6: the plan and requests (checked first), the generator and the stored set."""
-    from bench.synthesis.pipeline import Synthesis, describe
 
     synthesis = Synthesis(config, method, data, cache, method.context.progress, rebuild_cache)
     record.info["synthetic_plan"] = describe(synthesis)
@@ -376,7 +374,6 @@ def load_dependencies(
     config: RunConfig, data: LoadedDataset, results: Path, device: str
 ) -> dict[str, Any]:
     """The finished runs a method depends on, loaded (their classifiers) and checked."""
-    from bench.runs.models import load_classifier
 
     out = {}
     for name, dep in config.dependencies.items():
@@ -393,7 +390,6 @@ def load_dependencies(
 
 def save_models(trained: Any, run_dir: Path) -> None:
     """Keep both classifiers (FG's feedback classifier is an ERM run's); drop the checkpoint."""
-    from bench.io import atomic_write, torch_writer
 
     for name, model in (("model_best.pt", trained.best), ("model_last.pt", trained.last)):
         atomic_write(run_dir / name, torch_writer(model.state_dict()))
@@ -403,7 +399,6 @@ def save_models(trained: Any, run_dir: Path) -> None:
 @contextmanager
 def log_to(path: Path) -> Iterator[None]:
     """Copy the bench log into the run directory (appending across relaunches)."""
-    from bench.io import open_no_follow
 
     handler = logging.StreamHandler(open_no_follow(path, "a"))  # never through a planted link
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.datasets import DATASETS
+from bench.methods import METHODS
+
 Check = Callable[[Any], str | None]  # a value's problem, or None
 
 
@@ -36,9 +39,6 @@ def registered(kind: str) -> Check:
     not counted, and its name never reaches a report)."""
 
     def check(value: Any) -> str | None:
-        from bench.datasets import DATASETS
-        from bench.methods import METHODS
-
         if not value:
             return "is empty"
         names = METHODS if kind == "method" else DATASETS
@@ -194,28 +194,3 @@ def result_problem(result: Any, config: dict[str, Any] | None = None) -> str | N
                 "to another run"
             )
     return None
-
-
-def documented_fields(spec: Field, where: str = "") -> list[tuple[str, Field]]:
-    """Every field of `spec` with its dotted name (sections documented by reference: once)."""
-    out = []
-    for key, sub in spec.fields.items():
-        name = f"{where}.{key}" if where else key
-        out.append((name, sub))
-        if not sub.doc.startswith(SAME):
-            out += documented_fields(sub, name)
-    return out
-
-
-JSON_TYPES = {dict: "object", list: "array", str: "string", int: "integer", bool: "boolean"}
-
-
-def markdown_table(spec: Field) -> str:
-    """The schema as the table docs/leaderboard.md shows ("Run records")."""
-    lines = ["| field | type | required | meaning |", "|---|---|---|---|"]
-    for name, sub in documented_fields(spec):
-        types = [JSON_TYPES.get(t, "null" if t is type(None) else "number") for t in sub.types]
-        types = ["number" if sub.types[:2] == NUMBER and t == "integer" else t for t in types]
-        kinds = " or ".join(dict.fromkeys(types))
-        lines.append(f"| `{name}` | {kinds} | {'yes' if sub.required else ''} | {sub.doc} |")
-    return "\n".join(lines)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from bench.data import data_root_from_env
 from bench.errors import BenchError, ConfigError
 from bench.io import clip
+from bench.runs.config import RunConfig
+from bench.runs.evalgen import run_synthetic_set
+from bench.runs.records import cache_dir, load_run
+from bench.runs.runner import load_data
+from bench.synthesis import export
+from bench.synthesis.store import SyntheticSet
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from bench.synthesis import export
-    from bench.synthesis.store import SyntheticSet
-
     store_dir, run = locate(args)
     store = SyntheticSet(store_dir)
     if args.action == "export":
@@ -28,7 +32,7 @@ def run_command(args: argparse.Namespace) -> int:
         return 0
     if run is None:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
-    data = load_run_data(run, args.data_root)
+    data = load_run_data(run, args.data_root, Path(args.run).resolve().parents[1])
     classes = parse_classes(args.classes, data.class_names) if args.classes else None
     print(export.preview(store, data, Path(args.output), args.per_class, classes))
     return 0
@@ -51,8 +55,6 @@ def parse_classes(text: str, names: list[str]) -> list[int]:
 
 def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
     """The store directory, from --synthetic or from the run's record."""
-    from bench.runs.evalgen import run_synthetic_set
-    from bench.runs.records import load_run
 
     if args.run:
         run = load_run(Path(args.run))
@@ -66,16 +68,8 @@ def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
     return Path(args.synthetic), None
 
 
-def load_run_data(run: dict, data_root: str | None):
-    from bench.data import data_root_from_env
-    from bench.runs.config import RunConfig
-
+def load_run_data(run: dict, data_root: str | None, results: Path):
+    """The real images the run trained on (dataset option real_kept), loaded, checked and
+    drawn as the runner does."""
     config = RunConfig.from_json(run["config"])
-    from bench.data.fingerprint import load_dataset
-    from bench.data.realkept import keep_real
-    from bench.datasets import DATASETS
-
-    adapter = DATASETS[config.dataset](config.dataset_settings, data_root_from_env(data_root))
-    # the real images the run trained on (dataset option real_kept), drawn as the runner does
-    data = load_dataset(adapter)  # its files checked to stay inside the data root
-    return keep_real(data, config.dataset_settings.real_kept, config.seed)
+    return load_data(config, cache_dir(results), data_root_from_env(data_root))[0]

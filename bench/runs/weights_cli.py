@@ -12,7 +12,9 @@ import json
 from typing import Any
 
 from bench import weights
+from bench.datasets import DATASETS
 from bench.errors import BenchError
+from bench.methods import METHODS
 from bench.runs.config import RunConfig, resolve
 from bench.runs.preflight import Needed, check_weights, needed_weights
 
@@ -40,8 +42,6 @@ def run_config(args: argparse.Namespace) -> RunConfig | None:
 def artefact_usage() -> dict[str, dict[str, list[str]]]:
     """For each manifest entry: dataset -> the methods whose default settings on it load it
     (every registered method x dataset resolved, dependencies included)."""
-    from bench.datasets import DATASETS
-    from bench.methods import METHODS
 
     usage: dict[str, dict[str, list[str]]] = {}
     for dataset in DATASETS:
@@ -61,8 +61,6 @@ def artefact_usage() -> dict[str, dict[str, list[str]]]:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from bench.methods import METHODS
-
     usage = artefact_usage()
     if args.json:
         out = {name: {**vars(e), "used_by_default": usage.get(name, {})}

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from bench.data.preview import image_grid
 from bench.errors import BenchError
 from bench.io import atomic_write, atomic_write_text, inside
 from bench.progress import progress_bar
@@ -55,8 +58,6 @@ def samples(store: SyntheticSet) -> Iterator[dict[str, Any]]:
 
 
 def to_pil(image: np.ndarray) -> Any:
-    from PIL import Image
-
     return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
 
 
@@ -89,8 +90,8 @@ def export_png(store: SyntheticSet, out: Path, progress: bool = True) -> int:
 def export_hf(store: SyntheticSet, out: Path, parquet: bool = False, progress: bool = True) -> Path:
     """A Hugging Face `datasets` dataset of the set: `save_to_disk(out)` or `out` as parquet,
     into a folder or file that does not exist yet (nothing already there is overwritten)."""
-    import tempfile
 
+    # datasets: heavy, imported where used (off the start-up path)
     import datasets
 
     flag = "--parquet" if parquet else "--hf"
@@ -154,7 +155,7 @@ def preview(
     store's size, and its class names. Classes without synthetic images (e.g. head classes a
     fill plan skips) show real images only.
     """
-    from bench.data.preview import image_grid
+    # torch: heavy, imported where used (off the start-up path)
     from bench.data.torchdata import SplitImages
 
     size = store.manifest["image_size"]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import CorruptCacheError
+from bench.generators import GENERATORS
 from bench.generators.base import SampleBatch
 from bench.hparams import keyed, specs
 from bench.io import (
@@ -80,8 +81,6 @@ class Synthesis:
         progress: bool = True,
         rebuild_cache: bool = False,
     ):
-        from bench.generators import GENERATORS
-
         self.config, self.method, self.data = config, method, data
         self.cache, self.progress = Path(cache), progress
         # Damaged cache entries (checksums not matching) are deleted and made again, not errors.

@@ -22,7 +22,6 @@ the index within the cell), so a sample does not depend on which job or batch dr
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import numpy as np
 
 from bench.errors import ConfigError
 from bench.generators.base import SynthesisRequest
-from bench.io import clip, seed_hash
+from bench.io import clip, read_yaml, seed_hash
 
 KINDS = ("fill", "add", "cells", "ratio")
 PLAN_HELP = "fill:max | fill:N | add:N | cells:N | cells:max | ratio:R (bench/synthesis/plans.py)"
@@ -230,7 +229,6 @@ class PromptTemplate:
 def load_class_lists(path: Path, what: str = "modifiers") -> dict[str, list[str]]:
     """A YAML file {class name: [strings]} ('*' for every other class): SYNAuG's modifiers,
     Fill-Up's prompt lists. Errors name the file and the entry."""
-    from bench.io import read_yaml
 
     table = read_yaml(path, f"{what} file")[0]
     if not isinstance(table, dict):
@@ -314,9 +312,3 @@ def conditioning_images(pool: np.ndarray, k: int, seed: int) -> tuple[int, ...]:
     rng = np.random.default_rng(seed)
     replace = k == 1 or len(pool) < k  # one image: the draw every earlier set was made with
     return tuple(int(j) for j in rng.choice(pool, size=k, replace=replace))
-
-
-def shard_requests(
-    requests: Sequence[SynthesisRequest], shard_size: int
-) -> list[Sequence[SynthesisRequest]]:
-    return [requests[i : i + shard_size] for i in range(0, len(requests), shard_size)]

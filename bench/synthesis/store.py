@@ -458,25 +458,3 @@ def drop_damaged(store: Path, paths: Sequence[Path]) -> list[int]:
             shard_stem(store, i).with_suffix(".npy").unlink(missing_ok=True)
     log.warning("deleted %d damaged shard(s) of %s: %s", len(shards), store, shards)
     return shards
-
-
-def write_arrays(path: Path, images: np.ndarray, labels: np.ndarray, key: str = "arrays") -> Path:
-    """A finished store holding the given images (e.g. to evaluate images made elsewhere)."""
-    images = np.asarray(images, dtype=np.uint8)
-    n, size, _, channels = images.shape
-    manifest = {
-        "key": key,
-        "num_images": n,
-        "image_size": size,
-        "channels": channels,
-        "dtype": "uint8",
-    }
-    writer = StoreWriter(path, manifest)
-    requests = [SynthesisRequest(i, int(y), i) for i, y in enumerate(labels)]
-    writer.fill(
-        requests,
-        lambda batch: SampleBatch(images[batch[0].index : batch[-1].index + 1]),
-        progress=False,
-    )
-    writer.finish()
-    return Path(path)

@@ -8,6 +8,7 @@ it before any work)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from torch import nn
 
 from bench import weights
 from bench.errors import ConfigError
-from bench.registry import suggest
+from bench.registry import did_you_mean
 from bench.train.pretrained import (
     HF_CACHE,
     RESNET32,
@@ -103,6 +104,7 @@ class CifarResNet(nn.Module):
 
 def torchvision_body(name: str) -> tuple[nn.Module, int]:
     """A torchvision model without its fc layer (fc = Identity), randomly initialised."""
+    # torchvision: heavy, imported where used (off the start-up path)
     import torchvision
 
     model = getattr(torchvision.models, TORCHVISION[name])(weights=None)
@@ -113,6 +115,7 @@ def torchvision_body(name: str) -> tuple[nn.Module, int]:
 
 def tiny_body(name: str) -> tuple[nn.Module, int]:
     """A torchvision ResNet / ResNeXt with one block per stage, randomly initialised."""
+    # torchvision: heavy, imported where used (off the start-up path)
     from torchvision.models import resnet
 
     spec = dict(TINY[name])
@@ -231,12 +234,12 @@ def check_backbone(name: str) -> None:
     """Fail early, with close matches, on a backbone name neither we nor timm know."""
     if name in (SMALL_CNN, RESNET32) or name in TORCHVISION or name in TINY:
         return
+    # timm: heavy, imported where used (off the start-up path)
     import timm
 
     known = timm.list_models()
     if name not in known:
-        hints = suggest(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
-        hint = f" Did you mean {', '.join(repr(h) for h in hints)}?" if hints else ""
+        hint = did_you_mean(name, [SMALL_CNN, RESNET32, *TORCHVISION, *TINY, *known])
         raise ConfigError(
             f"recipe: unknown backbone {name!r}.{hint} Use 'small-cnn', 'resnet32', "
             f"{', '.join(repr(t) for t in TORCHVISION)} or a name from timm.list_models()."
@@ -262,6 +265,7 @@ def build_classifier(
     elif backbone in TINY:
         body, num_features = tiny_body(backbone)
     else:
+        # timm: heavy, imported where used (off the start-up path)
         import timm
 
         from_hub = pretrained == HF_CACHE  # timm's own loader: it adapts in_chans and heads
@@ -312,7 +316,6 @@ def load_local_weights(body: nn.Module, path: str) -> None:
 
 def read_weights(path: str) -> dict[str, Any]:
     """A local state_dict (tensors only: weights_only), or a ConfigError saying what is wrong."""
-    from pathlib import Path
 
     if not Path(path).is_file():
         raise ConfigError(f"recipe: pretrained weights {path} do not exist.")

@@ -9,6 +9,7 @@ import logging
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,6 @@ def to_global_batchnorm(model: nn.Module) -> nn.Module:
 def wrap(model: nn.Module, device: str) -> nn.Module:
     """The DDP wrapper for one stage (made after the stage sets what trains: DDP averages the
     gradients of the parameters that require them when it is made)."""
-    from torch.nn.parallel import DistributedDataParallel
 
     ids = [torch.device(device).index] if device.startswith("cuda") else None
     # buffers: batch norm statistics are identical on every rank (global-batch statistics)

@@ -43,6 +43,7 @@ class World:
 
     def barrier(self) -> None:
         if self.distributed:
+            # torch: heavy, imported where used (off the start-up path)
             import torch.distributed as dist
 
             dist.barrier()
@@ -51,6 +52,7 @@ class World:
         """Rank 0's `value` on every rank (a decision all must take together)."""
         if not self.distributed:
             return value
+        # torch: heavy, imported where used (off the start-up path)
         import torch.distributed as dist
 
         box = [value if self.is_main else None]
@@ -70,6 +72,7 @@ class World:
         """Every rank's `value`, in rank order, on every rank."""
         if not self.distributed:
             return [value]
+        # torch: heavy, imported where used (off the start-up path)
         import torch.distributed as dist
 
         out: list[Any] = [None] * self.size
@@ -88,6 +91,7 @@ def current() -> World:
     """The world of this process: its rank among the processes training one run."""
     if "torch.distributed" not in __import__("sys").modules:
         return SINGLE
+    # torch: heavy, imported where used (off the start-up path)
     import torch.distributed as dist
 
     if not dist.is_available() or not dist.is_initialized():
@@ -133,6 +137,7 @@ def init(device: str | None = None) -> World:
             "local rank (cuda:LOCAL_RANK); pass --device cuda, and choose the GPUs with "
             "CUDA_VISIBLE_DEVICES."
         )
+    # torch: heavy, imported where used (off the start-up path)
     import torch
     import torch.distributed as dist
 
@@ -152,6 +157,7 @@ def init(device: str | None = None) -> World:
 
 def close() -> None:
     if current().distributed:
+        # torch: heavy, imported where used (off the start-up path)
         import torch.distributed as dist
 
         dist.destroy_process_group()
@@ -166,6 +172,7 @@ def free_port() -> int:
 def spawn(nproc: int, fn: Callable[..., Any], *args: Any, quiet: bool = False) -> Any:
     """Run fn(*args) in `nproc` local processes forming one world (a one-machine torchrun) and
     return rank 0's result; if one fails, the others are ended and its error is raised here."""
+    # torch: heavy, imported where used (off the start-up path)
     import torch.multiprocessing as mp
 
     if nproc < 1:

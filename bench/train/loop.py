@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
-from bench.data.torchdata import RANDAUGMENT, Concat
+from bench.data.torchdata import RANDAUGMENT, Concat, FileImages, torch_dataset
 from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash, set_aside, torch_writer
 from bench.metrics.accuracy import mean_of, per_class_accuracy
@@ -39,7 +39,10 @@ from bench.train.backbones import (
     set_trainable,
     train_mode,
 )
+from bench.train.batchaug import partners
+from bench.train.ddp import gather_batch, sync_batchnorm, wrap
 from bench.train.losses import LossContext, make_loss
+from bench.train.optim import lr_factor, make_optimizer
 from bench.train.recipe import (
     BATCH_AUGS,
     FIRST_STAGE,
@@ -167,6 +170,25 @@ def stage_where(name: str) -> str:
     return "recipe" if name == FIRST_STAGE else f"stage.{name}"
 
 
+@dataclass
+class StageRun:
+    """What every epoch of one training stage uses (run_epoch's inputs besides the epoch)."""
+
+    net: Any  # the model, or its DistributedDataParallel wrapper
+    loader: Any
+    st: StageFields
+    train: TrainData
+    opt: torch.optim.Optimizer
+    sched: Any
+    loss_fn: Any
+    seed: int
+    device: str
+    fast: bool
+    progress: bool
+    world: distributed.World = distributed.SINGLE
+    params: Any = None  # the trainable parameters (the stage's summary counts them)
+
+
 def train_classifier(
     recipe: Recipe,
     data: LoadedDataset,
@@ -195,13 +217,7 @@ def train_classifier(
     check_stages(plan, recipe, model, data, synthetic is not None)
     check_world(plan, world)
     fast = use_fast_path(recipe, device)
-    model.to(device)
-    if world.distributed:
-        from bench.train.ddp import sync_batchnorm
-
-        model = sync_batchnorm(model, device)
-    if fast:
-        model.to(memory_format=torch.channels_last)
+    model = placed(model, device, fast, world)
     val_set = eval_dataset(recipe, data, data.splits["val"])
     state, blob = load_state(state_path, model, device, world)
     steps = 0
@@ -211,60 +227,97 @@ def train_classifier(
         resuming = blob is not None and state.stage == index and state.epoch > 0
         stage_seed = seed if index == 0 else seed_hash(seed, "stage", index)
         if not resuming:
-            if st.reset_head:
-                torch.manual_seed(seed_hash(stage_seed, "reset-head"))
-                reset_head(model)
-            state.stage, state.epoch = index, 0
-            state.best_epoch, state.best_score, state.best_weights = -1, -math.inf, None
-        params = set_trainable(model, st.trains, stage_where(name))
-        net = model
-        if world.distributed:
-            from bench.train.ddp import wrap
-
-            net = wrap(model, device)
-        train = training_data(st, recipe, data, synthetic, stage_seed)
-        loader = make_loader(train, recipe, device, world)
-        opt = make_optimizer(st, params)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(st, train.plan.steps))
-        loss_fn = make_loss(st, loss_context(st, train, data))
+            start_stage(model, st, state, index, stage_seed)
+        run = stage_run(model, (name, st), (recipe, data, synthetic), stage_seed, device, fast)
+        run = replace(run, progress=progress and world.is_main)
         if resuming:
-            opt.load_state_dict(blob["opt"])
-            sched.load_state_dict(blob["sched"])
-            loss_fn.load_state_dict(blob["loss"])
-            train.plan.load_state_dict(blob.get("sampler", {}))  # none before the Meta Sampler
-        steps = train.plan.steps
-        summary = stage_summary(name, st, model, params, train)
+            resume_stage(run, blob)
+        steps = run.train.plan.steps
+        summary = stage_summary(name, st, model, run.params, run.train)
         for epoch in range(state.epoch, st.epochs):
-            loss_fn.set_epoch(epoch)
-            row = run_epoch(
-                net, loader, st, train, opt, sched, loss_fn, epoch, stage_seed, device, fast,
-                progress and world.is_main, world,
-            )  # fmt: skip
+            run.loss_fn.set_epoch(epoch)
+            row = run_epoch(run, epoch)
             row.update(validate(model, val_set, data, recipe, device, world))
             row.update(stage=name, stage_epoch=epoch + 1, epoch=len(state.history) + 1)
-            keep_best(state, model, row, recipe.selection_metric)
-            state.epoch = epoch + 1
-            state.history.append(row)
-            state.stages = [s for s in state.stages if s["name"] != name] + [
-                {**summary, "epochs_done": state.epoch, "best_epoch": state.best_epoch}
-            ]
+            end_epoch(state, model, row, (name, summary, st.epochs), recipe)
             if world.is_main:
-                save_state(state_path, state, model, opt, sched, loss_fn, train.plan)
+                save_state(
+                    state_path, state, model, run.opt, run.sched, run.loss_fn, run.train.plan
+                )
                 on_epoch(state.history)
-            log.info(
-                "stage %s epoch %d/%d  loss %.4f  %s %.4f  %.0f images/s",
-                name,
-                epoch + 1,
-                st.epochs,
-                row["train_loss"],
-                recipe.selection_metric,
-                row[recipe.selection_metric],
-                row["images_per_s"],
-            )
         blob = None
     best = copy.deepcopy(model)
     best.load_state_dict(state.best_weights)
     return TrainResult(model, best, state.best_epoch, state.history, steps, state.stages)
+
+
+def placed(model: Classifier, device: str, fast: bool, world: distributed.World) -> Classifier:
+    """The model on its device (BatchNorm synchronised across ranks; channels_last when fast)."""
+    model.to(device)
+    if world.distributed:
+        model = sync_batchnorm(model, device)
+    if fast:
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def start_stage(model: Classifier, st: StageFields, state: Any, index: int, seed: int) -> None:
+    """A stage starting afresh: its head reset if it asks, its best-checkpoint record cleared."""
+    if st.reset_head:
+        torch.manual_seed(seed_hash(seed, "reset-head"))
+        reset_head(model)
+    state.stage, state.epoch = index, 0
+    state.best_epoch, state.best_score, state.best_weights = -1, -math.inf, None
+
+
+def stage_run(
+    model: Classifier, stage: tuple[str, StageFields], inputs: tuple, seed: int, device: str,
+    fast: bool,
+) -> StageRun:  # fmt: skip
+    """The stage's trainable parameters, data, loader, optimiser, schedule and loss."""
+    (name, st), (recipe, data, synthetic) = stage, inputs
+    world = distributed.current()
+    params = set_trainable(model, st.trains, stage_where(name))
+    net = wrap(model, device) if world.distributed else model
+    train = training_data(st, recipe, data, synthetic, seed)
+    loader = make_loader(train, recipe, device, world)
+    opt = make_optimizer(st, params)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(st, train.plan.steps))
+    loss_fn = make_loss(st, loss_context(st, train, data))
+    return StageRun(
+        net, loader, st, train, opt, sched, loss_fn, seed, device, fast, False, world, params
+    )
+
+
+def resume_stage(run: StageRun, blob: dict[str, Any]) -> None:
+    run.opt.load_state_dict(blob["opt"])
+    run.sched.load_state_dict(blob["sched"])
+    run.loss_fn.load_state_dict(blob["loss"])
+    run.train.plan.load_state_dict(blob.get("sampler", {}))  # none before the Meta Sampler
+
+
+def end_epoch(
+    state: Any, model: Classifier, row: dict[str, Any], stage: tuple[str, dict, int], recipe: Recipe
+) -> None:
+    """Record the epoch: the best checkpoint so far, the history, the stage's summary, a log
+    line. `stage`: its name, summary and number of epochs."""
+    name, summary, epochs = stage
+    keep_best(state, model, row, recipe.selection_metric)
+    state.epoch = row["stage_epoch"]
+    state.history.append(row)
+    state.stages = [s for s in state.stages if s["name"] != name] + [
+        {**summary, "epochs_done": state.epoch, "best_epoch": state.best_epoch}
+    ]
+    log.info(
+        "stage %s epoch %d/%d  loss %.4f  %s %.4f  %.0f images/s",
+        name,
+        row["stage_epoch"],
+        epochs,
+        row["train_loss"],
+        recipe.selection_metric,
+        row[recipe.selection_metric],
+        row["images_per_s"],
+    )
 
 
 def check_world(plan: list[tuple[str, StageFields]], world: distributed.World) -> None:
@@ -503,7 +556,6 @@ class SeededBatches:
 def default_workers(dataset: Dataset) -> int:
     """0 for in-memory arrays (decoding costs nothing); else one per core up to 8, one core
     left to the training process."""
-    from bench.data.torchdata import FileImages
 
     bases = dataset.parts if isinstance(dataset, Concat) else [dataset]
     if not any(isinstance(b, FileImages) for b in bases):
@@ -542,7 +594,6 @@ def batch_loader(
 def torch_split(recipe: Recipe, data: LoadedDataset, split: Any, augment: str) -> Dataset:
     """The one place a real split or a synthetic set becomes a torch Dataset; synthetic images
     get the transforms of the dataset's real images."""
-    from bench.data.torchdata import torch_dataset
 
     like = "array" if data.train.images is not None else "file"
     return torch_dataset(
@@ -554,96 +605,34 @@ def eval_dataset(recipe: Recipe, data: LoadedDataset, split: ImageSplit) -> Data
     return torch_split(recipe, data, split, "none")
 
 
-def make_optimizer(st: StageFields, params: list) -> torch.optim.Optimizer:
-    if st.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=st.lr, momentum=st.momentum, weight_decay=st.weight_decay)
-    return torch.optim.Adam(params, lr=st.lr, weight_decay=st.weight_decay)
-
-
-def lr_factor(st: StageFields, steps: int) -> Callable[[int], float]:
-    """Per-step LR multiplier: linear warm-up, then cosine decay to zero, x gamma every
-    step_epochs epochs, or constant."""
-    total, warmup = st.epochs * steps, st.warmup_epochs * steps
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        if st.schedule == "constant":
-            return 1.0
-        if st.schedule == "step":
-            return st.step_gamma ** ((step - warmup) // (st.step_epochs * steps))
-        return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-
-    return factor
-
-
-def run_epoch(
-    model: Classifier,
-    loader: DataLoader,
-    st: StageFields,
-    train: TrainData,
-    opt: torch.optim.Optimizer,
-    sched: Any,
-    loss_fn: Any,
-    epoch: int,
-    seed: int,
-    device: str,
-    fast: bool,
-    progress: bool,
-    world: distributed.World = distributed.SINGLE,
-) -> dict[str, Any]:
+def run_epoch(run: StageRun, epoch: int) -> dict[str, Any]:
     """One epoch of training; returns its loss, accuracy, timing and throughput.
 
     Distributed: the loss is reduced over the global batch (every rank's per-sample values
     gathered), so it and its gradient are those of the single-process step."""
-    from bench.train.batchaug import partners
-
+    world, train = run.world, run.train
     rank = (world.rank,) if world.distributed else ()  # each rank its own random streams
-    torch.manual_seed(seed_hash(seed, "epoch", epoch, *rank))  # dropout stream
+    torch.manual_seed(seed_hash(run.seed, "epoch", epoch, *rank))  # dropout stream
     train.plan.set_epoch(epoch)
-    train_mode(getattr(model, "module", model), st.trains)  # the module inside DDP
+    train_mode(getattr(run.net, "module", run.net), run.st.trains)  # the module inside DDP
     groups_of = torch.as_tensor(train.groups)
     autocast = torch.autocast(
-        device_type="cuda" if device.startswith("cuda") else "cpu",
+        device_type="cuda" if run.device.startswith("cuda") else "cpu",
         dtype=torch.bfloat16,
-        enabled=fast,
+        enabled=run.fast,
     )
     start, losses, correct, seen = time.time(), [], 0, 0
     bar = progress_bar(
-        loader, progress, desc=f"epoch {epoch + 1}", unit="img", unit_scale=train.plan.batch_size
+        run.loader,
+        run.progress,
+        desc=f"epoch {epoch + 1}",
+        unit="img",
+        unit_scale=train.plan.batch_size,
     )  # counts batches, shows images (and images/s)
     for step, (x, y, idx) in enumerate(bar):
-        groups = groups_of[idx]
-        partner = None
-        if st.batch_aug != "none":
-            torch.default_generator.manual_seed(seed_hash(seed, "mix", epoch, step, *rank))
-            partner = partners(idx < train.n_real, st.mix_pairs)
-            x, lam = BATCH_AUGS[st.batch_aug](x, partner, st.mix_alpha)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        if fast:
-            x = x.contiguous(memory_format=torch.channels_last)
-        train.plan.before_step(model, x, y, opt, loss_fn, autocast)  # the Meta Sampler's step
-        with autocast:
-            logits = model(x)
-        logits = logits.float()
-        values, weights = loss_fn.per_sample(logits, y)
-        if partner is not None and lam < 1.0:
-            other, other_w = loss_fn.per_sample(logits, y[partner.to(device)])
-            values, weights = lam * values + (1 - lam) * other, lam * weights + (1 - lam) * other_w
-        groups = groups.to(device)
-        if world.distributed:
-            from bench.train.ddp import gather_batch
-
-            values, weights = gather_batch(values), gather_batch(weights)
-            groups = gather_batch(groups)
-        loss = loss_fn.reduce(values, weights, groups)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
+        loss, hits, n = train_step(run, (x, y, idx, groups_of[idx]), (epoch, step, *rank), autocast)
         losses.append(loss.detach())
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+        correct, seen = correct + hits, seen + n
     seconds = time.time() - start
     if world.distributed:
         counts = torch.tensor([correct, seen], dtype=torch.float64)
@@ -652,10 +641,41 @@ def run_epoch(
     return {
         "train_loss": float(torch.stack(losses).mean()),
         "train_acc": correct / seen,
-        "lr": opt.param_groups[0]["lr"],
+        "lr": run.opt.param_groups[0]["lr"],
         "seconds": round(seconds, 3),
         "images_per_s": round(seen / max(seconds, 1e-9), 1),
     }
+
+
+def train_step(run: StageRun, batch: tuple, key: tuple, autocast: Any) -> tuple[Any, int, int]:
+    """One optimisation step on `batch` (x, y, indices, groups); `key` (epoch, step, rank...)
+    seeds the batch augmentation. Returns the loss, the correct predictions and the batch size."""
+    (x, y, idx, groups), st, model, loss_fn = batch, run.st, run.net, run.loss_fn
+    partner = None
+    if st.batch_aug != "none":
+        torch.default_generator.manual_seed(seed_hash(run.seed, "mix", *key))
+        partner = partners(idx < run.train.n_real, st.mix_pairs)
+        x, lam = BATCH_AUGS[st.batch_aug](x, partner, st.mix_alpha)
+    x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    if run.fast:
+        x = x.contiguous(memory_format=torch.channels_last)
+    run.train.plan.before_step(model, x, y, run.opt, loss_fn, autocast)  # the Meta Sampler's
+    with autocast:
+        logits = model(x)
+    logits = logits.float()
+    values, weights = loss_fn.per_sample(logits, y)
+    if partner is not None and lam < 1.0:
+        other, other_w = loss_fn.per_sample(logits, y[partner.to(run.device)])
+        values, weights = lam * values + (1 - lam) * other, lam * weights + (1 - lam) * other_w
+    groups = groups.to(run.device)
+    if run.world.distributed:
+        values, weights, groups = gather_batch(values), gather_batch(weights), gather_batch(groups)
+    loss = loss_fn.reduce(values, weights, groups)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    run.opt.step()
+    run.sched.step()
+    return loss, int((logits.argmax(1) == y).sum()), len(y)
 
 
 @torch.no_grad()

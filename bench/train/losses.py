@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.train.recipe import LOSSES
+
 
 @dataclass
 class LossContext:
@@ -26,16 +28,6 @@ class LossContext:
     batch_frequencies: np.ndarray  # expected class share of a mini-batch under the sampler
     num_groups: int
     epochs: int  # of the stage (DRW starts at a fraction of them)
-
-
-def balanced_softmax_loss(
-    logits: torch.Tensor, targets: torch.Tensor, class_counts: torch.Tensor
-) -> torch.Tensor:
-    """CE(logits + log n, y) (Ren et al. 2020, BalancedMetaSoftmax loss/BalancedSoftmaxLoss.py).
-
-    Only training uses the prior; at test time the plain logits are used (BALMS issue #13).
-    """
-    return F.cross_entropy(logits + class_counts.to(logits).log(), targets)
 
 
 def prior_counts(
@@ -174,6 +166,5 @@ class GroupDRO(CrossEntropy):
 
 def make_loss(stage: Any, context: LossContext) -> CrossEntropy:
     """The loss the stage names, from the registry."""
-    from bench.train.recipe import LOSSES
 
     return LOSSES[stage.loss](stage, context)

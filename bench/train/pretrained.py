@@ -65,6 +65,7 @@ def pretrained_requirement(backbone: str, pretrained: str | None) -> weights.Req
 
 def timm_requirement(backbone: str) -> weights.Requirement:
     """timm's default pretrained weights of a model the manifest does not list."""
+    # timm: heavy, imported where used (off the start-up path)
     from timm.models import get_pretrained_cfg
 
     cfg = get_pretrained_cfg(backbone)

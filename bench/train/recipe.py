@@ -11,9 +11,10 @@ Methods differ only where their papers differ, and they say so by declaring reci
 (`DatasetAdapter.RECIPE`, e.g. a small CNN for 16x16 digits, the model-selection rule). The values
 here are the fallbacks when neither says anything.
 
-Losses, batch augmentations and samplers are registries (`LOSSES`, `BATCH_AUGS`, `SAMPLERS`): a
-new one is a class or a function in bench/train/losses.py, batchaug.py or samplers.py (the Meta
-Sampler: metasampler.py) plus one line here. This module stays torch-free: config checks import
+Losses, batch augmentations, samplers, optimisers and LR schedules are registries (`LOSSES`,
+`BATCH_AUGS`, `SAMPLERS`, `OPTIMIZERS`, `LR_SCHEDULES`): a new one is a class or a function in
+bench/train/losses.py, batchaug.py, samplers.py (the Meta Sampler: metasampler.py) or optim.py
+plus one line here. This module stays torch-free: config checks import
 it.
 """
 
@@ -72,7 +73,22 @@ SAMPLERS = Registry(
         "meta": "bench.train.metasampler:MetaSampler",
     },
 )
-SCHEDULES = ("cosine", "constant", "step")
+OPTIMIZERS = Registry(
+    "optimizer",
+    {
+        "sgd": "bench.train.optim:sgd",
+        "adam": "bench.train.optim:adam",
+    },
+)
+LR_SCHEDULES = Registry(
+    "LR schedule",
+    {
+        "cosine": "bench.train.optim:cosine",
+        "constant": "bench.train.optim:constant",
+        "step": "bench.train.optim:step_decay",
+    },
+)
+SCHEDULES = tuple(LR_SCHEDULES)
 AUGMENTS = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
@@ -245,7 +261,7 @@ class StageFields:
         "untouched); real-synthetic = each real sample with a synthetic one (SYNAuG's domain "
         "Mixup)",
     )
-    optimizer: str = hp("sgd", choices=("sgd", "adam"), source=CB)
+    optimizer: str = hp("sgd", choices=tuple(OPTIMIZERS), source=CB)
     lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)", high=10.0)
     momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
     weight_decay: float = hp(5e-4, low=0.0, source=CB, high=1.0)
@@ -424,7 +440,7 @@ class Stage(StageFields):
         "class-balanced", choices=tuple(SAMPLERS), source=KANG + ": class-balanced sampling"
     )
     epochs: int = hp(10, low=0, source=KANG + ": 10 epochs", high=10_000)
-    optimizer: str | None = hp(None, choices=("sgd", "adam"), source="the first stage's")
+    optimizer: str | None = hp(None, choices=tuple(OPTIMIZERS), source="the first stage's")
     lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")", high=10.0)
     momentum: float | None = hp(None, low=0.0, high=1.0, source="the first stage's")
     weight_decay: float | None = hp(None, low=0.0, source="the first stage's", high=1.0)

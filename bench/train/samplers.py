@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from bench.io import seed_hash
+from bench.train.recipe import SAMPLERS
 
 
 class Instance:
@@ -69,7 +70,6 @@ class GroupBalanced(ClassBalanced):
 
 def sampler_kind(name: str) -> type[Instance]:
     """The registered sampler `name`; a fixed distribution, the kind a `BatchPlan` draws."""
-    from bench.train.recipe import SAMPLERS
 
     kind = SAMPLERS[name]
     if kind.live:
