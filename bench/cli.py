@@ -622,13 +622,7 @@ def cmd_protocols(args: argparse.Namespace) -> int:
     directory = Path(args.published_dir) if args.published_dir else published.default_directory()
     entries = protocols.load(directory / "protocols.yaml")
     text = protocols.markdown(published.load(directory), entries, resolve)
-    undeclared = [
-        f"{m} on {g.dataset}: {x.key} = {x.ours!r}, the paper states {x.paper!r} ({x.where})"
-        for g in protocols.groups(entries, resolve)
-        for m in g.methods
-        for x in g.lines
-        if x.status == "UNDECLARED"
-    ]
+    undeclared = protocols.undeclared(entries, resolve)
     if args.write:
         atomic_write_text(Path(args.write), text)
         print(args.write)
@@ -868,7 +862,6 @@ def would_submit(args: argparse.Namespace, options: dict, run_sets: tuple[str, .
     where it is missing, said so instead). Writes nothing."""
     # submitit: heavy, imported where used (off the start-up path)
     from bench.launch import sweep as sweeps
-
 
     try:
         sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, False)

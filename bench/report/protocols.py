@@ -218,6 +218,18 @@ def groups(entries: list[Entry], resolve: Any) -> list[Group]:
     return out
 
 
+def undeclared(entries: list[Entry], resolve: Any) -> list[str]:
+    """Every resolved setting that differs from the paper's stated value without a declared
+    reason, one line each (what `bench protocols` and its test refuse)."""
+    return [
+        f"{m} on {g.dataset}: {x.key} = {x.ours!r}, {g.paper} states {x.paper!r} ({x.where})"
+        for g in groups(entries, resolve)
+        for m in g.methods
+        for x in g.lines
+        if x.status == "UNDECLARED"
+    ]
+
+
 def generic(x: Line, method: str) -> Line:
     """The line with its method's name in the source as <method> (so siblings group)."""
     return dataclasses.replace(x, source=x.source.replace(method, "<method>"))
