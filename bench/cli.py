@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -433,6 +434,12 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="as bench run --rebuild-cache, for every task: damaged cache entries are made again",
     )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every run and every dependency (generator fits, FG's erm) as bench run --smoke "
+        "shrinks a run: tiny settings, recorded as smoke runs, left out of leaderboards",
+    )
     p.add_argument("--quiet", action="store_true", help="warnings only")
 
 
@@ -854,7 +861,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = Path(args.data_root) if args.data_root else None
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
-    options["max_runs"] = args.max_runs
+    options.update(max_runs=args.max_runs, smoke=args.smoke)
     launching = not (args.status or args.cancel)
     sweep = sweeps.open_sweep(args.spec, args.launcher, options, run_sets, env, launching)
     if args.status:
@@ -868,13 +875,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     stages = ", ".join(f"{n} {st}" for st, n in submitted.per_stage.items()) or "nothing"
     left = ", ".join(f"{n} {s}" for s, n in submitted.skipped.items())
     print(f"sweep {sweep.spec.name}: {verb} {stages}" + (f" (left alone: {left})" if left else ""))
-    if args.wait and not sweep.launcher.waits and not args.dry_run:
+    if args.dry_run:
+        return 0
+    if args.wait and not sweep.launcher.waits:
         sweeps.wait(sweep)
-    if not args.dry_run and (args.wait or sweep.launcher.waits):
+    if args.wait or sweep.launcher.waits:
         status = sweep.status()
-        print(sweeps.status_table(sweep, status))
-        return 1 if "failed" in status.values() else 0
-    return 0
+        print(sweeps.status_table(sweep, status, submitted.held))
+    else:  # what failed before this launch, unless it was just resubmitted
+        status = {} if args.retry_failed else submitted.status
+        report = sweeps.failure_report(sweep, status, submitted.held)
+        if report:
+            print(report)
+    if "failed" not in status.values():
+        return 0
+    print(f"to retry once the cause is fixed:\n  {retry_command(args)}")
+    return 1
+
+
+def retry_command(args: argparse.Namespace) -> str:
+    """The `bench sweep ... --retry-failed` command of this sweep (the same spec, launcher,
+    profile, settings and folders)."""
+    words = ["bench", "sweep", args.spec]
+    words += ["--launcher", args.launcher] if args.launcher != "slurm" else []
+    words += ["--profile", args.profile] if args.profile else []
+    for item in args.sets:
+        words += ["--set", item]
+    options = {"--results": args.results, "--data-root": args.data_root, "--device": args.device}
+    options.update({"--max-runs": args.max_runs, "--concurrency": args.concurrency})
+    for option, value in options.items():
+        default = {"--results": "results", "--concurrency": 1}.get(option)
+        words += [option, str(value)] if value is not None and value != default else []
+    flags = {"--smoke": args.smoke, "--rebuild-cache": args.rebuild_cache, "--wait": args.wait}
+    words += [flag for flag, on in flags.items() if on]
+    return shlex.join([*words, "--retry-failed"])
 
 
 if __name__ == "__main__":  # pragma: no cover

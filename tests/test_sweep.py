@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -328,6 +329,137 @@ def test_a_relaunch_waits_only_on_units_not_done(tmp_path, monkeypatch):
     assert waits == [[], ["afterok:4_0:4_1"]]
 
 
+def fg_spec(tmp_path: Path) -> Path:
+    methods = [{"name": "fg-entropy", "set": tiny_sets("fg-entropy")}]
+    return write_spec(tmp_path, methods=methods, datasets=["digits-lt"], seeds=[0])
+
+
+def fail_in_a_job(unit: Unit, results: Path, log: Path, monkeypatch) -> None:
+    """Run `unit` as a SLURM job would, its work raising: the job's stderr is `log`."""
+    from bench.launch import task as task_mod
+    from bench.runs.records import code_version
+
+    def broken(self, unit, env):
+        print("loading the erm recipe", file=sys.stderr)
+        raise RuntimeError("CUDA out of memory (planted)")
+
+    class Job:  # what submitit.JobEnvironment() says inside a job
+        job_id = "1"
+        paths = type("Paths", (), {"stderr": log})()
+
+    with monkeypatch.context() as patch, open(log, "a", encoding="utf-8") as stderr:
+        patch.setattr(task_mod, "job_environment", lambda: Job)
+        patch.setattr(units_mod.DependencyKind, "execute", broken)
+        patch.setattr(sys, "stderr", stderr)
+        with pytest.raises(RuntimeError, match="planted"):
+            task_mod.UnitTask(unit, Env(results), code_version())()
+
+
+def test_a_relaunch_after_a_failed_dependency_submits_nothing_doomed(tmp_path, monkeypatch):
+    """FG's erm run fails (its generator fit finished), SLURM cancels the synthesis and the
+    classifier waiting on it: a plain relaunch exits 1 naming the failure, its error and its
+    log's end, and the --retry-failed command, and submits nothing (an `afterok` on the failed
+    job would be cancelled at once); --retry-failed resubmits the erm run and the chain after it,
+    each array waiting on the new jobs only."""
+    import re
+
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = fg_spec(tmp_path), tmp_path / "results"
+    args = ["sweep", str(spec), "--results", str(results)]
+    code, out, err = cli(*args)
+    assert code == 0 and "submitted 1 dependency, 1 generator, 1 synthesis, 1 classifier" in out
+    sweep = open_sweep(spec, "slurm", {}, (), Env(results))
+    stage = {u.stage: u for u in sweep.plan.units.values()}
+    log = tmp_path / "1_0_log.err"
+    fail_in_a_job(stage["dependency"], results, log, monkeypatch)
+    failure = read_json(
+        units_mod.DependencyKind().workdir(stage["dependency"], Env(results)) / "failure.json"
+    )
+    assert failure["job_id"] == "1" and failure["log"] == str(log)
+    assert failure["log_tail"][0] == "loading the erm recipe"
+    assert failure["log_tail"][-1] == "RuntimeError: CUDA out of memory (planted)"
+    fitted = results / "cache" / "generators" / stage["generator"].payload.key
+    fitted.mkdir(parents=True)
+    (fitted / "done").write_text("{}")
+    (sent / "states").write_text("1|FAILED|n\n2|COMPLETED|n\n3|CANCELLED by 0|n\n4|CANCELLED|n\n")
+    code, out, err = cli(*args)
+    assert code == 1, (out, err)
+    assert "submitted nothing (left alone: 1 done, 1 failed, 2 waiting on a failure)" in out
+    assert not (sent / "5.sh").exists()  # nothing doomed was submitted
+    assert f"  {stage['dependency'].key}  job 1  log " in out
+    assert "    error: RuntimeError: CUDA out of memory (planted)" in out
+    assert "    | RuntimeError: CUDA out of memory (planted)" in out  # the log's end
+    assert "not submitted: 2 unit(s) wait on these failures" in out
+    assert f"\n  bench sweep {spec} --results {results} --retry-failed\n" in out
+    code, out, err = cli(*args, "--retry-failed")
+    assert code == 0 and "submitted 1 dependency, 1 synthesis, 1 classifier" in out, (out, err)
+    waits = [
+        re.findall(r"#SBATCH --dependency=(\S+)", (sent / f"{n}.sh").read_text()) for n in (5, 6, 7)
+    ]
+    assert waits == [[], ["afterok:5"], ["afterok:5:6"]]  # the new jobs, never the failed one
+
+
+def test_a_failed_job_without_an_error_record_shows_its_log(tmp_path, monkeypatch):
+    """A job killed before it could write a failure record (out of memory): the report shows
+    the end of the job's own log instead."""
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = tiny_spec(tmp_path, methods=["erm"], seeds=[0]), tmp_path / "results"
+    args = ["sweep", str(spec), "--results", str(results)]
+    assert cli(*args)[0] == 0
+    state = read_json(results / "sweeps" / "sweep" / "state.json")
+    (job,) = [u["jobs"][-1] for u in state["units"].values()]
+    Path(job["log"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(job["log"]).write_text("epoch 1/2\nslurmstepd: error: Detected 1 oom_kill event\n")
+    (sent / "states").write_text("1|OUT_OF_MEMORY|n\n")
+    code, out, _ = cli(*args)
+    assert code == 1 and "no error record from this job" in out
+    assert "    | slurmstepd: error: Detected 1 oom_kill event" in out
+
+
+# Smoke ------------------------------------------------------------------------------------------
+
+
+def test_smoke_shrinks_every_run_and_every_dependency_as_bench_run_smoke_does(tmp_path):
+    spec = write_spec(tmp_path, methods=["erm", "fg-entropy"], datasets=["digits-lt"], seeds=[0])
+    full = open_sweep(spec, "debug", {}, (), Env(tmp_path / "r"))
+    sweep = open_sweep(spec, "debug", {"smoke": True}, (), Env(tmp_path / "r"))
+    fg = resolve("fg-entropy", "digits-lt", 0, smoke=True)  # what `bench run --smoke` resolves
+    units = {u.kind: u for u in sweep.plan.units.values()}
+    assert units["run"].payload == fg
+    assert units["dependency"].payload == fg.dependencies["classifier"]
+    assert units["dependency"].payload == resolve("erm", "digits-lt", 0, smoke=True)
+    for kind in ("generator", "synthesis"):  # fitted and drawn with the smoke run's settings
+        assert units[kind].payload.config == fg
+    configs = [getattr(u.payload, "config", u.payload) for u in sweep.plan.units.values()]
+    assert len(configs) == 4 and all(c.smoke for c in configs)
+    assert all(
+        "-smoke-" in u.key for u in sweep.plan.units.values() if u.kind in ("run", "dependency")
+    )
+    # without --smoke the erm dependency runs its full recipe; with it, the tiny one
+    (full_erm,) = [u.payload for u in full.plan.units.values() if u.kind == "dependency"]
+    assert full_erm.recipe["epochs"] > units["dependency"].payload.recipe["epochs"] == 2
+    assert set(full.plan.units).isdisjoint(sweep.plan.units)  # not one unit shared
+
+
+def test_a_smoke_sweep_runs_and_is_recorded_as_smoke_runs(tmp_path):
+    spec = write_spec(tmp_path, methods=["fg-entropy"], datasets=["digits-lt"], seeds=[0])
+    results = tmp_path / "results"
+    args = ("sweep", str(spec), "--launcher", "debug", "--smoke", "--results", str(results))
+    code, out, err = cli(*args)
+    assert code == 0, (out, err)
+    assert "submitted 1 dependency, 1 generator, 1 synthesis, 1 classifier" in out
+    runs = sorted((results / "runs").glob("*/done"))
+    assert [p.parent.name.split("-smoke-")[0] for p in runs] == [
+        "erm-digits-lt-s0",
+        "fg-entropy-digits-lt-s0",
+    ]
+    assert all(read_json(p.parent / "config.json")["smoke"] is True for p in runs)
+    code, out, _ = cli("leaderboard", "--results", str(results))
+    assert "2 smoke run(s) left out" in out
+    code, out, _ = cli("leaderboard", "--results", str(results), "--include-smoke")
+    assert "| fg-entropy" in out and "[smoke]" in out
+
+
 # Launching in-process ---------------------------------------------------------------------------
 
 
@@ -376,19 +508,25 @@ def test_a_failed_generator_fit_holds_back_what_waits_on_it_until_retried(tmp_pa
 
     spec, results = fill_spec(tmp_path), tmp_path / "results"
     args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    retry = f"bench sweep {spec} --launcher debug --results {results} --retry-failed"
     with monkeypatch.context() as patch:
         patch.setattr(GeneratorKind, "execute", broken)
         code, out, _ = cli(*args)
         assert code == 1
         table = out.splitlines()
         assert any(line.split()[:4] == ["synthesis", "1", "0", "0"] for line in table), out
-        assert "failed (rerun with --retry-failed" in out
+        assert "(rerun with --retry-failed once the cause is fixed)" in out
+        assert f"to retry once the cause is fixed:\n  {retry}" in out
         assert not (results / "cache" / "synthetic").exists()  # nothing ran after the failure
         assert not list((results / "runs").glob("*/config.json"))
         code, out, _ = cli(*args)  # a plain relaunch: the fit stays failed, the rest waits
-        assert "left alone: 1 failed" in out and not (results / "cache" / "synthetic").exists()
+        assert code == 1 and "left alone: 1 failed, 2 waiting on a failure" in out, out
+        assert "error: RuntimeError: the generator fit broke" in out and retry in out
+        assert not (results / "cache" / "synthetic").exists()
     failure = read_json(next((results / "cache" / "generators").glob("*/failure.json")))
     assert "the generator fit broke" in failure["error"]
+    # the log's end: the task wrote its traceback there before recording the failure
+    assert "RuntimeError: the generator fit broke" in failure["log_tail"][-1]
     code, out, err = cli(*args, "--retry-failed")
     assert code == 0 and "submitted 1 generator, 1 synthesis, 1 classifier" in out, (out, err)
     assert not list((results / "cache" / "generators").glob("*/failure.json"))
@@ -405,13 +543,14 @@ def test_a_failed_task_is_reported_and_retried_after_the_cause_is_removed(tmp_pa
     args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
     code, out, _ = cli(*args)
     assert code == 1
-    assert "failed (rerun with --retry-failed" in out and bad.run_name in out
+    assert "(rerun with --retry-failed once the cause is fixed)" in out and bad.run_name in out
     failure = read_json(run_dir / "failure.json")
     assert "holds a run of another config" in failure["error"] and failure["log"]
     code, out, _ = cli(*args, "--status")
     assert code == 0 and f"{bad.run_name}  job debug-classifier-1  log " in out
-    code, out, _ = cli(*args)  # a plain relaunch leaves the failed unit alone
-    assert "submitted nothing (left alone: 1 done, 1 failed)" in out
+    code, out, _ = cli(*args)  # a plain relaunch leaves the failed unit alone, and says so
+    assert code == 1 and "submitted nothing (left alone: 1 done, 1 failed)" in out
+    assert "holds a run of another config" in out and "--retry-failed" in out
     (run_dir / "config.json").unlink()
     code, out, _ = cli(*args, "--retry-failed")
     assert code == 0 and "submitted 1 classifier" in out
