@@ -214,11 +214,154 @@ def test_local_profile_and_overrides_per_stage():
 
 
 def test_classifier_stage_with_several_tasks_per_node():
-    profile = load_profile("local", ["slurm.classifier.tasks_per_node=2", "slurm.gpus_per_task=1"])
+    sets = ["slurm.classifier.tasks_per_node=2", "slurm.gpus_per_task=1"]
+    profile = load_profile("gpu-a100", sets)
     params = profile.stages["classifier"].executor_parameters()
     assert params["tasks_per_node"] == 2 and params["gpus_per_node"] == 2  # a GPU per rank
     assert {"--ntasks=2", "--gpus-per-node=2"} <= set(profile.stages["classifier"].sbatch_options())
     assert profile.stages["synthesis"].executor_parameters()["tasks_per_node"] == 1
+
+
+def executor_parameters(common: dict, **stage) -> dict:
+    base = {"nodes": 1, "slurm_signal_delay_s": 90, "tasks_per_node": 1, "gpus_per_node": 1}
+    return {**base, **common, **stage}
+
+
+A100 = {
+    "slurm_partition": "gpu",
+    "slurm_account": "my-lab",
+    "slurm_constraint": "a100",
+    "slurm_array_parallelism": 64,
+    "cpus_per_task": 8,
+}
+H100 = {
+    "slurm_partition": "gpu-h100",
+    "slurm_account": "my-lab",
+    "slurm_qos": "normal",
+    "slurm_constraint": "h100",
+    "slurm_array_parallelism": 32,
+    "cpus_per_task": 12,
+}
+GPU_PROFILES = {
+    "gpu-a100": {
+        "dependency": executor_parameters(A100, timeout_min=720, mem_gb=64.0),
+        "generator": executor_parameters(A100, timeout_min=720, mem_gb=96.0),
+        "synthesis": executor_parameters(A100, timeout_min=180, mem_gb=48.0),
+        "classifier": executor_parameters(A100, timeout_min=720, mem_gb=120.0, cpus_per_task=16),
+        "evaluation": executor_parameters(A100, timeout_min=120, mem_gb=64.0),
+    },
+    "gpu-h100-multi": {
+        "dependency": executor_parameters(
+            H100, timeout_min=480, mem_gb=1000.0, tasks_per_node=8, gpus_per_node=8
+        ),
+        "generator": executor_parameters(H100, timeout_min=720, mem_gb=160.0),
+        "synthesis": executor_parameters(H100, timeout_min=120, mem_gb=120.0),
+        "classifier": executor_parameters(
+            H100,
+            timeout_min=720,
+            mem_gb=1000.0,
+            tasks_per_node=8,
+            gpus_per_node=8,
+            slurm_array_parallelism=4,
+        ),
+        "evaluation": executor_parameters(H100, timeout_min=120, mem_gb=120.0),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(GPU_PROFILES))
+def test_gpu_profiles_ask_submitit_for_exactly_their_resources(name):
+    profile = load_profile(name)
+    asked = {stage: r.executor_parameters() for stage, r in profile.stages.items()}
+    assert asked == GPU_PROFILES[name]
+
+
+def sbatch_lines(script: str) -> list[str]:
+    return sorted({line for line in script.splitlines() if line.startswith("#SBATCH")})
+
+
+def test_gpu_profile_batch_scripts(tmp_path, monkeypatch):
+    """The #SBATCH lines submitit writes for a GPU profile's arrays: an 8-GPU classifier of 8
+    ranks on one H100 node; an A100 synthesis array of two tasks, a GPU each."""
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec = tiny_spec(tmp_path, methods=["erm"], seeds=[0])
+    results = tmp_path / "results"
+    code, out, err = cli(
+        "sweep", str(spec), "--profile", "gpu-h100-multi", "--results", str(results)
+    )
+    assert code == 0, (out, err)
+    logs = results / "sweeps" / "sweep" / "logs"
+    assert sbatch_lines((sent / "1.sh").read_text()) == [
+        "#SBATCH --account=my-lab",
+        "#SBATCH --constraint=h100",
+        "#SBATCH --cpus-per-task=12",
+        f"#SBATCH --error={logs}/%j_0_log.err",
+        "#SBATCH --gpus-per-node=8",
+        "#SBATCH --job-name=bench-classifier",
+        "#SBATCH --kill-on-invalid-dep=yes",
+        "#SBATCH --mem=1000GB",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=8",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={logs}/%j_0_log.out",
+        "#SBATCH --partition=gpu-h100",
+        "#SBATCH --qos=normal",
+        "#SBATCH --signal=USR2@90",
+        "#SBATCH --time=720",
+        "#SBATCH --wckey=submitit",
+    ]
+    fill = fill_spec(tmp_path, shards_per_task=3, name="fill")
+    code, out, err = cli("sweep", str(fill), "--profile", "gpu-a100", "--results", str(results))
+    assert code == 0 and "submitted 1 generator, 2 synthesis, 1 classifier" in out, (out, err)
+    logs = results / "sweeps" / "fill" / "logs"
+    assert sbatch_lines((sent / "3.sh").read_text()) == [
+        "#SBATCH --account=my-lab",
+        "#SBATCH --array=0-1%2",  # submitit: at most the array's size
+        "#SBATCH --constraint=a100",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --dependency=afterok:2",
+        f"#SBATCH --error={logs}/%A_%a_0_log.err",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --job-name=bench-synthesis",
+        "#SBATCH --kill-on-invalid-dep=yes",
+        "#SBATCH --mem=48GB",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={logs}/%A_%a_0_log.out",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --signal=USR2@90",
+        "#SBATCH --time=180",
+        "#SBATCH --wckey=submitit",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "sets", "message"),
+    [
+        ("gpu-h100-multi", ["slurm.gpus_per_task=2"], "asks for 16 gpus per node .* has 8"),
+        ("gpu-a100", ["slurm.synthesis.gres=gpu:a100:8"], "stage synthesis.*8 gpus per node"),
+        ("gpu-a100", ["slurm.classifier.cpus_per_task=72"], "asks for 72 cpus per node .* has 64"),
+        ("gpu-a100", ["slurm.mem_gb=512"], "asks for 512 mem gb per node .* has 480"),
+        ("local", ["slurm.gpus_per_task=1"], "asks for 1 gpus per node .* has 0 .*node.gpus"),
+    ],
+)
+def test_a_request_larger_than_the_profiles_node_is_refused(name, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile(name, sets)
+
+
+def test_more_gpus_than_a_node_has_submits_nothing(tmp_path, monkeypatch):
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = tiny_spec(tmp_path), tmp_path / "results"
+    args = ["sweep", str(spec), "--profile", "gpu-a100", "--results", str(results)]
+    code, _, err = cli(*args, "--set", "slurm.classifier.gpus_per_task=8")
+    assert code == 2 and "asks for 8 gpus per node" in err and "nothing was submitted" in err
+    assert not list(sent.iterdir()) and not (results / "sweeps").exists()
+    profile = tmp_path / "odd.yaml"
+    profile.write_text("node: {gpu: 4}\n")
+    code, _, err = cli(*args[:2], "--profile", str(profile), "--results", str(results))
+    assert code == 2 and "Did you mean 'gpus'" in err
 
 
 @pytest.mark.parametrize(
