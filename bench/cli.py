@@ -11,6 +11,7 @@ import codecs
 import json
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -455,6 +456,12 @@ def add_sweep(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="as bench run --rebuild-cache, for every task: damaged cache entries are made again",
     )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every run and every dependency (generator fits, FG's erm) as bench run --smoke "
+        "shrinks a run: tiny settings, recorded as smoke runs, left out of leaderboards",
+    )
     p.add_argument("--quiet", action="store_true", help="warnings only")
 
 
@@ -810,7 +817,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     root = Path(args.data_root) if args.data_root else None
     env = Env(Path(args.results), root, args.device, args.rebuild_cache)
     options = {"profile": args.profile, "sets": slurm_sets, "concurrency": args.concurrency}
-    options["max_runs"] = args.max_runs
+    options.update(max_runs=args.max_runs, smoke=args.smoke)
     if args.dry_run:
         return sweep_dry_run(args, options, run_sets, env)
     launching = not (args.status or args.cancel)
@@ -827,9 +834,34 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweeps.wait(sweep)
     if args.wait or sweep.launcher.waits:
         status = sweep.status()
-        print(sweeps.status_table(sweep, status))
-        return 1 if "failed" in status.values() else 0
-    return 0
+        print(sweeps.status_table(sweep, status, submitted.held))
+    else:  # what failed before this launch, unless it was just resubmitted
+        status = {} if args.retry_failed else submitted.status
+        report = sweeps.failure_report(sweep, status, submitted.held)
+        if report:
+            print(report)
+    if "failed" not in status.values():
+        return 0
+    print(f"to retry once the cause is fixed:\n  {retry_command(args)}")
+    return 1
+
+
+def retry_command(args: argparse.Namespace) -> str:
+    """The `bench sweep ... --retry-failed` command of this sweep (the same spec, launcher,
+    profile, settings and folders)."""
+    words = ["bench", "sweep", args.spec]
+    words += ["--launcher", args.launcher] if args.launcher != "slurm" else []
+    words += ["--profile", args.profile] if args.profile else []
+    for item in args.sets:
+        words += ["--set", item]
+    options = {"--results": args.results, "--data-root": args.data_root, "--device": args.device}
+    options.update({"--max-runs": args.max_runs, "--concurrency": args.concurrency})
+    for option, value in options.items():
+        default = {"--results": "results", "--concurrency": 1}.get(option)
+        words += [option, str(value)] if value is not None and value != default else []
+    flags = {"--smoke": args.smoke, "--rebuild-cache": args.rebuild_cache, "--wait": args.wait}
+    words += [flag for flag, on in flags.items() if on]
+    return shlex.join([*words, "--retry-failed"])
 
 
 def sweep_dry_run(args: argparse.Namespace, options: dict, run_sets: tuple[str, ...], env) -> int:
@@ -837,7 +869,8 @@ def sweep_dry_run(args: argparse.Namespace, options: dict, run_sets: tuple[str, 
     with no weights or GPU needed; exit 2 where SLURM rejects an array."""
 
     spec = load_spec(args.spec)
-    configs = spec.configs(run_sets, options.get("max_runs") or MAX_RUNS)
+    max_runs = options.get("max_runs") or MAX_RUNS
+    configs = spec.configs(run_sets, max_runs, smoke=bool(options.get("smoke")))
     text = dry_run(spec, configs, env, args.launcher, options)
     print(text)
     print(would_submit(args, options, run_sets, env))

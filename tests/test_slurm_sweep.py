@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from helpers import TINY_RECIPE, cli, run_digits, tiny_sets
+from helpers import REPO, TINY_RECIPE, cli, run_digits, tiny_sets
 
 from bench.io import read_json
 from bench.launch import sweep as sweeps
@@ -205,3 +205,53 @@ def test_dependency_chain_runs_in_order_with_the_shared_erm_run_done_once(tmp_pa
         assert result["metrics"]["synthetic_counts"] is not None
     code, out, _ = cli(*args)
     assert code == 0 and "submitted nothing (left alone: 6 done)" in out
+
+
+def test_a_failed_dependency_holds_back_its_chain_and_retry_failed_completes_it(tmp_path):
+    """FG's erm run fails on the cluster (SLURM cancels the synthesis and the classifier that
+    wait on it): a plain relaunch exits 1 naming the failure with its log's end and the retry
+    command, and submits nothing; --retry-failed, the cause removed, completes the chain."""
+    spec = write_spec(tmp_path, [{"name": "fg-entropy", "set": tiny_sets("fg-entropy")}], [0])
+    results = tmp_path / "results"
+    fg = resolve("fg-entropy", "digits-lt", 0, None, tiny_sets("fg-entropy"))
+    erm_dir = run_dir_for(results, bind_data(fg.dependencies["classifier"]))
+    erm_dir.mkdir(parents=True)  # the cause: another run's config.json in its directory
+    (erm_dir / "config.json").write_text(json.dumps(resolve("erm", "digits-lt", 1).to_json()))
+    args = ("sweep", str(spec), "--profile", "local", "--results", str(results))
+    code, out, _ = cli(*args, "--wait")
+    assert code == 1 and "submitted 1 dependency, 1 generator, 1 synthesis, 1 classifier" in out
+    state = results / "sweeps/acceptance/state.json"
+    jobs_before = {k: len(u["jobs"]) for k, u in read_json(state)["units"].items()}
+    failure = read_json(erm_dir / "failure.json")
+    assert "holds a run of another config" in failure["log_tail"][-1], failure["log_tail"]
+    code, out, _ = cli(*args)
+    assert code == 1, out
+    assert "submitted nothing (left alone: 1 done, 1 failed, 2 waiting on a failure)" in out
+    assert "error: " in out and "holds a run of another config" in out
+    assert f"bench sweep {spec} --profile local --results {results} --retry-failed" in out
+    assert {k: len(u["jobs"]) for k, u in read_json(state)["units"].items()} == jobs_before
+    (erm_dir / "config.json").unlink()
+    code, out, _ = cli(*args, "--retry-failed", "--wait")
+    assert code == 0 and "submitted 1 dependency, 1 synthesis, 1 classifier" in out, out
+    assert len(list((results / "runs").glob("*/done"))) == 2
+    assert not (erm_dir / "failure.json").exists()
+
+
+def test_the_embedded_benchmark_at_smoke_size_then_the_leaderboard(tmp_path):
+    """`bench sweep sweeps/embedded.yaml --smoke` on the cluster (CI runs it), then its rows on
+    `bench leaderboard --include-smoke`: every method of the spec, three seeds each."""
+    spec, results = REPO / "sweeps" / "embedded.yaml", tmp_path / "results"
+    args = ("sweep", str(spec), "--smoke", "--profile", "local", "--results", str(results))
+    code, out, err = cli(*args, "--wait")
+    assert code == 0, (out, err)
+    assert "submitted 3 dependency, 4 generator, 30 synthesis, 33 classifier" in out
+    runs = list((results / "runs").glob("*-smoke-*/done"))
+    assert len(runs) == 36  # 33 runs of the sweep and FG's erm run of each seed
+    code, out, _ = cli("leaderboard", "--results", str(results))
+    assert "No finished runs." in out and "36 smoke run(s) left out" in out
+    code, out, _ = cli("leaderboard", "--results", str(results), "--include-smoke")
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "[smoke]" in line]
+    assert len(rows) == 12, out  # the spec's 12 method entries
+    assert all(row.rstrip(" |").split("|")[-1].strip() == "3" for row in rows), out
+    code, out, _ = cli(*args)
+    assert code == 0 and "submitted nothing (left alone: 70 done)" in out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -213,11 +214,154 @@ def test_local_profile_and_overrides_per_stage():
 
 
 def test_classifier_stage_with_several_tasks_per_node():
-    profile = load_profile("local", ["slurm.classifier.tasks_per_node=2", "slurm.gpus_per_task=1"])
+    sets = ["slurm.classifier.tasks_per_node=2", "slurm.gpus_per_task=1"]
+    profile = load_profile("gpu-a100", sets)
     params = profile.stages["classifier"].executor_parameters()
     assert params["tasks_per_node"] == 2 and params["gpus_per_node"] == 2  # a GPU per rank
     assert {"--ntasks=2", "--gpus-per-node=2"} <= set(profile.stages["classifier"].sbatch_options())
     assert profile.stages["synthesis"].executor_parameters()["tasks_per_node"] == 1
+
+
+def executor_parameters(common: dict, **stage) -> dict:
+    base = {"nodes": 1, "slurm_signal_delay_s": 90, "tasks_per_node": 1, "gpus_per_node": 1}
+    return {**base, **common, **stage}
+
+
+A100 = {
+    "slurm_partition": "gpu",
+    "slurm_account": "my-lab",
+    "slurm_constraint": "a100",
+    "slurm_array_parallelism": 64,
+    "cpus_per_task": 8,
+}
+H100 = {
+    "slurm_partition": "gpu-h100",
+    "slurm_account": "my-lab",
+    "slurm_qos": "normal",
+    "slurm_constraint": "h100",
+    "slurm_array_parallelism": 32,
+    "cpus_per_task": 12,
+}
+GPU_PROFILES = {
+    "gpu-a100": {
+        "dependency": executor_parameters(A100, timeout_min=720, mem_gb=64.0),
+        "generator": executor_parameters(A100, timeout_min=720, mem_gb=96.0),
+        "synthesis": executor_parameters(A100, timeout_min=180, mem_gb=48.0),
+        "classifier": executor_parameters(A100, timeout_min=720, mem_gb=120.0, cpus_per_task=16),
+        "evaluation": executor_parameters(A100, timeout_min=120, mem_gb=64.0),
+    },
+    "gpu-h100-multi": {
+        "dependency": executor_parameters(
+            H100, timeout_min=480, mem_gb=1000.0, tasks_per_node=8, gpus_per_node=8
+        ),
+        "generator": executor_parameters(H100, timeout_min=720, mem_gb=160.0),
+        "synthesis": executor_parameters(H100, timeout_min=120, mem_gb=120.0),
+        "classifier": executor_parameters(
+            H100,
+            timeout_min=720,
+            mem_gb=1000.0,
+            tasks_per_node=8,
+            gpus_per_node=8,
+            slurm_array_parallelism=4,
+        ),
+        "evaluation": executor_parameters(H100, timeout_min=120, mem_gb=120.0),
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(GPU_PROFILES))
+def test_gpu_profiles_ask_submitit_for_exactly_their_resources(name):
+    profile = load_profile(name)
+    asked = {stage: r.executor_parameters() for stage, r in profile.stages.items()}
+    assert asked == GPU_PROFILES[name]
+
+
+def sbatch_lines(script: str) -> list[str]:
+    return sorted({line for line in script.splitlines() if line.startswith("#SBATCH")})
+
+
+def test_gpu_profile_batch_scripts(tmp_path, monkeypatch):
+    """The #SBATCH lines submitit writes for a GPU profile's arrays: an 8-GPU classifier of 8
+    ranks on one H100 node; an A100 synthesis array of two tasks, a GPU each."""
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec = tiny_spec(tmp_path, methods=["erm"], seeds=[0])
+    results = tmp_path / "results"
+    code, out, err = cli(
+        "sweep", str(spec), "--profile", "gpu-h100-multi", "--results", str(results)
+    )
+    assert code == 0, (out, err)
+    logs = results / "sweeps" / "sweep" / "logs"
+    assert sbatch_lines((sent / "1.sh").read_text()) == [
+        "#SBATCH --account=my-lab",
+        "#SBATCH --constraint=h100",
+        "#SBATCH --cpus-per-task=12",
+        f"#SBATCH --error={logs}/%j_0_log.err",
+        "#SBATCH --gpus-per-node=8",
+        "#SBATCH --job-name=bench-classifier",
+        "#SBATCH --kill-on-invalid-dep=yes",
+        "#SBATCH --mem=1000GB",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=8",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={logs}/%j_0_log.out",
+        "#SBATCH --partition=gpu-h100",
+        "#SBATCH --qos=normal",
+        "#SBATCH --signal=USR2@90",
+        "#SBATCH --time=720",
+        "#SBATCH --wckey=submitit",
+    ]
+    fill = fill_spec(tmp_path, shards_per_task=3, name="fill")
+    code, out, err = cli("sweep", str(fill), "--profile", "gpu-a100", "--results", str(results))
+    assert code == 0 and "submitted 1 generator, 2 synthesis, 1 classifier" in out, (out, err)
+    logs = results / "sweeps" / "fill" / "logs"
+    assert sbatch_lines((sent / "3.sh").read_text()) == [
+        "#SBATCH --account=my-lab",
+        "#SBATCH --array=0-1%2",  # submitit: at most the array's size
+        "#SBATCH --constraint=a100",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --dependency=afterok:2",
+        f"#SBATCH --error={logs}/%A_%a_0_log.err",
+        "#SBATCH --gpus-per-node=1",
+        "#SBATCH --job-name=bench-synthesis",
+        "#SBATCH --kill-on-invalid-dep=yes",
+        "#SBATCH --mem=48GB",
+        "#SBATCH --nodes=1",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --open-mode=append",
+        f"#SBATCH --output={logs}/%A_%a_0_log.out",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --signal=USR2@90",
+        "#SBATCH --time=180",
+        "#SBATCH --wckey=submitit",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "sets", "message"),
+    [
+        ("gpu-h100-multi", ["slurm.gpus_per_task=2"], "asks for 16 gpus per node .* has 8"),
+        ("gpu-a100", ["slurm.synthesis.gres=gpu:a100:8"], "stage synthesis.*8 gpus per node"),
+        ("gpu-a100", ["slurm.classifier.cpus_per_task=72"], "asks for 72 cpus per node .* has 64"),
+        ("gpu-a100", ["slurm.mem_gb=512"], "asks for 512 mem gb per node .* has 480"),
+        ("local", ["slurm.gpus_per_task=1"], "asks for 1 gpus per node .* has 0 .*node.gpus"),
+    ],
+)
+def test_a_request_larger_than_the_profiles_node_is_refused(name, sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile(name, sets)
+
+
+def test_more_gpus_than_a_node_has_submits_nothing(tmp_path, monkeypatch):
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = tiny_spec(tmp_path), tmp_path / "results"
+    args = ["sweep", str(spec), "--profile", "gpu-a100", "--results", str(results)]
+    code, _, err = cli(*args, "--set", "slurm.classifier.gpus_per_task=8")
+    assert code == 2 and "asks for 8 gpus per node" in err and "nothing was submitted" in err
+    assert not list(sent.iterdir()) and not (results / "sweeps").exists()
+    profile = tmp_path / "odd.yaml"
+    profile.write_text("node: {gpu: 4}\n")
+    code, _, err = cli(*args[:2], "--profile", str(profile), "--results", str(results))
+    assert code == 2 and "Did you mean 'gpus'" in err
 
 
 @pytest.mark.parametrize(
@@ -328,6 +472,137 @@ def test_a_relaunch_waits_only_on_units_not_done(tmp_path, monkeypatch):
     assert waits == [[], ["afterok:4_0:4_1"]]
 
 
+def fg_spec(tmp_path: Path) -> Path:
+    methods = [{"name": "fg-entropy", "set": tiny_sets("fg-entropy")}]
+    return write_spec(tmp_path, methods=methods, datasets=["digits-lt"], seeds=[0])
+
+
+def fail_in_a_job(unit: Unit, results: Path, log: Path, monkeypatch) -> None:
+    """Run `unit` as a SLURM job would, its work raising: the job's stderr is `log`."""
+    from bench.launch import task as task_mod
+    from bench.runs.records import code_version
+
+    def broken(self, unit, env):
+        print("loading the erm recipe", file=sys.stderr)
+        raise RuntimeError("CUDA out of memory (planted)")
+
+    class Job:  # what submitit.JobEnvironment() says inside a job
+        job_id = "1"
+        paths = type("Paths", (), {"stderr": log})()
+
+    with monkeypatch.context() as patch, open(log, "a", encoding="utf-8") as stderr:
+        patch.setattr(task_mod, "job_environment", lambda: Job)
+        patch.setattr(units_mod.DependencyKind, "execute", broken)
+        patch.setattr(sys, "stderr", stderr)
+        with pytest.raises(RuntimeError, match="planted"):
+            task_mod.UnitTask(unit, Env(results), code_version())()
+
+
+def test_a_relaunch_after_a_failed_dependency_submits_nothing_doomed(tmp_path, monkeypatch):
+    """FG's erm run fails (its generator fit finished), SLURM cancels the synthesis and the
+    classifier waiting on it: a plain relaunch exits 1 naming the failure, its error and its
+    log's end, and the --retry-failed command, and submits nothing (an `afterok` on the failed
+    job would be cancelled at once); --retry-failed resubmits the erm run and the chain after it,
+    each array waiting on the new jobs only."""
+    import re
+
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = fg_spec(tmp_path), tmp_path / "results"
+    args = ["sweep", str(spec), "--results", str(results)]
+    code, out, err = cli(*args)
+    assert code == 0 and "submitted 1 dependency, 1 generator, 1 synthesis, 1 classifier" in out
+    sweep = open_sweep(spec, "slurm", {}, (), Env(results))
+    stage = {u.stage: u for u in sweep.plan.units.values()}
+    log = tmp_path / "1_0_log.err"
+    fail_in_a_job(stage["dependency"], results, log, monkeypatch)
+    failure = read_json(
+        units_mod.DependencyKind().workdir(stage["dependency"], Env(results)) / "failure.json"
+    )
+    assert failure["job_id"] == "1" and failure["log"] == str(log)
+    assert failure["log_tail"][0] == "loading the erm recipe"
+    assert failure["log_tail"][-1] == "RuntimeError: CUDA out of memory (planted)"
+    fitted = results / "cache" / "generators" / stage["generator"].payload.key
+    fitted.mkdir(parents=True)
+    (fitted / "done").write_text("{}")
+    (sent / "states").write_text("1|FAILED|n\n2|COMPLETED|n\n3|CANCELLED by 0|n\n4|CANCELLED|n\n")
+    code, out, err = cli(*args)
+    assert code == 1, (out, err)
+    assert "submitted nothing (left alone: 1 done, 1 failed, 2 waiting on a failure)" in out
+    assert not (sent / "5.sh").exists()  # nothing doomed was submitted
+    assert f"  {stage['dependency'].key}  job 1  log " in out
+    assert "    error: RuntimeError: CUDA out of memory (planted)" in out
+    assert "    | RuntimeError: CUDA out of memory (planted)" in out  # the log's end
+    assert "not submitted: 2 unit(s) wait on these failures" in out
+    assert f"\n  bench sweep {spec} --results {results} --retry-failed\n" in out
+    code, out, err = cli(*args, "--retry-failed")
+    assert code == 0 and "submitted 1 dependency, 1 synthesis, 1 classifier" in out, (out, err)
+    waits = [
+        re.findall(r"#SBATCH --dependency=(\S+)", (sent / f"{n}.sh").read_text()) for n in (5, 6, 7)
+    ]
+    assert waits == [[], ["afterok:5"], ["afterok:5:6"]]  # the new jobs, never the failed one
+
+
+def test_a_failed_job_without_an_error_record_shows_its_log(tmp_path, monkeypatch):
+    """A job killed before it could write a failure record (out of memory): the report shows
+    the end of the job's own log instead."""
+    sent = fake_slurm(tmp_path, monkeypatch)
+    spec, results = tiny_spec(tmp_path, methods=["erm"], seeds=[0]), tmp_path / "results"
+    args = ["sweep", str(spec), "--results", str(results)]
+    assert cli(*args)[0] == 0
+    state = read_json(results / "sweeps" / "sweep" / "state.json")
+    (job,) = [u["jobs"][-1] for u in state["units"].values()]
+    Path(job["log"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(job["log"]).write_text("epoch 1/2\nslurmstepd: error: Detected 1 oom_kill event\n")
+    (sent / "states").write_text("1|OUT_OF_MEMORY|n\n")
+    code, out, _ = cli(*args)
+    assert code == 1 and "no error record from this job" in out
+    assert "    | slurmstepd: error: Detected 1 oom_kill event" in out
+
+
+# Smoke ------------------------------------------------------------------------------------------
+
+
+def test_smoke_shrinks_every_run_and_every_dependency_as_bench_run_smoke_does(tmp_path):
+    spec = write_spec(tmp_path, methods=["erm", "fg-entropy"], datasets=["digits-lt"], seeds=[0])
+    full = open_sweep(spec, "debug", {}, (), Env(tmp_path / "r"))
+    sweep = open_sweep(spec, "debug", {"smoke": True}, (), Env(tmp_path / "r"))
+    fg = resolve("fg-entropy", "digits-lt", 0, smoke=True)  # what `bench run --smoke` resolves
+    units = {u.kind: u for u in sweep.plan.units.values()}
+    assert units["run"].payload == fg
+    assert units["dependency"].payload == fg.dependencies["classifier"]
+    assert units["dependency"].payload == resolve("erm", "digits-lt", 0, smoke=True)
+    for kind in ("generator", "synthesis"):  # fitted and drawn with the smoke run's settings
+        assert units[kind].payload.config == fg
+    configs = [getattr(u.payload, "config", u.payload) for u in sweep.plan.units.values()]
+    assert len(configs) == 4 and all(c.smoke for c in configs)
+    assert all(
+        "-smoke-" in u.key for u in sweep.plan.units.values() if u.kind in ("run", "dependency")
+    )
+    # without --smoke the erm dependency runs its full recipe; with it, the tiny one
+    (full_erm,) = [u.payload for u in full.plan.units.values() if u.kind == "dependency"]
+    assert full_erm.recipe["epochs"] > units["dependency"].payload.recipe["epochs"] == 2
+    assert set(full.plan.units).isdisjoint(sweep.plan.units)  # not one unit shared
+
+
+def test_a_smoke_sweep_runs_and_is_recorded_as_smoke_runs(tmp_path):
+    spec = write_spec(tmp_path, methods=["fg-entropy"], datasets=["digits-lt"], seeds=[0])
+    results = tmp_path / "results"
+    args = ("sweep", str(spec), "--launcher", "debug", "--smoke", "--results", str(results))
+    code, out, err = cli(*args)
+    assert code == 0, (out, err)
+    assert "submitted 1 dependency, 1 generator, 1 synthesis, 1 classifier" in out
+    runs = sorted((results / "runs").glob("*/done"))
+    assert [p.parent.name.split("-smoke-")[0] for p in runs] == [
+        "erm-digits-lt-s0",
+        "fg-entropy-digits-lt-s0",
+    ]
+    assert all(read_json(p.parent / "config.json")["smoke"] is True for p in runs)
+    code, out, _ = cli("leaderboard", "--results", str(results))
+    assert "2 smoke run(s) left out" in out
+    code, out, _ = cli("leaderboard", "--results", str(results), "--include-smoke")
+    assert "| fg-entropy" in out and "[smoke]" in out
+
+
 # Launching in-process ---------------------------------------------------------------------------
 
 
@@ -376,19 +651,25 @@ def test_a_failed_generator_fit_holds_back_what_waits_on_it_until_retried(tmp_pa
 
     spec, results = fill_spec(tmp_path), tmp_path / "results"
     args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
+    retry = f"bench sweep {spec} --launcher debug --results {results} --retry-failed"
     with monkeypatch.context() as patch:
         patch.setattr(GeneratorKind, "execute", broken)
         code, out, _ = cli(*args)
         assert code == 1
         table = out.splitlines()
         assert any(line.split()[:4] == ["synthesis", "1", "0", "0"] for line in table), out
-        assert "failed (rerun with --retry-failed" in out
+        assert "(rerun with --retry-failed once the cause is fixed)" in out
+        assert f"to retry once the cause is fixed:\n  {retry}" in out
         assert not (results / "cache" / "synthetic").exists()  # nothing ran after the failure
         assert not list((results / "runs").glob("*/config.json"))
         code, out, _ = cli(*args)  # a plain relaunch: the fit stays failed, the rest waits
-        assert "left alone: 1 failed" in out and not (results / "cache" / "synthetic").exists()
+        assert code == 1 and "left alone: 1 failed, 2 waiting on a failure" in out, out
+        assert "error: RuntimeError: the generator fit broke" in out and retry in out
+        assert not (results / "cache" / "synthetic").exists()
     failure = read_json(next((results / "cache" / "generators").glob("*/failure.json")))
     assert "the generator fit broke" in failure["error"]
+    # the log's end: the task wrote its traceback there before recording the failure
+    assert "RuntimeError: the generator fit broke" in failure["log_tail"][-1]
     code, out, err = cli(*args, "--retry-failed")
     assert code == 0 and "submitted 1 generator, 1 synthesis, 1 classifier" in out, (out, err)
     assert not list((results / "cache" / "generators").glob("*/failure.json"))
@@ -405,13 +686,14 @@ def test_a_failed_task_is_reported_and_retried_after_the_cause_is_removed(tmp_pa
     args = ("sweep", str(spec), "--launcher", "debug", "--results", str(results))
     code, out, _ = cli(*args)
     assert code == 1
-    assert "failed (rerun with --retry-failed" in out and bad.run_name in out
+    assert "(rerun with --retry-failed once the cause is fixed)" in out and bad.run_name in out
     failure = read_json(run_dir / "failure.json")
     assert "holds a run of another config" in failure["error"] and failure["log"]
     code, out, _ = cli(*args, "--status")
     assert code == 0 and f"{bad.run_name}  job debug-classifier-1  log " in out
-    code, out, _ = cli(*args)  # a plain relaunch leaves the failed unit alone
-    assert "submitted nothing (left alone: 1 done, 1 failed)" in out
+    code, out, _ = cli(*args)  # a plain relaunch leaves the failed unit alone, and says so
+    assert code == 1 and "submitted nothing (left alone: 1 done, 1 failed)" in out
+    assert "holds a run of another config" in out and "--retry-failed" in out
     (run_dir / "config.json").unlink()
     code, out, _ = cli(*args, "--retry-failed")
     assert code == 0 and "submitted 1 classifier" in out

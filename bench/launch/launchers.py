@@ -91,14 +91,13 @@ class DebugLauncher(Launcher):
         records = []
         for i, task in enumerate(tasks):
             path = self.log_folder / f"debug-{stage}-{i}.log"
+            path.unlink(missing_ok=True)  # an earlier launch's: this task's failure goes there
             task.log = path
             try:
                 task()
                 state = "COMPLETED"
-            except Exception as exc:
+            except Exception as exc:  # the task wrote its traceback to its log
                 log.error("%s failed: %s (see %s)", task.unit.key, exc, path)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(f"{type(exc).__name__}: {exc}\n", encoding="utf-8")
                 state = "FAILED"
             records.append({"id": f"debug-{stage}-{i}", "log": str(path), "state": state})
         return records

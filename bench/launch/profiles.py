@@ -1,6 +1,7 @@
 """Cluster profiles: the SLURM resources of each stage, from `slurm/<name>.yaml` and --set.
 
-    # slurm/mycluster.yaml
+    # slurm/<your-cluster>.yaml (slurm/gpu-a100.yaml and gpu-h100-multi.yaml are examples)
+    node: {gpus: 4, cpus: 64, mem_gb: 512}   # what one node has: a stage asking for more fails
     default:                 # every stage
       partition: gpu
       account: my-lab
@@ -9,6 +10,11 @@
     stages:                  # per stage, over `default`
       generator: {gpus_per_task: 1, cpus_per_task: 8, mem_gb: 64}
       evaluation: {partition: cpu, gpus_per_task: 0}
+
+`node:` declares the cluster's nodes (every job of a sweep is one node): a stage whose request
+per node (GPUs: gpus_per_task x tasks_per_node or the gres count; CPUs; memory) is more than a
+node has is an error before anything is submitted, which SLURM would otherwise queue forever or
+reject one array at a time. An undeclared field is not checked.
 
 `--set slurm.KEY=VALUE` sets KEY for every stage, `--set slurm.STAGE.KEY=VALUE` for one. Every
 key and value is checked like a run's settings (unknown keys get close matches), and strings
@@ -117,11 +123,33 @@ class StageResources:
             opts.append(f"--gpus-per-node={self.gpus_per_task * self.tasks_per_node}")
         return opts
 
+    def gpus_per_node(self) -> int:
+        """GPUs one job asks for on its node: the gres count of its `gpu` entries, else a GPU
+        per task (gpus_per_task x tasks_per_node)."""
+        if not self.gres:
+            return self.gpus_per_task * self.tasks_per_node
+        total = 0
+        for entry in self.gres.split(","):
+            name, *rest = entry.split(":")
+            if name == "gpu":
+                total += int(rest[-1]) if rest and rest[-1].isdigit() else 1
+        return total
+
+
+@dataclass(frozen=True)
+class Node:
+    """What one node of the cluster has (None: not declared, not checked)."""
+
+    gpus: int | None = hp(None, low=0, source="convention: not declared, not checked")
+    cpus: int | None = hp(None, low=1, source="convention: not declared, not checked")
+    mem_gb: float | None = hp(None, gt=0, source="convention: not declared, not checked")
+
 
 @dataclass(frozen=True)
 class Profile:
     name: str
     stages: dict[str, StageResources]
+    node: Node = Node()
 
 
 def find_profile(name: str) -> Path:
@@ -147,8 +175,11 @@ def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
     """The profile's resources per stage, with `slurm.` --set overrides applied and checked."""
     path = find_profile(name)
     data = read_yaml(path, "SLURM profile")[0] or {}
-    if not isinstance(data, dict) or set(data) - {"default", "stages"}:
-        raise ConfigError(f"SLURM profile {path}: expected the keys `default:` and `stages:`.")
+    if not isinstance(data, dict) or set(data) - {"node", "default", "stages"}:
+        raise ConfigError(
+            f"SLURM profile {path}: expected the keys `node:`, `default:` and `stages:`."
+        )
+    node = hparams.build(Node, data.get("node") or {}, f"SLURM profile {path} (node)")
     per_stage = data.get("stages") or {}
     for stage in per_stage:
         check_stage(str(stage), f"SLURM profile {path}")
@@ -166,7 +197,28 @@ def load_profile(name: str, sets: list[str] | tuple[str, ...] = ()) -> Profile:
                 f"{' and '.join(DISTRIBUTED_STAGES)} stages train with several processes; "
                 f"set it per stage (slurm.classifier.tasks_per_node=N)."
             )
-    return Profile(path.stem, stages)
+        check_fits(resources, node, where[s])
+    return Profile(path.stem, stages, node)
+
+
+def check_fits(resources: StageResources, node: Node, where: str) -> None:
+    """A stage's request must fit on one node of the profile's `node:`."""
+    asked = {
+        "gpus": (resources.gpus_per_node(), "gpus_per_task x tasks_per_node (or gres)"),
+        "cpus": (
+            resources.cpus_per_task * resources.tasks_per_node,
+            "cpus_per_task x tasks_per_node",
+        ),
+        "mem_gb": (resources.mem_gb, "mem_gb"),
+    }
+    for key, (value, how) in asked.items():
+        has = getattr(node, key)
+        if has is not None and value > has:
+            raise ConfigError(
+                f"{where}: asks for {value:g} {key.replace('_', ' ')} per node ({how}), but the "
+                f"profile's node has {has:g} (node.{key}); nothing was submitted. Ask for at most "
+                f"{has:g}, or correct node.{key} if the cluster's nodes have more."
+            )
 
 
 def parse_slurm_set(item: str) -> tuple[str | None, str, str]:

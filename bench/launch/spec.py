@@ -151,10 +151,11 @@ class SweepSpec:
         return len(self.pairs()) * self.points_per_pair() * len(self.seeds)
 
     def configs(
-        self, extra_sets: tuple[str, ...] = (), max_runs: int = MAX_RUNS
+        self, extra_sets: tuple[str, ...] = (), max_runs: int = MAX_RUNS, smoke: bool = False
     ) -> list[RunConfig]:
         """Every run of the sweep, resolved and checked (duplicates removed, order kept); a
-        spec asking for more than `max_runs` runs is refused before any is resolved."""
+        spec asking for more than `max_runs` runs is refused before any is resolved. `smoke`:
+        each run as `bench run --smoke` resolves it (its dependencies shrunk with it)."""
         if self.size() > max_runs:
             raise ConfigError(
                 f"sweep spec {self.path} asks for {self.size():,} runs ({len(self.pairs())} "
@@ -167,7 +168,7 @@ class SweepSpec:
         for method, dataset, point, seed in self.points():
             sets = [*self.sets, *method.sets, *dataset.sets, *point, *extra_sets]
             try:
-                config = resolve(method.name, dataset.name, seed, None, sets)
+                config = resolve(method.name, dataset.name, seed, None, sets, smoke=smoke)
             except BenchError as exc:
                 raise type(exc)(
                     f"sweep {self.path}: {method.name} on {dataset.name}: {exc}"

@@ -13,6 +13,7 @@ bare `scontrol requeue` without a signal relies on.
 from __future__ import annotations
 
 import logging
+import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,18 +38,40 @@ class UnitTask(submitit.helpers.Checkpointable):
         self.log = log  # None on SLURM: the job's own stderr file
 
     def __call__(self) -> str:
-        check_code(getattr(self, "code", None))  # None: pickled by a bench that had no check
+        env = job_environment()
+        log = self.log or (env.paths.stderr if env else None)
+        try:
+            check_code(getattr(self, "code", None))  # None: pickled by a bench that had no check
+        except BenchError:
+            log_traceback(self.unit, log, self.log is not None)
+            raise
         kind = kind_of(self.unit)
         workdir = kind.workdir(self.unit, self.env)
         try:
             kind.execute(self.unit, self.env)
         except Exception as exc:
-            env = job_environment()
-            log = self.log or (env.paths.stderr if env else None)
+            log_traceback(self.unit, log, self.log is not None)
             record_failure(workdir, self.unit, exc, log, env.job_id if env else None)
             raise
         (workdir / FAILURE_FILE).unlink(missing_ok=True)
         return str(workdir)
+
+
+def log_traceback(unit: Unit, log: Path | None, own_file: bool) -> None:
+    """The exception being handled, into the job's log, so the failure record's log tail ends
+    with it: appended to the task's own log file (local, debug), or written to stderr, which is
+    the log on SLURM (submitit writes its own copy only after the task has returned)."""
+    text = f"bench: unit {unit.key} failed:\n{traceback.format_exc()}"
+    if own_file and log is not None:
+        try:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            logging.getLogger("bench").error("cannot write %s: %s", log, exc)
+    else:
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 def check_code(submitted: dict[str, Any] | None) -> None:
