@@ -138,13 +138,13 @@ def test_damaged_cache_is_an_error_then_rebuilt_to_the_same_numbers(tmp_path: Pa
 
 
 def test_sweep_tasks_pass_rebuild_cache_to_their_runs(tmp_path: Path, monkeypatch) -> None:
-    import bench.runs.runner
+    import bench.launch.units
     from bench.cli import build_parser
     from bench.launch.units import Env, RunKind, Unit
     from bench.runs.config import resolve
 
     seen = []
-    monkeypatch.setattr(bench.runs.runner, "run", lambda *a, **k: seen.append(k))
+    monkeypatch.setattr(bench.launch.units, "run", lambda *a, **k: seen.append(k))
     args = build_parser().parse_args(["sweep", "spec.yaml", "--rebuild-cache"])
     assert args.rebuild_cache
     config = resolve("erm", "digits-lt")

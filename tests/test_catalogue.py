@@ -143,7 +143,7 @@ def first_run(results: Path) -> Path:
 
 
 def small_store(folder: Path) -> Path:
-    from bench.synthesis.store import write_arrays
+    from helpers import write_arrays
 
     images = np.arange(300 * 4 * 4, dtype=np.uint8).reshape(300, 4, 4, 1)
     return write_arrays(folder / "store", images, np.arange(300) % 3)

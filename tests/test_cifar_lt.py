@@ -137,8 +137,9 @@ def test_bad_pickles_name_the_file_and_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_eval_gen_measures_against_the_balanced_train_set(roots, tmp_path: Path) -> None:
+    from helpers import write_arrays
+
     from bench.runs.evalgen import eval_gen
-    from bench.synthesis.store import write_arrays
 
     full = load("cifar10-lt", roots["cifar10-lt"], "image_size=8").splits["train_full"]
     store = write_arrays(tmp_path / "syn", full.images[:300], full.targets[:300])

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_arrays
 
 from bench.errors import DataError
 from bench.metrics.imagesets import ArraySource, choose, resize_center_crop
 from bench.runs.evalgen import open_synthetic
-from bench.synthesis.store import shard_stem, write_arrays
+from bench.synthesis.store import shard_stem
 
 
 def shard_set(store: Path, sizes: list[int]) -> np.ndarray:
