@@ -1,0 +1,121 @@
+"""Image augmentations (`bench.train.recipe.AUGMENTS`): every registered one on every path, and
+a few augmented outputs pinned for fixed seeds, so a change to how they are organised cannot
+change a single bit of what training sees."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from test_pipeline import BatchSource, PerSampleSource
+
+from bench.data.torchdata import ArrayImages, StreamImages, file_transform
+
+NAMES = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
+WITH_RANDAUGMENT = [*NAMES, "standard+randaugment"]
+
+
+def digest(tensors) -> str:
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(np.ascontiguousarray(t.detach().numpy().astype(np.float32)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def images(n: int = 6, size: int = 16, channels: int = 3) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (n, size, size, channels), dtype=np.uint8)
+
+
+def array_path(augment: str) -> str:
+    data = ArrayImages(images(), np.arange(6) % 3, 16, "imagenet", augment)
+    torch.manual_seed(123)
+    return digest(data[i][0] for i in (0, 1, 2, 3, 4, 5, 0, 0))
+
+
+def stream_path(augment: str, seeded: bool, batch: bool) -> str:
+    source = (BatchSource if batch else PerSampleSource)(6, 16, 3)
+    data = StreamImages(source, 16, 3, "imagenet", augment, "array")
+    torch.manual_seed(321)
+    if seeded:
+        keys = [(i, 1000 + 7 * i) for i in range(6)] + [(2, 5), (2, 6)]
+        return digest(x for x, _, _ in data.getitems_seeded(keys))
+    return digest(data[i][0] for i in (0, 1, 2, 3, 4, 5, 0, 0))
+
+
+def file_path(augment: str, resize: str) -> str:
+    transform = file_transform(16, augment, "imagenet", 3, resize)
+    pil = Image.fromarray(np.random.default_rng(1).integers(0, 256, (24, 20, 3), dtype=np.uint8))
+    torch.manual_seed(7)
+    return digest(transform(pil) for _ in range(4))
+
+
+# sha256 prefixes of the float32 outputs, taken before augmentations became a registry
+PINNED = {
+    "none": {
+        "array": "071ffa98a6952808",
+        "stream": "071ffa98a6952808",
+        "stream-seeded": "6b276b624751a6a8",
+        "batch-seeded": "f24c2f14a9a75ef7",
+        "file-crop": "e8342a1cda862911",
+        "file-square": "6ea711a97110e0e4",
+    },
+    "shift": {
+        "array": "bac833f4ebdbdd5d",
+        "stream": "99d6bc1ae6110185",
+        "stream-seeded": "e8529ccd261086e1",
+        "batch-seeded": "8fab429f7700739f",
+        "file-crop": "f2ea3fc523847f28",
+        "file-square": "a42aa40d3e2df914",
+    },
+    "standard": {
+        "array": "020b8a5ec2c25a6e",
+        "stream": "b85783272ee699b5",
+        "stream-seeded": "bcdc013ca70fa32c",
+        "batch-seeded": "19858fcc51142d51",
+        "file-crop": "4d5ecc2ac0bc016b",
+        "file-square": "a42aa40d3e2df914",
+    },
+    "flip-rotate": {
+        "array": "4254dd6a135d4483",
+        "stream": "071ffa98a6952808",
+        "stream-seeded": "6b276b624751a6a8",
+        "batch-seeded": "f24c2f14a9a75ef7",
+        "file-crop": "4d5ecc2ac0bc016b",
+        "file-square": "a42aa40d3e2df914",
+    },
+    "standard-blur-gray": {
+        "array": "020b8a5ec2c25a6e",
+        "stream": "b85783272ee699b5",
+        "stream-seeded": "bcdc013ca70fa32c",
+        "batch-seeded": "19858fcc51142d51",
+        "file-crop": "721164994b213f37",
+        "file-square": "a42aa40d3e2df914",
+    },
+    "standard+randaugment": {
+        "array": "de6402cadb2b1a9b",
+        "stream": "48f79f7845a52b51",
+        "stream-seeded": "3fdfef63a17839cc",
+        "batch-seeded": "3fdfef63a17839cc",
+        "file-crop": "bba24ac966eb656e",
+        "file-square": "e3b9cb2aeeedd1c3",
+    },
+}
+
+
+def outputs(augment: str) -> dict[str, str]:
+    return {
+        "array": array_path(augment),
+        "stream": stream_path(augment, seeded=False, batch=False),
+        "stream-seeded": stream_path(augment, seeded=True, batch=False),
+        "batch-seeded": stream_path(augment, seeded=True, batch=True),
+        "file-crop": file_path(augment, "crop"),
+        "file-square": file_path(augment, "square"),
+    }
+
+
+@pytest.mark.parametrize("augment", WITH_RANDAUGMENT)
+def test_augmented_outputs_are_pinned(augment: str) -> None:
+    assert outputs(augment) == PINNED[augment]
