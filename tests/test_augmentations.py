@@ -12,10 +12,13 @@ import torch
 from PIL import Image
 from test_pipeline import BatchSource, PerSampleSource
 
-from bench.data.torchdata import ArrayImages, StreamImages, file_transform
+from bench.data.augment import AUGMENTS, image_augmentation
+from bench.data.torchdata import ArrayImages, StreamImages, draft_size, file_transform
+from bench.errors import ConfigError
+from bench.hparams import check_value, specs
+from bench.train.recipe import Recipe
 
-NAMES = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
-WITH_RANDAUGMENT = [*NAMES, "standard+randaugment"]
+WITH_RANDAUGMENT = [*AUGMENTS, "standard+randaugment"]
 
 
 def digest(tensors) -> str:
@@ -119,3 +122,27 @@ def outputs(augment: str) -> dict[str, str]:
 @pytest.mark.parametrize("augment", WITH_RANDAUGMENT)
 def test_augmented_outputs_are_pinned(augment: str) -> None:
     assert outputs(augment) == PINNED[augment]
+
+
+@pytest.mark.parametrize("name", list(AUGMENTS))
+def test_every_registered_augmentation_has_every_hook_and_keeps_shapes(name: str) -> None:
+    aug = image_augmentation(name)
+    assert isinstance(aug.stream_shift, bool) and isinstance(aug.stream_flip, bool)
+    x = torch.rand(3, 16, 16)
+    torch.manual_seed(0)
+    assert aug.array(x, 2).shape == x.shape
+    pil = Image.fromarray(images(1, 20)[0])
+    for resize in ("crop", "square"):
+        out = file_transform(16, name, "half", 3, resize)(pil)
+        assert out.shape == (3, 16, 16) and torch.isfinite(out).all()
+        draft = draft_size(16, name, resize)
+        assert draft is None or draft >= 16
+    assert name in PINNED  # every registered augmentation has its outputs pinned
+
+
+@pytest.mark.parametrize("name", list(AUGMENTS))
+def test_the_settings_accept_every_registered_augmentation(name: str) -> None:
+    spec = specs(Recipe)["augment"]
+    assert check_value(spec, name, "test") == name
+    with pytest.raises(ConfigError, match="Did you mean"):
+        check_value(spec, name + "x", "test")
