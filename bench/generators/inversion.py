@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError, ConfigError, DataError
-from bench.generators.base import SynthesisRequest
+from bench.generators.base import Capabilities, SynthesisRequest
 from bench.generators.pretrained import encode_text
 from bench.generators.sd import (
     SDSettings,
@@ -47,6 +47,8 @@ TI_CODE = "rinongal/textual_inversion (the code Fill-Up's [52] released)"
 
 @dataclass(frozen=True)
 class InversionSettings(SDSettings):
+    capabilities = Capabilities(prompts=True, inversion="text-token", pretrained=True)
+
     ti_vectors: int = hp(
         4,
         low=1,
@@ -427,7 +429,6 @@ class TextualInversionGenerator(StableDiffusionGenerator):
     name = "sd-ti"
     Settings = InversionSettings
     trains = True
-    takes_prompts = True
 
     def __init__(self, pipe: Any, settings: InversionSettings, num_classes: int = 0):
         super().__init__(pipe, settings)
