@@ -23,7 +23,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,9 @@ class Spec:
     default: Any
     source: str
     help: str = ""
-    choices: tuple[Any, ...] | None = None
+    # a tuple, or a registry (bench.registry.Registry): its names when checked, so a name
+    # registered later (a plugin, a test) is accepted
+    choices: Collection[Any] | None = None
     low: float | None = None
     high: float | None = None
     gt: float | None = None
@@ -66,7 +68,7 @@ def hp(
     *,
     source: str,
     help: str = "",
-    choices: tuple[Any, ...] | None = None,
+    choices: Collection[Any] | None = None,
     low: float | None = None,
     high: float | None = None,
     gt: float | None = None,

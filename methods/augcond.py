@@ -36,6 +36,7 @@ import numpy as np
 
 from bench.datasets import EMBEDDED
 from bench.errors import ConfigError
+from bench.generators import capabilities
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.unclip import UnCLIPSettings
 from bench.hparams import hp
@@ -124,7 +125,8 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.generator != "ddpm" and self.scheduler == "pndm" and self.sampling_steps < 4:
+        pretrained = capabilities(self.generator).pretrained  # diffusers' schedulers
+        if pretrained and self.scheduler == "pndm" and self.sampling_steps < 4:
             raise ConfigError(
                 f"sampling_steps={self.sampling_steps} with scheduler=pndm: diffusers' PNDM "
                 "needs at least 4 steps (its Runge-Kutta warm-up). Use more steps or "
@@ -158,7 +160,7 @@ class ImageConditioned(Method):
         self.generator = hparams.generator
 
     def prompt(self) -> str | None:
-        return self.hparams.prompt if self.generator == "unclip" else None
+        return self.hparams.prompt if capabilities(self.generator).prompts else None
 
     def conditioning(self) -> int:
         return self.IMAGES

@@ -32,6 +32,7 @@ from typing import Any
 from bench import weights
 from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
+from bench.generators import capabilities
 from bench.generators.ddpm_settings import DDPMInversionSettings, DDPMSettings
 from bench.generators.inversion import InversionSettings
 from bench.generators.sd import SDSettings
@@ -162,7 +163,8 @@ class FillUpHparams(SynthesisHparams, DDPMInversionSettings, InversionSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.generator == "sd-ti" and "*" not in self.prompt:
+        caps = capabilities(self.generator)
+        if caps.inversion and caps.prompts and "*" not in self.prompt:
             raise ConfigError(
                 f"prompt={self.prompt!r} has no * for the learned class token; Fill-Up samples "
                 "'a photo of a *' (the single-template baseline is the fillup-template method)."
@@ -201,10 +203,10 @@ class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
         super().__post_init__()
         if self.prompts == "single":
             return
-        if self.generator == "ddpm":
+        if not capabilities(self.generator).prompts:
             raise ConfigError(
-                f"prompts={self.prompts!r}: the ddpm generator has no text encoder (it is "
-                "conditioned on the class); prompt lists need generator=sd."
+                f"prompts={self.prompts!r}: the {self.generator} generator has no text encoder "
+                "(it is conditioned on the class); prompt lists need generator=sd."
             )
         if self.prompts != "clip-templates" and not Path(self.prompts).is_file():
             raise ConfigError(
@@ -244,7 +246,7 @@ class FillUp(Method):
         self.generator = hparams.generator
 
     def prompt(self) -> str | None:
-        return None if self.generator.startswith("ddpm") else self.hparams.prompt
+        return self.hparams.prompt if capabilities(self.generator).prompts else None
 
 
 class FillUpTemplate(FillUp):
@@ -261,7 +263,7 @@ class FillUpTemplate(FillUp):
     TINY = {**TINY_DDPM, **TINY_PIPELINE}
 
     def prompt(self) -> str | None:
-        if self.generator.startswith("ddpm"):
+        if not capabilities(self.generator).prompts:
             return None
         return self.hparams.prompt if self.hparams.prompts == "single" else "{modifier}"
 

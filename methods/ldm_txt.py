@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.errors import ConfigError
+from bench.generators import capabilities
 from bench.hparams import hp
 from bench.methods.augcond import ConditionedHparams, ImageConditioned
 from bench.methods.fg import FG_IMAGENET_LT, FG_NICOPP_ERM, FG_PLACES_LT, ON_EMBEDDED
@@ -57,10 +58,12 @@ class TxtHparams(TxtImgHparams):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.generator == "sd-imgvar":
+        caps = capabilities(self.generator)
+        if not (caps.prompts or caps.labels):
             raise ConfigError(
-                "generator=sd-imgvar takes only an image embedding (no text encoder), and LDM "
-                "(txt) conditions on the class alone; use unclip or ddpm."
+                f"generator={self.generator} takes only an image embedding (no text encoder "
+                "and no class label), and LDM (txt) conditions on the class alone; use unclip "
+                "or ddpm."
             )
 
 
@@ -99,4 +102,4 @@ class LDMTxt(ImageConditioned):
 
     def conditioning(self) -> int:
         # unCLIP needs an image embedding (zeroed by Dropout p = 1); the ddpm takes none.
-        return 1 if self.generator == "unclip" else 0
+        return 1 if capabilities(self.generator).needs_images else 0

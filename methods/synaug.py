@@ -35,6 +35,7 @@ import numpy as np
 
 from bench.datasets import EMBEDDED as EMBEDDED_DATASETS
 from bench.errors import ConfigError
+from bench.generators import capabilities
 from bench.generators.ddpm_settings import DDPMSettings
 from bench.generators.sd import SDSettings
 from bench.hparams import hp
@@ -163,7 +164,7 @@ class SYNAuG(Method):
         self.generator = hparams.generator
 
     def prompt(self) -> str | None:
-        return None if self.generator == "ddpm" else self.hparams.prompt
+        return self.hparams.prompt if capabilities(self.generator).prompts else None
 
     def modifiers(self) -> dict[int, list[str]] | None:
         prompt = self.prompt()

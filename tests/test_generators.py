@@ -252,3 +252,20 @@ def test_textual_inversion_tokens_load_into_sd(pipelines, tmp_path) -> None:
     assert images.images.shape == (1, 32, 32, 3)
     with pytest.raises(BenchError, match="already in the tokenizer"):
         generator.add_tokens({"<class-0>": torch.randn(32)})
+
+
+@pytest.mark.parametrize("name", list(GENERATORS))
+def test_each_generator_declares_its_capabilities(name: str) -> None:
+    from bench.generators import SETTINGS, capabilities
+    from bench.generators.base import Capabilities
+
+    caps = capabilities(name)  # torch-free: read from the settings class
+    assert isinstance(caps, Capabilities)
+    assert "capabilities" in vars(SETTINGS[name])  # its own declaration, not inherited
+    cls = GENERATORS[name]
+    assert cls.capabilities is caps
+    assert (cls.takes_prompts, cls.takes_images) == (caps.prompts, caps.images)
+    assert caps.inversion in (None, "text-token", "class-vector")
+    assert not caps.needs_images or caps.images  # needing images means taking them
+    assert bool(caps.inversion) == cls.fit_by_class  # learned per class: a fit split by class
+    assert caps.pretrained == bool(cls.weights_needed(SETTINGS[name]()))

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from bench.data import ImageSplit
+from bench.data.augment import image_augmentation, split_augment
 from bench.errors import DataError
 
 NORMALISATION = {
@@ -46,7 +47,7 @@ class ArrayImages(Dataset):
         self.images = x.contiguous()
         self.targets = torch.as_tensor(targets, dtype=torch.long)
         self.mean, self.std = mean_std(normalize, x.shape[1])
-        self.augment, self.randaugment = split_augment(augment)
+        self.augment, self.randaugment = image_augmentation(augment), split_augment(augment)[1]
         self.pad = max(1, image_size // 8)
 
     def __len__(self) -> int:
@@ -58,15 +59,7 @@ class ArrayImages(Dataset):
         return (x - self.mean) / self.std, self.targets[i]
 
     def augmented(self, x: torch.Tensor) -> torch.Tensor:
-        if self.augment in ("shift", "standard"):
-            x = random_shift(x, self.pad)
-        if self.augment in ("standard", "flip-rotate") and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        if self.augment == "flip-rotate":
-            # torchvision: heavy, imported where used (off the start-up path)
-            from torchvision.transforms.v2 import functional as TF
-
-            x = TF.rotate(x, float(torch.empty(()).uniform_(-15.0, 15.0)))
+        x = self.augment.array(x, self.pad)
         return rand_augment(x) if self.randaugment else x
 
 
@@ -92,7 +85,7 @@ class StreamImages(Dataset):
         self.source = source
         self.targets = torch.as_tensor(source.targets, dtype=torch.long)
         self.image_size, self.channels, self.like = image_size, channels, like
-        self.augment, self.randaugment = split_augment(augment)
+        self.augment, self.randaugment = image_augmentation(augment), split_augment(augment)[1]
         self.mean, self.std = mean_std(normalize, channels)
         self.scale, self.shift = 1.0 / (255.0 * self.std), self.mean / self.std
         self.pad = max(1, image_size // 8)
@@ -120,14 +113,16 @@ class StreamImages(Dataset):
         if image.shape[-1] != self.channels or image.shape[0] != self.image_size:
             image = resize_uint8(image[None], self.image_size, self.channels)[0]
         x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
-        if self.augment in ("shift", "standard"):
+        if self.augment.stream_shift:
             if seed is None:
                 dy, dx = torch.randint(-self.pad, self.pad + 1, (2, 1))
-                flip = torch.rand(1) < 0.5 if self.augment == "standard" else None
+                flip = torch.rand(1) < 0.5 if self.augment.stream_flip else None
             else:
                 dy, dx, flip = self.offsets([seed])
             x = shift_batch(x, dy, dx, flip)
         x = x[0].float() / 255.0
+        if self.augment.per_sample:
+            x = self.augment.array(x, self.pad)
         if self.randaugment:
             x = rand_augment(x)
         return (x - self.mean) / self.std, self.targets[i]
@@ -140,7 +135,7 @@ class StreamImages(Dataset):
         dx = torch.tensor([(m >> 16) % span for m in mixed]) - self.pad
         flip = (
             torch.tensor([(m >> 32) & 1 for m in mixed], dtype=torch.bool)
-            if self.augment == "standard"
+            if self.augment.stream_flip
             else None
         )
         return dy, dx, flip
@@ -154,7 +149,8 @@ class StreamImages(Dataset):
         read whole). File-like transforms and RandAugment run per sample, under torch's
         generator seeded with the sample seed."""
         indices = [int(i) for i, _ in keys]
-        per_sample = self.randaugment and augments  # RandAugment draws per sample
+        # RandAugment and plain-function augmentations draw per sample
+        per_sample = (self.randaugment or self.augment.per_sample) and augments
         if self.transform is not None or not hasattr(self.source, "read") or per_sample:
             out = []
             for index, seed in keys:
@@ -167,7 +163,7 @@ class StreamImages(Dataset):
         if images.shape[-1] != self.channels or images.shape[1] != self.image_size:
             images = resize_uint8(images, self.image_size, self.channels)
         x = torch.from_numpy(images).permute(0, 3, 1, 2)  # still uint8: cheap to move
-        if augments and self.augment in ("shift", "standard"):
+        if augments and self.augment.stream_shift:
             x = shift_batch(x, *self.offsets([seed for _, seed in keys]))
         # (x / 255 - mean) / std in one pass
         x = x.float().mul_(self.scale).sub_(self.shift)
@@ -242,14 +238,6 @@ def shift_batch(
     return out
 
 
-def random_shift(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Zero-pad by `pad` pixels and crop back at a random offset (the CIFAR pad-crop)."""
-    size = x.shape[-1]
-    padded = F.pad(x, (pad, pad, pad, pad))
-    dy, dx = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,)))
-    return padded[:, dy : dy + size, dx : dx + size]
-
-
 class FileImages(Dataset):
     """Images read from files on demand; unreadable files fail with their path.
 
@@ -296,57 +284,21 @@ def open_image(path: str, mode: str, draft: int | None = None) -> Any:
 def file_transform(
     image_size: int, augment: str, normalize: str, channels: int, resize: str = "crop"
 ) -> Any:
-    """classifier-balancing's transforms: RandomResizedCrop + flip + ColorJitter(0.4, 0.4, 0.4)
-    for training (standard-blur-gray adds blur and grayscale with SimCLR's probabilities),
-    Resize(size * 256 / 224) + CenterCrop for evaluation; or (resize="square") DA-Fusion's
-    Resize((size, size)) with, for training, flip + RandomRotation(15)."""
+    """The torchvision pipeline of image files: the augmentation's `file_steps` (crop resize,
+    classifier-balancing's) or `square_steps` (resize="square", DA-Fusion's), RandAugment on
+    top where asked, then ToTensor, the augmentation's tensor steps and normalisation."""
     # torchvision: heavy, imported where used (off the start-up path)
     from torchvision import transforms as T
 
-    randaugment = augment.endswith(RANDAUGMENT)
-    augment = augment.removesuffix(RANDAUGMENT)
+    augmentation, randaugment = image_augmentation(augment), split_augment(augment)[1]
     mean, std = (t.flatten().tolist() for t in mean_std(normalize, channels))
     if resize == "square":
-        steps = [T.Resize((image_size, image_size))]
-        if augment != "none":
-            steps += [T.RandomHorizontalFlip(), T.RandomRotation(15)]
-    elif augment in ("standard", "flip-rotate", "standard-blur-gray"):
-        steps = [
-            T.RandomResizedCrop(image_size),
-            T.RandomHorizontalFlip(),
-            T.ColorJitter(0.4, 0.4, 0.4, 0.0),
-        ]
-        if augment == "standard-blur-gray":  # FG App F.2: "... blur and grayscale"
-            kernel = 2 * max(1, image_size // 20) + 1  # ~10% of the side, odd (SimCLR's)
-            steps += [
-                T.RandomApply([T.GaussianBlur(kernel, sigma=(0.1, 2.0))], p=0.5),
-                T.RandomGrayscale(p=0.2),
-            ]
-    elif augment == "shift":
-        steps = [
-            T.Resize(image_size),
-            T.CenterCrop(image_size),
-            T.RandomCrop(image_size, padding=max(1, image_size // 8)),
-        ]
+        steps = augmentation.square_steps(image_size, T)
     else:
-        steps = [T.Resize(round(image_size * 256 / 224)), T.CenterCrop(image_size)]
+        steps = augmentation.file_steps(image_size, T)
     if randaugment:
         steps.append(T.RandAugment())  # Cubuk et al. 2020: torchvision's N = 2, M = 9
-    return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
-
-
-RANDAUGMENT = "+randaugment"
-
-
-# Augmentations that are file-only: on in-memory arrays they are their array counterpart.
-ARRAY_AUGMENT = {"standard-blur-gray": "standard"}
-
-
-def split_augment(augment: str) -> tuple[str, bool]:
-    """'standard+randaugment' -> ('standard', True): the augmentation and RandAugment on top
-    (as the array path applies it: a file-only augmentation is its array counterpart there)."""
-    base = augment.removesuffix(RANDAUGMENT)
-    return ARRAY_AUGMENT.get(base, base), augment.endswith(RANDAUGMENT)
+    return T.Compose([*steps, T.ToTensor(), *augmentation.post_tensor(), T.Normalize(mean, std)])
 
 
 def rand_augment(x: torch.Tensor) -> torch.Tensor:
@@ -363,14 +315,7 @@ def rand_augment(x: torch.Tensor) -> torch.Tensor:
 def draft_size(image_size: int, augment: str, resize: str) -> int | None:
     """The decode size a transform allows: the side it first resizes to, or None where it crops
     a random region at full resolution first (RandomResizedCrop)."""
-    augment = split_augment(augment)[0]
-    if resize == "square":
-        return image_size
-    if augment == "none":
-        return round(image_size * 256 / 224)
-    if augment == "shift":
-        return image_size
-    return None
+    return image_augmentation(augment).draft(image_size, resize)
 
 
 def torch_dataset(

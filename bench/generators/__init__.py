@@ -3,6 +3,8 @@
 Add one: a file here (a `Generator` subclass with its `Settings` dataclass) plus one line below.
 """
 
+from typing import Any
+
 from bench.registry import Registry
 
 GENERATORS = Registry(
@@ -33,3 +35,9 @@ SETTINGS = Registry(
         "noise": "bench.generators.noise:NoiseSettings",
     },
 )
+
+
+def capabilities(name: str) -> Any:
+    """What generator `name` can be asked for (`bench.generators.base.Capabilities`), read from
+    its settings class: torch-free."""
+    return SETTINGS[name].capabilities

@@ -169,6 +169,22 @@ def conditioning_embeddings(
     return embeds[:, 0]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a generator can be asked for, declared once by its settings class (torch-free, so
+    config checks read it without importing the backend; `capabilities(name)` in
+    bench.generators). Methods ask these instead of testing generator names."""
+
+    prompts: bool = False  # requests may carry text prompts (a text encoder)
+    labels: bool = False  # conditioned on the class label itself
+    images: bool = False  # requests may carry conditioning images (`cond_ids`)
+    needs_images: bool = False  # every request needs an image embedding (zeroed if unwanted)
+    # learns one thing per class before sampling: "text-token" (a prompt token, ti_* settings)
+    # or "class-vector" (a label row, token_* settings); None: nothing learned per class
+    inversion: str | None = None
+    pretrained: bool = False  # starts from pretrained weights (a diffusers pipeline)
+
+
 class Generator:
     """Base class of generator backends. See the module docstring."""
 
@@ -176,9 +192,18 @@ class Generator:
     Settings: ClassVar[type] = object
     # Trained by the harness (`fit`) or loaded pretrained (`fit` only records where).
     trains: ClassVar[bool] = False
-    # Whether requests may carry prompts / conditioning images.
+    # Its settings class's `capabilities`; whether requests may carry prompts / conditioning
+    # images follows from them.
+    capabilities: ClassVar[Capabilities] = Capabilities()
     takes_prompts: ClassVar[bool] = False
     takes_images: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        caps = getattr(cls.Settings, "capabilities", None)
+        if isinstance(caps, Capabilities):
+            cls.capabilities = caps
+            cls.takes_prompts, cls.takes_images = caps.prompts, caps.images
 
     image_size: int
     channels: int

@@ -141,7 +141,6 @@ class DDPMGenerator(Generator):
     name = "ddpm"
     Settings = DDPMSettings
     trains = True
-    takes_images = True
 
     def __init__(
         self,

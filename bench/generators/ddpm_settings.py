@@ -7,6 +7,7 @@ from typing import Any
 
 from bench.errors import ConfigError
 from bench.generators.balancing import BalancingSettings
+from bench.generators.base import Capabilities
 from bench.hparams import hp, keyed
 
 PROTO = "embedded-benchmark prototype on digits (measured on 2-core CPUs; docs/synthesis.md)"
@@ -26,6 +27,8 @@ CBDM_CODE = "qym7/CBDM-pytorch"
 class DDPMSettings(BalancingSettings):
     """The `ddpm` backend's settings (methods that train it derive their Hparams from this);
     the class-balancing ones (RS, CBDM) come from bench/generators/balancing.py."""
+
+    capabilities = Capabilities(labels=True, images=True)
 
     unet_channels: tuple[int, ...] = hp(
         (32, 64, 64),
@@ -299,6 +302,8 @@ TOKEN_INITS = ("label-mean", "null")
 class DDPMInversionSettings(DDPMSettings):
     """The `ddpm-ti` backend (bench/generators/ddpm_inversion.py): the ddpm's settings plus the
     inversion of one class vector per class (Fill-Up's textual inversion, on the label table)."""
+
+    capabilities = Capabilities(labels=True, images=True, inversion="class-vector")
 
     token_init: str = hp(
         "label-mean",

@@ -17,6 +17,7 @@ from typing import Any
 
 from bench import weights
 from bench.generators.base import (
+    Capabilities,
     Generator,
     SampleBatch,
     SamplingHooks,
@@ -36,6 +37,8 @@ IMGVAR = weights.repo_of("sd-image-variations")
 
 @dataclass(frozen=True)
 class ImageVariationSettings(PretrainedSettings):
+    capabilities = Capabilities(images=True, needs_images=True, pretrained=True)
+
     model_id: str = hp(
         IMGVAR,
         stage="generator",
@@ -48,8 +51,6 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, PretrainedPipeline,
 
     name = "sd-imgvar"
     Settings = ImageVariationSettings
-    takes_prompts = False
-    takes_images = True
     pipeline_class = "StableDiffusionImageVariationPipeline"
 
     def __init__(self, pipe: Any, settings: Any):

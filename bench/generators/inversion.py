@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from bench.errors import BenchError, ConfigError, DataError
-from bench.generators.base import SynthesisRequest
+from bench.generators.base import Capabilities, SynthesisRequest
 from bench.generators.pretrained import encode_text
 from bench.generators.sd import (
     SDSettings,
@@ -47,6 +47,8 @@ TI_CODE = "rinongal/textual_inversion (the code Fill-Up's [52] released)"
 
 @dataclass(frozen=True)
 class InversionSettings(SDSettings):
+    capabilities = Capabilities(prompts=True, inversion="text-token", pretrained=True)
+
     ti_vectors: int = hp(
         4,
         low=1,
@@ -332,7 +334,6 @@ def invert_class(
     """
     # diffusers, torch: heavy, imported where used (off the start-up path)
     import torch
-    import torch.nn.functional as F
     from diffusers import DDPMScheduler
 
     s, label = settings, images.label
@@ -346,51 +347,23 @@ def invert_class(
     total = inversion_steps(len(images.ids), s)
     tokenizer, encoder, unet, vae = pipe.tokenizer, pipe.text_encoder, pipe.unet, pipe.vae
     device = pipe.device
-    names = vector_tokens(token, s.ti_vectors)
-    added = [t for t in names if t not in tokenizer.get_vocab()]
-    tokenizer.add_tokens(added)
-    ids = tokenizer.convert_tokens_to_ids(names)
-    start = min(ids)
-    if sorted(ids) != list(range(start, start + len(ids))):
-        raise BenchError(f"the tokens of class {label} did not get consecutive ids: {ids}.")
+    names, start = add_class_tokens(tokenizer, token, s.ti_vectors, label)
     rows = torch.nn.Parameter(init_vector(pipe, s.ti_init_word).repeat(s.ti_vectors, 1).to(device))
     opt = torch.optim.AdamW([rows], lr=s.ti_lr, weight_decay=s.ti_weight_decay)
     step = load_state(cdir / "state.safetensors", rows, opt)  # resume from the last checkpoint
     noise_sched = DDPMScheduler.from_config(pipe.scheduler.config)
     prompt = s.ti_prompt.replace("*", " ".join(names))
     ids_in = tokenizer(
-        prompt,
-        padding="max_length",
-        max_length=tokenizer.model_max_length,
-        truncation=True,
+        prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
         return_tensors="pt",
-    ).input_ids.to(device)
+    ).input_ids.to(device)  # fmt: skip
     base = encoder.get_input_embeddings()
     for module in (encoder, unet, vae):
         module.requires_grad_(False)
     encoder.set_input_embeddings(InvertedEmbedding(base, start, rows))
     marks = set(checkpoint_steps(len(images.ids), s))
 
-    def loss_at(step: int) -> Any:
-        rng = torch.Generator().manual_seed(seed_hash(seed, "ti", label, step))
-        batch = images.batch(rng, s.ti_batch_size)
-        x = torch.as_tensor(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        x = x.to(device=device, dtype=vae.dtype)
-        with torch.no_grad():
-            dist = vae.encode(x).latent_dist
-            eps = torch.randn(dist.mean.shape, generator=rng).to(device, dist.mean.dtype)
-            latents = (dist.mean + dist.std * eps) * vae.config.scaling_factor
-        noise = torch.randn(latents.shape, generator=rng).to(device, latents.dtype)
-        t = torch.randint(noise_sched.config.num_train_timesteps, (len(x),), generator=rng)
-        t = t.to(device)
-        noisy = noise_sched.add_noise(latents, noise, t)
-        text = encoder(ids_in.expand(len(x), -1))[0]
-        pred = unet(noisy, t, encoder_hidden_states=text).sample
-        if noise_sched.config.prediction_type == "v_prediction":
-            target = noise_sched.get_velocity(latents, noise, t)
-        else:
-            target = noise
-        return F.mse_loss(pred.float(), target.float())
+    loss_at = InversionLoss(pipe, images, s, seed, noise_sched, ids_in)
 
     try:
         fit = RowsFit(rows, opt, cdir, token, marks, f"invert class {label}")
@@ -398,6 +371,58 @@ def invert_class(
     finally:
         encoder.set_input_embeddings(base)
     return fit.finish(final, {"label": label, "steps": total, "token": token})
+
+
+def add_class_tokens(tokenizer: Any, token: str, vectors: int, label: int) -> tuple[list, int]:
+    """The class's `vectors` tokens added to the tokenizer (where new): their names and the
+    first of their consecutive ids."""
+    names = vector_tokens(token, vectors)
+    tokenizer.add_tokens([t for t in names if t not in tokenizer.get_vocab()])
+    ids = tokenizer.convert_tokens_to_ids(names)
+    start = min(ids)
+    if sorted(ids) != list(range(start, start + len(ids))):
+        raise BenchError(f"the tokens of class {label} did not get consecutive ids: {ids}.")
+    return names, start
+
+
+@dataclass
+class InversionLoss:
+    """The textual-inversion loss at a step: the denoising MSE of a batch of the class's
+    images, noised at random timesteps, under the prompt with the learned token; every draw
+    from a generator seeded by (seed, label, step), so a resumed inversion sees the same."""
+
+    pipe: Any
+    images: ClassImages
+    settings: InversionSettings
+    seed: int
+    scheduler: Any
+    ids_in: Any
+
+    def __call__(self, step: int) -> Any:
+        # torch: heavy, imported where used (off the start-up path)
+        import torch
+        import torch.nn.functional as F
+
+        vae, device, sched = self.pipe.vae, self.pipe.device, self.scheduler
+        rng = torch.Generator().manual_seed(seed_hash(self.seed, "ti", self.images.label, step))
+        batch = self.images.batch(rng, self.settings.ti_batch_size)
+        x = torch.as_tensor(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        x = x.to(device=device, dtype=vae.dtype)
+        with torch.no_grad():
+            dist = vae.encode(x).latent_dist
+            eps = torch.randn(dist.mean.shape, generator=rng).to(device, dist.mean.dtype)
+            latents = (dist.mean + dist.std * eps) * vae.config.scaling_factor
+        noise = torch.randn(latents.shape, generator=rng).to(device, latents.dtype)
+        t = torch.randint(sched.config.num_train_timesteps, (len(x),), generator=rng)
+        t = t.to(device)
+        noisy = sched.add_noise(latents, noise, t)
+        text = self.pipe.text_encoder(self.ids_in.expand(len(x), -1))[0]
+        pred = self.pipe.unet(noisy, t, encoder_hidden_states=text).sample
+        if sched.config.prediction_type == "v_prediction":
+            target = sched.get_velocity(latents, noise, t)
+        else:
+            target = noise
+        return F.mse_loss(pred.float(), target.float())
 
 
 def class_images(data: Any, size: int) -> dict[int, ClassImages]:
@@ -427,7 +452,6 @@ class TextualInversionGenerator(StableDiffusionGenerator):
     name = "sd-ti"
     Settings = InversionSettings
     trains = True
-    takes_prompts = True
 
     def __init__(self, pipe: Any, settings: InversionSettings, num_classes: int = 0):
         super().__init__(pipe, settings)

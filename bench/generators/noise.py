@@ -15,13 +15,21 @@ from typing import Any
 
 import numpy as np
 
-from bench.generators.base import Generator, SampleBatch, SamplingHooks, SynthesisRequest
+from bench.generators.base import (
+    Capabilities,
+    Generator,
+    SampleBatch,
+    SamplingHooks,
+    SynthesisRequest,
+)
 from bench.hparams import hp
 from bench.io import atomic_write_json, read_json
 
 
 @dataclass(frozen=True)
 class NoiseSettings:
+    capabilities = Capabilities(prompts=True, labels=True, images=True)
+
     noise_size: int | None = hp(
         None,
         low=4,
@@ -38,8 +46,6 @@ class NoiseGenerator(Generator):
     name = "noise"
     Settings = NoiseSettings
     trains = True
-    takes_prompts = True
-    takes_images = True
 
     def __init__(self, num_classes: int, image_size: int, channels: int):
         self.num_classes, self.image_size, self.channels = num_classes, image_size, channels

@@ -18,6 +18,7 @@ from typing import Any
 from bench.errors import BenchError
 from bench.generators import tiny
 from bench.generators.base import (
+    Capabilities,
     Generator,
     SampleBatch,
     SamplingHooks,
@@ -41,6 +42,8 @@ from bench.hparams import hp
 
 @dataclass(frozen=True)
 class SDSettings(PretrainedSettings):
+    capabilities = Capabilities(prompts=True, pretrained=True)
+
     token_embeddings: str | None = hp(
         None,
         path=True,
@@ -55,7 +58,6 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
 
     name = "sd"
     Settings = SDSettings
-    takes_prompts = True
     pipeline_class = "StableDiffusionPipeline"
 
     def __init__(self, pipe: Any, settings: SDSettings):

@@ -16,6 +16,7 @@ from typing import Any
 
 from bench import weights
 from bench.generators.base import (
+    Capabilities,
     Generator,
     SampleBatch,
     SamplingHooks,
@@ -36,6 +37,8 @@ UNCLIP = weights.repo_of("sd-unclip-2.1")
 
 @dataclass(frozen=True)
 class UnCLIPSettings(PretrainedSettings):
+    capabilities = Capabilities(prompts=True, images=True, needs_images=True, pretrained=True)
+
     model_id: str = hp(
         UNCLIP, stage="generator", source="FG Sec 3.2 / augcond: LDM-v2.1-unCLIP (Stable unCLIP)"
     )
@@ -56,8 +59,6 @@ class StableUnCLIPGenerator(CLIPImageInput, PretrainedPipeline, Generator):
 
     name = "unclip"
     Settings = UnCLIPSettings
-    takes_prompts = True
-    takes_images = True
     pipeline_class = "StableUnCLIPImg2ImgPipeline"
 
     def __init__(self, pipe: Any, settings: UnCLIPSettings):

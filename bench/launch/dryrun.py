@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.datasets import DATASETS
 from bench.errors import BenchError
+from bench.generators import capabilities
 from bench.launch import estimate as est
 from bench.launch.profiles import load_profile
 from bench.launch.units import Env, loaded_data
@@ -120,7 +121,7 @@ def fit_of(config: Any, backend: str, size: int, data: DataInfo, channels: tuple
     """A generator fit's work: a DDPM's steps x batch; a textual inversion's classes x steps
     per class (steps_per_image x the mean images per class, within its min and max)."""
     h = config.hparams
-    if backend == "sd-ti" and data.classes and data.train:
+    if capabilities(backend).inversion == "text-token" and data.classes and data.train:
         per_class = h["ti_steps_per_image"] * data.train / data.classes
         steps = int(min(max(per_class, h["ti_min_steps"]), h["ti_max_steps"]))
         return est.Fit(backend, size, steps, int(h["ti_batch_size"]), data.classes, channels)

@@ -384,36 +384,8 @@ def check_value(
     pub: Published, path: Path, line: int, row: dict[str, str], seen: dict[tuple[str, ...], int]
 ) -> Value:
     where = f"{path}:{line}"
-    metric = next(
-        (
-            m
-            for m in pub.metrics
-            if m.metric == row["metric"]
-            and m.paper in ("", row["paper"])
-            and m.table in ("", row["table"])
-            and m.dataset in ("", row["dataset"])
-        ),
-        None,
-    )
-    if metric is None:
-        known = sorted({m.metric for m in pub.metrics})
-        raise PublishedDataError(
-            f"{where}: unknown metric {row['metric']!r}. Known metrics: {', '.join(known)}; "
-            "add a line to metrics.csv to map a new one."
-        )
-    if not any(m.slug == row["method_slug"] and m.paper in ("", row["paper"]) for m in pub.methods):
-        raise PublishedDataError(
-            f"{where}: method_slug {row['method_slug']!r} has no line in methods.csv; add one "
-            "(bench_method empty where bench has no counterpart)."
-        )
-    if not any(
-        d.dataset == row["dataset"] and d.imbalance_factor in ("", row["imbalance_factor"])
-        for d in pub.datasets
-    ):
-        raise PublishedDataError(
-            f"{where}: dataset {row['dataset']!r} (imbalance factor "
-            f"{row['imbalance_factor'] or 'blank'}) has no line in datasets.csv; add one."
-        )
+    metric = row_metric(pub, row, where)
+    check_names(pub, row, where)
     key = tuple(row[k] for k in CELL_KEY)
     if key in seen:
         raise PublishedDataError(
@@ -445,6 +417,46 @@ def check_value(
         row["reported_by"],
         metric.column or None,
     )
+
+
+def row_metric(pub: Published, row: dict[str, str], where: str) -> MetricMap:
+    """The metrics.csv line a values.csv row's metric maps to (paper, table, dataset or any)."""
+    metric = next(
+        (
+            m
+            for m in pub.metrics
+            if m.metric == row["metric"]
+            and m.paper in ("", row["paper"])
+            and m.table in ("", row["table"])
+            and m.dataset in ("", row["dataset"])
+        ),
+        None,
+    )
+    if metric is None:
+        known = sorted({m.metric for m in pub.metrics})
+        raise PublishedDataError(
+            f"{where}: unknown metric {row['metric']!r}. Known metrics: {', '.join(known)}; "
+            "add a line to metrics.csv to map a new one."
+        )
+    return metric
+
+
+def check_names(pub: Published, row: dict[str, str], where: str) -> None:
+    """A values.csv row's method and dataset each have their line in methods.csv and
+    datasets.csv."""
+    if not any(m.slug == row["method_slug"] and m.paper in ("", row["paper"]) for m in pub.methods):
+        raise PublishedDataError(
+            f"{where}: method_slug {row['method_slug']!r} has no line in methods.csv; add one "
+            "(bench_method empty where bench has no counterpart)."
+        )
+    if not any(
+        d.dataset == row["dataset"] and d.imbalance_factor in ("", row["imbalance_factor"])
+        for d in pub.datasets
+    ):
+        raise PublishedDataError(
+            f"{where}: dataset {row['dataset']!r} (imbalance factor "
+            f"{row['imbalance_factor'] or 'blank'}) has no line in datasets.csv; add one."
+        )
 
 
 def default_directory() -> Path:

@@ -211,12 +211,7 @@ def resolve(
     """
 
     file_layer, file_top = load_config_file(Path(config_file)) if config_file else (None, {})
-    method = method or file_top.get("method")
-    dataset = dataset or file_top.get("dataset")
-    if not method or not dataset:
-        raise ConfigError("a run needs --method and --dataset (or both in the --config file).")
-    METHODS.check(method)
-    DATASETS.check(dataset)
+    method, dataset = method_and_dataset(method, dataset, file_top)
     method_cls, dataset_cls = METHODS[method], DATASETS[dataset]
     schemas = {"method": method_cls.Hparams, "dataset": dataset_cls.Options, "recipe": Recipe}
 
@@ -237,21 +232,7 @@ def resolve(
     check_data(built["recipe"], stage_built, synthetic, method)
     final_seed = first_not_none(cli_seed, seed, file_top.get("seed"), 0)
     final_seed = hparams.check_value(hparams.Spec("seed", int, 0, "", low=0), final_seed, "seed")
-    declared = dataset_sections(method_cls, dataset)
-    dependencies = {
-        name: resolve(
-            dep.method,
-            dataset,
-            final_seed,
-            sets=[*as_sets("dataset", resolved["dataset"]), *dep_sets.get(name, [])],
-            smoke=smoke,
-            required_by=dependency_layer(
-                method, dep, declared.get(f"{DEP_PREFIX}{name}", {}), dataset
-            ),
-        )
-        for name, dep in method_cls.DEPENDENCIES.items()
-    }
-    return RunConfig(
+    config = RunConfig(
         method=method,
         dataset=dataset,
         seed=final_seed,
@@ -265,12 +246,44 @@ def resolve(
         files=file_digests({**built, **stage_built}),
         sources=sources,
         data_root=file_top.get("data_root"),
-        dependencies=dependencies,
+        dependencies={},
         method_settings=built["method"],
         dataset_settings=built["dataset"],
         recipe_settings=built["recipe"],
         stage_settings={s[len(STAGE_PREFIX) :]: v for s, v in stage_built.items()},
     )
+    return dataclasses.replace(config, dependencies=resolve_dependencies(config, dep_sets))
+
+
+def method_and_dataset(method: str | None, dataset: str | None, file_top: dict) -> tuple[str, str]:
+    """The run's method and dataset: the arguments, else the config file's; both registered."""
+    method = method or file_top.get("method")
+    dataset = dataset or file_top.get("dataset")
+    if not method or not dataset:
+        raise ConfigError("a run needs --method and --dataset (or both in the --config file).")
+    METHODS.check(method)
+    DATASETS.check(dataset)
+    return method, dataset
+
+
+def resolve_dependencies(config: RunConfig, dep_sets: dict[str, list[str]]) -> dict:
+    """The RunConfig of each run `config`'s method depends on: the same dataset (settings) and
+    seed, what the method declares for it, and the `dep.<name>.` items of --set."""
+    method_cls = METHODS[config.method]
+    declared = dataset_sections(method_cls, config.dataset)
+    return {
+        name: resolve(
+            dep.method,
+            config.dataset,
+            config.seed,
+            sets=[*as_sets("dataset", config.data), *dep_sets.get(name, [])],
+            smoke=config.smoke,
+            required_by=dependency_layer(
+                config.method, dep, declared.get(f"{DEP_PREFIX}{name}", {}), config.dataset
+            ),
+        )
+        for name, dep in method_cls.DEPENDENCIES.items()
+    }
 
 
 def file_digests(built: dict[str, Any]) -> dict[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import weights
 from bench.errors import BenchError
-from bench.generators import GENERATORS
+from bench.generators import GENERATORS, capabilities
 from bench.hparams import specs
 from bench.methods import METHODS
 from bench.runs.config import RunConfig
@@ -76,8 +76,8 @@ def generator_needs(config: RunConfig, prefix: str, run: str) -> list[Needed]:
         return []
     backend, settings = found
     instead = [f"{prefix}method.model_dir=FOLDER (a save_pretrained folder)"]
-    embedded = [c for c in generator_choices(config) if str(c).startswith("ddpm")]
-    if embedded and not backend.name.startswith("ddpm"):
+    embedded = [c for c in generator_choices(config) if not capabilities(str(c)).pretrained]
+    if embedded and backend.capabilities.pretrained:
         instead.append(
             f"{prefix}method.generator={embedded[0]} (the embedded generator, trained here)"
         )

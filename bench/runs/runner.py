@@ -74,13 +74,7 @@ def run(
     device = check_device_and_backbone(config, device, world)  # before the data loads
     with world.main_first():  # rank 0 fills the data cache, the others read it
         data, load_seconds = load_data(config, cache_dir(results), data_root, progress)
-    fingerprint = data.info["fingerprint"]
-    if config.data_fingerprint not in (None, fingerprint["digest"]):
-        raise BenchError(
-            f"the data of {config.dataset} changed since this run was configured (fingerprint "
-            f"{config.data_fingerprint}, now {fingerprint['digest']}); resolve the run again."
-        )
-    config = config.with_data(fingerprint["digest"])
+    config = with_fingerprint(config, data)
     run_dir = run_dir_for(results, config)
     if world.agree(is_done(run_dir)):
         log.info("already done: %s", run_dir / "result.json")
@@ -89,11 +83,7 @@ def run(
         if world.agree(is_done(run_dir_for(results, dep))):
             continue
         if not deps:
-            raise BenchError(
-                f"{config.method} needs its {name!r} run ({dep.method} on {dep.dataset}, seed "
-                f"{dep.seed}), which is not finished in {results}. Run it first:\n  "
-                + run_command(dep, results)
-            )
+            raise BenchError(missing_dependency(config, name, dep, results))
         log.info("dependency %s: running %s first", name, dep.run_name)
         run(dep, results, data_root, device, progress, deps, rebuild_cache)
     if not world.is_main:  # trains along with rank 0, writes nothing
@@ -105,14 +95,7 @@ def run(
         if world.agree(is_done(run_dir)):  # finished by another process while we waited
             world.barrier()
             return run_dir
-        record = RunRecord(run_dir, config)
-        record.open()
-        record.timings["load-data"] = load_seconds
-        record.info["data"] = fingerprint
-        if "real_kept" in data.info:
-            record.info["real_kept"] = data.info["real_kept"]
-        if world.distributed:
-            record.info["distributed"] = distributed_info(world)
+        record = open_record(run_dir, config, data, load_seconds, world)
         with log_to(run_dir / "log.txt"):
             log.info("run %s -> %s", config.run_name, run_dir)
             describe_start(config)
@@ -120,6 +103,41 @@ def run(
     world.barrier()
     log.info("done: %s", run_dir / "result.json")
     return run_dir
+
+
+def with_fingerprint(config: RunConfig, data: Any) -> RunConfig:
+    """`config` bound to the loaded data's fingerprint; an error where the run was configured
+    on other data."""
+    digest = data.info["fingerprint"]["digest"]
+    if config.data_fingerprint not in (None, digest):
+        raise BenchError(
+            f"the data of {config.dataset} changed since this run was configured (fingerprint "
+            f"{config.data_fingerprint}, now {digest}); resolve the run again."
+        )
+    return config.with_data(digest)
+
+
+def missing_dependency(config: RunConfig, name: str, dep: RunConfig, results: Path) -> str:
+    return (
+        f"{config.method} needs its {name!r} run ({dep.method} on {dep.dataset}, seed "
+        f"{dep.seed}), which is not finished in {results}. Run it first:\n  "
+        + run_command(dep, results)
+    )
+
+
+def open_record(
+    run_dir: Path, config: RunConfig, data: Any, load_seconds: float, world: Any
+) -> RunRecord:
+    """The run's record, opened, with what loading the data found."""
+    record = RunRecord(run_dir, config)
+    record.open()
+    record.timings["load-data"] = load_seconds
+    record.info["data"] = data.info["fingerprint"]
+    if "real_kept" in data.info:
+        record.info["real_kept"] = data.info["real_kept"]
+    if world.distributed:
+        record.info["distributed"] = distributed_info(world)
+    return record
 
 
 class Follower:

@@ -25,7 +25,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from bench.data import ImageSplit, LoadedDataset
-from bench.data.torchdata import RANDAUGMENT, Concat, FileImages, torch_dataset
+from bench.data.augment import RANDAUGMENT
+from bench.data.torchdata import Concat, FileImages, torch_dataset
 from bench.errors import ConfigError
 from bench.io import atomic_write, seed_hash, set_aside, torch_writer
 from bench.metrics.accuracy import mean_of, per_class_accuracy

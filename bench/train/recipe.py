@@ -14,8 +14,10 @@ here are the fallbacks when neither says anything.
 Losses, batch augmentations, samplers, optimisers and LR schedules are registries (`LOSSES`,
 `BATCH_AUGS`, `SAMPLERS`, `OPTIMIZERS`, `LR_SCHEDULES`): a new one is a class or a function in
 bench/train/losses.py, batchaug.py, samplers.py (the Meta Sampler: metasampler.py) or optim.py
-plus one line here. This module stays torch-free: config checks import
-it.
+plus one line here. Image augmentations (`AUGMENTS`) are the data layer's: a class or a function
+in bench/data/imageaugs.py plus one line in bench/data/augment.py; a setting whose choices are a
+registry accepts whatever it holds when checked. This module stays torch-free: config checks
+import it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from bench.data.augment import AUGMENTS
 from bench.errors import ConfigError
 from bench.hparams import hp
 from bench.registry import Registry
@@ -88,8 +91,6 @@ LR_SCHEDULES = Registry(
         "step": "bench.train.optim:step_decay",
     },
 )
-SCHEDULES = tuple(LR_SCHEDULES)
-AUGMENTS = ("none", "shift", "standard", "flip-rotate", "standard-blur-gray")
 SELECTION_METRICS = ("val_balanced", "val_acc", "val_worst_group")
 
 
@@ -138,7 +139,7 @@ class StageFields:
     )
     sampler: str = hp(
         "instance",
-        choices=tuple(SAMPLERS),
+        choices=SAMPLERS,
         source="ERM",
         help="how samples are drawn: per instance, class-balanced, class ~ sqrt(count) "
         "(CBDM's RS-SQRT), group-balanced, or meta (BALMS's Meta Sampler: learnt class weights, "
@@ -261,7 +262,7 @@ class StageFields:
         "untouched); real-synthetic = each real sample with a synthetic one (SYNAuG's domain "
         "Mixup)",
     )
-    optimizer: str = hp("sgd", choices=tuple(OPTIMIZERS), source=CB)
+    optimizer: str = hp("sgd", choices=OPTIMIZERS, source=CB)
     lr: float = hp(0.2, gt=0.0, source=CB + "; augcond Table 4 (LR 0.2)", high=10.0)
     momentum: float = hp(0.9, low=0.0, high=1.0, source=CB)
     weight_decay: float = hp(5e-4, low=0.0, source=CB, high=1.0)
@@ -276,7 +277,7 @@ class StageFields:
     )
     schedule: str = hp(
         "cosine",
-        choices=SCHEDULES,
+        choices=LR_SCHEDULES,
         source=CB,
         help="step = x step_gamma every step_epochs epochs (after warm-up)",
     )
@@ -436,17 +437,15 @@ class Stage(StageFields):
     trains: str = hp("head", choices=TRAINS, source=KANG + ": only the classifier is re-trained")
     reset_head: bool = hp(True, source=KANG + ": cRT re-initialises the classifier")
     data: str = hp("real", choices=DATA, source=KANG + ": the real training set")
-    sampler: str = hp(
-        "class-balanced", choices=tuple(SAMPLERS), source=KANG + ": class-balanced sampling"
-    )
+    sampler: str = hp("class-balanced", choices=SAMPLERS, source=KANG + ": class-balanced sampling")
     epochs: int = hp(10, low=0, source=KANG + ": 10 epochs", high=10_000)
-    optimizer: str | None = hp(None, choices=tuple(OPTIMIZERS), source="the first stage's")
+    optimizer: str | None = hp(None, choices=OPTIMIZERS, source="the first stage's")
     lr: float | None = hp(None, gt=0.0, source="the first stage's (" + KANG + ")", high=10.0)
     momentum: float | None = hp(None, low=0.0, high=1.0, source="the first stage's")
     weight_decay: float | None = hp(None, low=0.0, source="the first stage's", high=1.0)
     batch_size: int | None = hp(None, low=1, source="the first stage's", high=65_536)
     steps_per_epoch: int | None = hp(None, low=1, source="the first stage's", high=10_000_000)
-    schedule: str | None = hp(None, choices=SCHEDULES, source="the first stage's")
+    schedule: str | None = hp(None, choices=LR_SCHEDULES, source="the first stage's")
     augment: str | None = hp(None, choices=AUGMENTS, source="the first stage's")
 
 
