@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.commands import synth
+from bench.commands import weights as weights_cli
 from bench.data import check as data_check
 from bench.data import data_root_from_env
 from bench.data.fingerprint import describe
@@ -32,7 +34,6 @@ from bench.methods import METHODS
 from bench.report import protocols, published
 from bench.report.cli import CompareRequest, Request, compare_command, leaderboard_command
 from bench.report.layout import Options
-from bench.runs import synth, weights_cli
 from bench.runs.config import resolve
 from bench.runs.describe import generator_line, stages_line
 from bench.runs.evalgen import eval_gen

@@ -28,7 +28,10 @@ LAYERS = [
     ("synthesis", ["bench/method.py", "bench/synthesis", "methods"]),
     ("train", ["bench/train"]),
     ("runs", ["bench/runs"]),
-    ("top", ["bench/launch", "bench/report", "bench/cli.py", "bench/__main__.py"]),
+    (
+        "top",
+        ["bench/launch", "bench/report", "bench/commands", "bench/cli.py", "bench/__main__.py"],
+    ),
 ]
 RANKS = {"base": 0, "data": 1, "generators": 2, "synthesis": 3, "train": 4, "runs": 5, "top": 6}
 LEAF = "bench/metrics"
