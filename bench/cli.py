@@ -18,9 +18,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.commands import data as data_commands
 from bench.commands import synth
 from bench.commands import weights as weights_cli
-from bench.data import check as data_check
 from bench.data import data_root_from_env
 from bench.data.fingerprint import describe
 from bench.datasets import DATASETS
@@ -778,7 +778,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    return data_check.run_command(args)
+    root = data_root_from_env(args.root)
+    sets = tuple(getattr(args, "sets", ()))  # download takes no --set
+    if args.action == "check":
+        request = data_commands.CheckRequest(
+            args.dataset, root, sets, args.strict, not args.no_decode, not args.quiet, args.json
+        )
+        return data_commands.check_command(request)
+    if args.action == "preview":
+        return data_commands.preview_command(
+            data_commands.PreviewRequest(
+                args.dataset,
+                root,
+                Path(args.output),
+                sets,
+                tuple(args.compare),
+                args.per_class,
+                args.split,
+            )
+        )
+    return data_commands.fetch_command(args.action, args.dataset, root, sets)
 
 
 def cmd_eval_gen(args: argparse.Namespace) -> int:
