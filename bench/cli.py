@@ -819,7 +819,11 @@ def cmd_eval_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    return synth.run_command(args)
+    if args.action == "export":
+        request = synth.ExportRequest(args.png, args.hf, args.parquet, not args.quiet)
+        return synth.export_command(args.run, args.synthetic, request)
+    preview = synth.PreviewRequest(Path(args.output), args.per_class, args.classes, args.data_root)
+    return synth.preview_command(args.run, args.synthetic, preview)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.data import data_root_from_env
@@ -16,25 +16,50 @@ from bench.synthesis import export
 from bench.synthesis.store import SyntheticSet
 
 
-def run_command(args: argparse.Namespace) -> int:
-    store_dir, run = locate(args)
+@dataclass(frozen=True)
+class ExportRequest:
+    """`bench synth export`: where to write the set (at least one of png, hf, parquet)."""
+
+    png: str | None = None  # as given: the messages name them so
+    hf: str | None = None
+    parquet: str | None = None
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """`bench synth preview`: real and synthetic rows per class into `output`."""
+
+    output: Path
+    per_class: int = 8
+    classes: str | None = None  # "0,3,7" (default: every class)
+    data_root: str | None = None
+
+
+def export_command(run: str | None, synthetic: str | None, request: ExportRequest) -> int:
+    store = SyntheticSet(locate(run, synthetic)[0])
+    r = request
+    if not (r.png or r.hf or r.parquet):
+        raise ConfigError("bench synth export needs --png DIR, --hf DIR and/or --parquet FILE.")
+    if r.png:
+        n = export.export_png(store, Path(r.png), progress=r.progress)
+        print(f"{n} images -> {r.png}")
+    if r.hf:
+        print(export.export_hf(store, Path(r.hf), progress=r.progress))
+    if r.parquet:
+        print(export.export_hf(store, Path(r.parquet), True, progress=r.progress))
+    return 0
+
+
+def preview_command(run: str | None, synthetic: str | None, request: PreviewRequest) -> int:
+    store_dir, record = locate(run, synthetic)
     store = SyntheticSet(store_dir)
-    if args.action == "export":
-        if not (args.png or args.hf or args.parquet):
-            raise ConfigError("bench synth export needs --png DIR, --hf DIR and/or --parquet FILE.")
-        if args.png:
-            n = export.export_png(store, Path(args.png), progress=not args.quiet)
-            print(f"{n} images -> {args.png}")
-        if args.hf:
-            print(export.export_hf(store, Path(args.hf), progress=not args.quiet))
-        if args.parquet:
-            print(export.export_hf(store, Path(args.parquet), True, progress=not args.quiet))
-        return 0
-    if run is None:
+    if run is None or record is None:
         raise ConfigError("bench synth preview needs --run RUN_DIR (for the real images).")
-    data = load_run_data(run, args.data_root, Path(args.run).resolve().parents[1])
-    classes = parse_classes(args.classes, data.class_names) if args.classes else None
-    print(export.preview(store, data, Path(args.output), args.per_class, classes))
+    r = request
+    data = load_run_data(record, r.data_root, Path(run).resolve().parents[1])
+    classes = parse_classes(r.classes, data.class_names) if r.classes else None
+    print(export.preview(store, data, r.output, r.per_class, classes))
     return 0
 
 
@@ -53,19 +78,20 @@ def parse_classes(text: str, names: list[str]) -> list[int]:
     return out
 
 
-def locate(args: argparse.Namespace) -> tuple[Path, dict | None]:
-    """The store directory, from --synthetic or from the run's record."""
+def locate(run: str | None, synthetic: str | None) -> tuple[Path, dict | None]:
+    """The store directory (from `synthetic`, or from the record of the run in folder `run`)
+    and that run's record (None without `run`)."""
 
-    if args.run:
-        run = load_run(Path(args.run))
-        if not run["done"]:
-            raise BenchError(f"{args.run} is not finished: finish the run first.")
-        results = Path(args.run).resolve().parents[1]
-        path = Path(args.synthetic) if args.synthetic else run_synthetic_set(run, results)
-        return path, run
-    if not args.synthetic:
+    if run:
+        record = load_run(Path(run))
+        if not record["done"]:
+            raise BenchError(f"{run} is not finished: finish the run first.")
+        results = Path(run).resolve().parents[1]
+        path = Path(synthetic) if synthetic else run_synthetic_set(record, results)
+        return path, record
+    if not synthetic:
         raise ConfigError("give --run RUN_DIR or --synthetic SET_DIR.")
-    return Path(args.synthetic), None
+    return Path(synthetic), None
 
 
 def load_run_data(run: dict, data_root: str | None, results: Path):
