@@ -827,7 +827,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    return weights_cli.run_command(args)
+    if args.action == "list":
+        return weights_cli.list_command(args.json)
+    selection = weights_cli.RunSelection(
+        args.method, args.dataset, args.seed, args.config, tuple(args.sets)
+    )
+    if args.action == "check":
+        return weights_cli.check_command(selection, args.json)
+    return weights_cli.download_command(selection, tuple(args.names), args.all)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
