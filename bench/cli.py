@@ -18,7 +18,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.data import check as data_check
+from bench.commands import data as data_commands
+from bench.commands import synth
+from bench.commands import weights as weights_cli
 from bench.data import data_root_from_env
 from bench.data.fingerprint import describe
 from bench.datasets import DATASETS
@@ -32,7 +34,6 @@ from bench.methods import METHODS
 from bench.report import protocols, published
 from bench.report.cli import CompareRequest, Request, compare_command, leaderboard_command
 from bench.report.layout import Options
-from bench.runs import synth, weights_cli
 from bench.runs.config import resolve
 from bench.runs.describe import generator_line, stages_line
 from bench.runs.evalgen import eval_gen
@@ -777,7 +778,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    return data_check.run_command(args)
+    root = data_root_from_env(args.root)
+    sets = tuple(getattr(args, "sets", ()))  # download takes no --set
+    if args.action == "check":
+        request = data_commands.CheckRequest(
+            args.dataset, root, sets, args.strict, not args.no_decode, not args.quiet, args.json
+        )
+        return data_commands.check_command(request)
+    if args.action == "preview":
+        return data_commands.preview_command(
+            data_commands.PreviewRequest(
+                args.dataset,
+                root,
+                Path(args.output),
+                sets,
+                tuple(args.compare),
+                args.per_class,
+                args.split,
+            )
+        )
+    return data_commands.fetch_command(args.action, args.dataset, root, sets)
 
 
 def cmd_eval_gen(args: argparse.Namespace) -> int:
@@ -799,11 +819,22 @@ def cmd_eval_gen(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    return synth.run_command(args)
+    if args.action == "export":
+        request = synth.ExportRequest(args.png, args.hf, args.parquet, not args.quiet)
+        return synth.export_command(args.run, args.synthetic, request)
+    preview = synth.PreviewRequest(Path(args.output), args.per_class, args.classes, args.data_root)
+    return synth.preview_command(args.run, args.synthetic, preview)
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    return weights_cli.run_command(args)
+    if args.action == "list":
+        return weights_cli.list_command(args.json)
+    selection = weights_cli.RunSelection(
+        args.method, args.dataset, args.seed, args.config, tuple(args.sets)
+    )
+    if args.action == "check":
+        return weights_cli.check_command(selection, args.json)
+    return weights_cli.download_command(selection, tuple(args.names), args.all)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -139,6 +139,48 @@ class Interrupt(Exception):
     pass
 
 
+def reference_loss(gen: DDPMInversionGenerator, ids, vector, seed: int, label: int, step: int):
+    """The inversion's loss from its definition (Fill-Up Sec 3.1 on the DDPM: the class vector
+    in place of the token), computed without bench's inversion code: E || eps - eps_theta(x_t, t,
+    c(v)) ||^2, x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, x0 the class's images in [-1, 1],
+    c(v) the frozen conditioner given the vector v and no image. The draws follow the documented
+    per-step stream: seed_hash(seed, "ddpm-ti", label, step) draws the picks, the timesteps and
+    the noise, in that order (what lets a fit resume exactly)."""
+    from bench.io import seed_hash
+
+    batch = TINY["token_batch_size"]
+    rng = torch.Generator().manual_seed(seed_hash(seed, "ddpm-ti", label, step))
+    pick = torch.randint(len(ids), (batch,), generator=rng).numpy()
+    images = gen.real_images.read(ids[pick])
+    x0 = torch.as_tensor(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    t = torch.randint(TINY["num_train_timesteps"], (batch,), generator=rng)
+    eps = torch.randn(x0.shape, generator=rng)
+    abar = gen.noise_schedule.alphas_cumprod[t][:, None, None, None]
+    with torch.no_grad():
+        emb = gen.ema_cond(None, None, vector.expand(batch, -1))
+        pred = gen.ema_unet(abar.sqrt() * x0 + (1 - abar).sqrt() * eps, t, class_labels=emb)
+    return ((pred.sample - eps) ** 2).mean().item()
+
+
+def test_the_inversion_loss_is_the_denoising_loss_of_the_class_vector(tmp_path: Path) -> None:
+    """Every step's loss of a fit (the first at the start vector, each later one at the vector
+    of the checkpoint before it) equals the loss recomputed from its definition."""
+    from safetensors.torch import load_file
+
+    data = toy_data()
+    gen = with_base(tmp_path, data, token_checkpoint_every=1)
+    start = initial_vector(gen.ema_cond, "label-mean", 3)[None]
+    losses: list[float] = []
+    invert_label(gen, 1, ids_of(data, 1), 9, tmp_path, on_step=lambda s, loss: losses.append(loss))
+    files = sorted((tmp_path / "checkpoints" / "1").glob("step-*.safetensors"))
+    vectors = [start] + [load_file(f)["vector"] for f in files]
+    expected = [
+        reference_loss(gen, ids_of(data, 1), vectors[k], 9, 1, k) for k in range(len(losses))
+    ]
+    assert len(losses) == 4 and len(set(expected)) == 4
+    assert losses == pytest.approx(expected, rel=1e-5)
+
+
 def test_an_interrupted_inversion_resumes_to_the_uninterrupted_vector(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 

@@ -245,6 +245,42 @@ def test_prompt_lists_of_fill_up_table_1(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "sets", "prompts"),
+    [
+        ("fill-up", {"generator": "sd-ti"}, ["a photo of a *"] * 4),
+        ("fill-up", {"generator": "ddpm-ti"}, [None] * 4),
+        ("fill-up", {"generator": "ddpm-ti", "prompt": "a photo"}, [None] * 4),
+        ("fillup-template", {"generator": "sd"}, ["a photo of a bird"] * 4),
+        ("fillup-template", {"generator": "ddpm"}, [None] * 4),
+        (
+            "fillup-template",
+            {"generator": "sd", "prompts": "clip-templates"},
+            [
+                "a bad photo of a bird.",
+                "a photo of many bird.",
+                "a sculpture of a bird.",
+                "a photo of the hard to see bird.",
+            ],
+        ),
+    ],
+)
+def test_only_a_generator_with_prompts_gets_them(name, sets, prompts) -> None:
+    """A generator without a text encoder (ddpm, ddpm-ti: prompts off) gets no prompt, no
+    prompt list and no check of the prompt's '*'; one with prompts gets its template or list."""
+    from bench.method import MethodContext
+    from bench.methods import METHODS
+    from bench.synthesis.plans import expand, make_plan
+
+    data = toy_data()
+    cls = METHODS[name]
+    method = cls(build(cls.Hparams, sets, name), MethodContext(data, 0, "cpu", False))
+    requests = expand(make_plan("fill:5", data), "k", data, method.prompt(), 0, method.modifiers())
+    assert [r.prompt for r in requests if r.label == 2] == prompts
+    if prompts[0] is None:
+        assert method.prompt() is None and method.modifiers() is None
+
+
+@pytest.mark.parametrize(
     ("sets", "message"),
     [
         (
@@ -289,3 +325,77 @@ def test_synthetic_only_clip_templates_run_on_the_tiny_sd_pipeline(sd_dir, tmp_p
     key = result["info"]["synthesis"]["key"]
     synthetic = SyntheticSet(tmp_path / "results" / "cache" / "synthetic" / key)
     assert synthetic.metadata(0)["prompts"][:2] == ["a bad photo of a 0.", "a photo of many 0."]
+
+
+def reference_ti_loss(pipe, images: np.ndarray, names, rows, seed: int, label: int, step: int):
+    """Textual inversion's loss from its definition (Gal et al. 2023, Fill-Up Sec 3.1),
+    computed without bench's inversion code: E || eps - eps_theta(z_t, t, c(y)) ||^2 with
+    z ~ E(x) the VAE posterior's sample (scaled), z_t = sqrt(abar_t) z + sqrt(1 - abar_t) eps,
+    and c(y) the text encoder's output for the training prompt whose class token has `rows` as
+    its embedding (here: new tokenizer entries with those rows in a resized table, the way the
+    sampler adds tokens). The draws follow bench's documented per-step stream: a generator
+    seeded by seed_hash(seed, "ti", label, step) draws the image picks, the flips, the VAE
+    sample, the noise and the timesteps, in that order (what lets a fit resume exactly)."""
+    from bench.io import seed_hash
+
+    tok, enc, vae = pipe.tokenizer, pipe.text_encoder, pipe.vae
+    if names[0] not in tok.get_vocab():
+        tok.add_tokens(list(names))
+        enc.resize_token_embeddings(len(tok))
+    ids = tok.convert_tokens_to_ids(list(names))
+    rng = torch.Generator().manual_seed(seed_hash(seed, "ti", label, step))
+    pick = torch.randint(len(images), (2,), generator=rng).numpy()
+    flip = (torch.rand(2, generator=rng) < 0.5).tolist()
+    x = np.stack([im[:, ::-1] if f else im for im, f in zip(images[pick], flip, strict=True)])
+    x = torch.as_tensor(x).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        table = enc.get_input_embeddings().weight
+        table[ids] = rows.float()
+        post = vae.encode(x).latent_dist
+        z = (post.mean + post.std * torch.randn(post.mean.shape, generator=rng)) * 0.18215
+        eps = torch.randn(z.shape, generator=rng)
+        t = torch.randint(1000, (2,), generator=rng)
+        abar = pipe.scheduler.alphas_cumprod[t].float()[:, None, None, None]
+        z_t = abar.sqrt() * z + (1 - abar).sqrt() * eps
+        prompt = "a photo of a " + " ".join(names)
+        ids_in = tok(prompt, padding="max_length", max_length=77, return_tensors="pt").input_ids
+        text = enc(ids_in.expand(2, -1))[0]
+        pred = pipe.unet(z_t, t, encoder_hidden_states=text).sample
+    return ((pred - eps) ** 2).mean().item()
+
+
+def test_the_inversion_loss_is_textual_inversions_denoising_loss(tmp_path) -> None:
+    """Every step's loss of a fit (the first at the 'object' start, each later one at the rows
+    of the checkpoint before it) equals the loss recomputed from its definition on a second copy
+    of the same tiny pipeline."""
+    from safetensors.torch import load_file
+
+    from bench.generators import tiny
+    from bench.generators.inversion import ClassImages, init_vector
+    from bench.generators.sd import vector_tokens
+
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    s = build(InversionSettings, {"model_dir": "tiny", **TINY_TI, "ti_checkpoint_every": 1}, "")
+    pipe, reference = tiny.build("StableDiffusionPipeline"), tiny.build("StableDiffusionPipeline")
+    assert pipe.vae.config.scaling_factor == 0.18215  # the reference's constants
+    assert pipe.scheduler.config.num_train_timesteps == 1000
+    assert pipe.scheduler.config.prediction_type == "epsilon"
+    start = init_vector(pipe, "object").repeat(4, 1)
+    losses: list[float] = []
+    invert_class(
+        pipe,
+        ClassImages(2, lambda ids: images[ids], np.arange(3)),
+        s,
+        11,
+        tmp_path,
+        on_step=lambda step, loss: losses.append(loss),
+    )
+    names = vector_tokens("<class-2>", 4)
+    ckpts = sorted((tmp_path / "checkpoints" / "2").glob("step-*.safetensors"))
+    rows = [start] + [load_file(f)["<class-2>"] for f in ckpts]
+    expected = [
+        reference_ti_loss(reference, images, names, rows[k], 11, 2, k) for k in range(len(losses))
+    ]
+    assert len(losses) == 6 and len(set(expected)) == 6
+    assert losses == pytest.approx(expected, rel=1e-5)

@@ -28,7 +28,10 @@ LAYERS = [
     ("synthesis", ["bench/method.py", "bench/synthesis", "methods"]),
     ("train", ["bench/train"]),
     ("runs", ["bench/runs"]),
-    ("top", ["bench/launch", "bench/report", "bench/cli.py", "bench/__main__.py"]),
+    (
+        "top",
+        ["bench/launch", "bench/report", "bench/commands", "bench/cli.py", "bench/__main__.py"],
+    ),
 ]
 RANKS = {"base": 0, "data": 1, "generators": 2, "synthesis": 3, "train": 4, "runs": 5, "top": 6}
 LEAF = "bench/metrics"
@@ -255,12 +258,50 @@ def test_start_up_imports_no_torch() -> None:
     assert out.stdout.strip() == "False"
 
 
+# The CLI layer: the only modules that see parsed arguments. They read the argparse.Namespace
+# and hand plain values (or a small frozen dataclass) down.
+CLI = {"bench/cli.py", "bench/__main__.py"}
+
+
+def namespaces_below_the_cli(root: Path) -> list[str]:
+    """Outside the CLI layer: an import of argparse, a mention of argparse.Namespace, or a
+    parameter named `args` (a Namespace by its name; `*args` is not one)."""
+    out = []
+    for path in source_files(root):
+        rel = path.relative_to(root).as_posix()
+        if rel in CLI:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), rel)):
+            if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+                out.append(f"{rel}:{node.lineno} imports argparse")
+            elif isinstance(node, ast.ImportFrom) and node.module == "argparse":
+                out.append(f"{rel}:{node.lineno} imports from argparse")
+            elif isinstance(node, ast.Attribute) and ast.unparse(node) == "argparse.Namespace":
+                out.append(f"{rel}:{node.lineno} mentions argparse.Namespace")
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                a = node.args
+                if "args" in [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]:
+                    out.append(f"{rel}:{node.lineno} takes a parameter named args")
+    return out
+
+
+def test_parsed_arguments_stay_in_the_cli_layer() -> None:
+    assert namespaces_below_the_cli(REPO) == []
+
+
 PLANTS = [
     ("bench/io.py", "from bench.runs import records\n", "climbs"),
     ("bench/metrics/accuracy.py", "def f():\n    from bench.synthesis import store\n", "climbs"),
     ("bench/train/losses.py", "def f():\n    import bench.runs.runner\n", "climbs"),
     ("bench/generators/pretrain.py", "def f():\n    from bench.generators import ddpm\n", "loops"),
     ("bench/registry.py", "def f():\n    import json\n", "needless_function_imports"),
+    ("bench/runs/evalgen.py", "def f(args):\n    return args.run\n", "namespaces_below_the_cli"),
+    (
+        "bench/commands/data.py",
+        "def f(a: argparse.Namespace):\n    pass\n",
+        "namespaces_below_the_cli",
+    ),
+    ("bench/data/check.py", "from argparse import Namespace\n", "namespaces_below_the_cli"),
 ]
 
 

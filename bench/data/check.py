@@ -14,7 +14,6 @@ EXPECTED numbers. A mismatch is a warning naming the expected and the found valu
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bench import hparams
-from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset, data_root_from_env, preview
+from bench.data import DatasetAdapter, DatasetOptions, LoadedDataset
 from bench.data.files import MAX_SHOWN, verify_image
 from bench.data.fingerprint import all_files, load_dataset
 from bench.datasets import DATASETS
@@ -295,60 +294,3 @@ def format_report(report: dict[str, Any]) -> str:
     lines += [f"warning: {w}" for w in report["warnings"]]
     lines += [f"error: {e}" for e in report["errors"]]
     return "\n".join(lines)
-
-
-def run_command(args: Any) -> int:
-    """`bench data check | download | prepare` (arguments parsed by bench.cli)."""
-
-    root = data_root_from_env(args.root)
-    if args.action == "check":
-        return run_check(args, root)
-    if args.action == "preview":
-        return run_preview(args, root)
-    if root is None:
-        raise DataError(f"bench data {args.action}: pass --root DIR or set BENCH_DATA_ROOT.")
-    cls = DATASETS[args.dataset]
-    adapter = cls(options_from_sets(cls.Options, getattr(args, "sets", []), args.dataset), root)
-    if args.action == "download":
-        adapter.download()
-        print(
-            f"downloaded {args.dataset} into {root}; now run: bench data check "
-            f"--dataset {args.dataset} --root {root}"
-        )
-    else:
-        for path in adapter.prepare():
-            print(path)
-    return 0
-
-
-def run_preview(args: Any, root: Path | None) -> int:
-    """`bench data preview`: the dataset (with its --set options) above each --compare one."""
-
-    def load(name: str, sets: list[str]) -> LoadedDataset:
-        cls = DATASETS[name]
-        return load_dataset(cls(options_from_sets(cls.Options, sets, name), root))
-
-    loaded = [
-        load(name, sets)
-        for name, sets in [(args.dataset, args.sets), *((c, []) for c in args.compare)]
-    ]
-    for data in loaded:
-        if args.split not in data.splits:
-            raise DataError(
-                f"{data.name} has no split {args.split!r} (it has {', '.join(data.splits)})."
-            )
-    print(preview.compare(loaded, Path(args.output), args.per_class, split=args.split))
-    return 0
-
-
-def run_check(args: Any, root: Path | None) -> int:
-    """Print the report (text or JSON); any error makes it a DataError (exit status 2)."""
-
-    report = check(
-        args.dataset, root, args.sets, args.strict, not args.no_decode, progress=not args.quiet
-    )
-    print(json.dumps(report, indent=2, default=str) if args.json else format_report(report))
-    if report["errors"]:
-        hint = DATASETS[args.dataset].download_hint
-        raise DataError(f"{args.dataset}: the check found {len(report['errors'])} error(s). {hint}")
-    return 0

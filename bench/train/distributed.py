@@ -198,7 +198,13 @@ class RankFailed(BenchError):
 
 
 def _child(
-    rank: int, nproc: int, port: int, quiet: bool, queue: Any, fn: Callable[..., Any], args: tuple
+    rank: int,
+    nproc: int,
+    port: int,
+    quiet: bool,
+    queue: Any,
+    fn: Callable[..., Any],
+    fn_args: tuple,
 ) -> None:
     os.environ.update(
         RANK=str(rank),
@@ -213,7 +219,7 @@ def _child(
     console.setLevel(level)
     logging.basicConfig(level=logging.INFO, handlers=[console], force=True)
     try:
-        result = fn(*args)
+        result = fn(*fn_args)
         if rank == 0:
             queue.put(result)
     finally:

@@ -7,8 +7,8 @@ restricts `check` and `download` to what that run and its dependencies load.
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from bench import weights
@@ -19,21 +19,26 @@ from bench.runs.config import RunConfig, resolve
 from bench.runs.preflight import Needed, check_weights, needed_weights
 
 
-def run_command(args: argparse.Namespace) -> int:
-    if args.action == "list":
-        return list_command(args)
-    if args.action == "check":
-        return check_command(args)
-    return download_command(args)
+@dataclass(frozen=True)
+class RunSelection:
+    """The run `--method/--dataset` (with `--seed`, `--config`, `--set`) name, as `bench run`
+    takes them; nothing named is the whole manifest."""
+
+    method: str | None = None
+    dataset: str | None = None
+    seed: int | None = None
+    config: str | None = None
+    sets: tuple[str, ...] = ()
 
 
-def run_config(args: argparse.Namespace) -> RunConfig | None:
-    """The run `--method/--dataset` (and its settings) name, or None for the whole manifest."""
-    if not (args.method or args.dataset or args.config):
-        if args.sets:
+def run_config(selection: RunSelection) -> RunConfig | None:
+    """The run the selection names, or None for the whole manifest."""
+    s = selection
+    if not (s.method or s.dataset or s.config):
+        if s.sets:
             raise BenchError("--set applies to a run: give --method and --dataset too.")
         return None
-    return resolve(args.method, args.dataset, args.seed, args.config, args.sets)
+    return resolve(s.method, s.dataset, s.seed, s.config, list(s.sets))
 
 
 # list ------------------------------------------------------------------------------------------
@@ -60,9 +65,9 @@ def artefact_usage() -> dict[str, dict[str, list[str]]]:
     return usage
 
 
-def list_command(args: argparse.Namespace) -> int:
+def list_command(as_json: bool) -> int:
     usage = artefact_usage()
-    if args.json:
+    if as_json:
         out = {name: {**vars(e), "used_by_default": usage.get(name, {})}
                for name, e in weights.manifest().items()}  # fmt: skip
         print(json.dumps(out, indent=2, sort_keys=True))
@@ -107,10 +112,10 @@ def statuses(config: RunConfig | None) -> list[tuple[weights.Status, list[Needed
     return check_weights([config])
 
 
-def check_command(args: argparse.Namespace) -> int:
-    config = run_config(args)
+def check_command(selection: RunSelection, as_json: bool) -> int:
+    config = run_config(selection)
     found = statuses(config)
-    if args.json:
+    if as_json:
         rows = [status_json(status, users) for status, users in found]
         print(json.dumps(rows, indent=2, sort_keys=True))
     else:
@@ -140,12 +145,13 @@ def status_json(status: weights.Status, users: list[Needed]) -> dict[str, Any]:
 # download --------------------------------------------------------------------------------------
 
 
-def download_command(args: argparse.Namespace) -> int:
-    """Fetch exactly the manifest's files of the named entries (or of what a run needs)."""
-    config = run_config(args)
-    if args.names and config is not None:
+def download_command(selection: RunSelection, names: tuple[str, ...], every: bool) -> int:
+    """Fetch exactly the manifest's files of the entries `names`, of what the selected run
+    needs, or (`every`) of the whole manifest."""
+    config = run_config(selection)
+    if names and config is not None:
         raise BenchError("name manifest entries, or give --method/--dataset; not both.")
-    entries = [weights.artefact(name) for name in args.names]
+    entries = [weights.artefact(name) for name in names]
     if config is not None:
         for status, _ in statuses(config):
             req = status.requirement
@@ -153,7 +159,7 @@ def download_command(args: argparse.Namespace) -> int:
                 print(f"not in the manifest, fetch it yourself: {req.what} [{req.source}]")
             elif not (status.ok or req.path):
                 entries.append(req.artefact)
-    elif args.all:
+    elif every:
         entries = list(weights.manifest().values())
     if not entries and config is None:
         raise BenchError(
