@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bench import weights
 from bench.generators.base import (
@@ -27,9 +26,8 @@ from bench.generators.pretrained import (
     CLIPImageInput,
     PretrainedPipeline,
     PretrainedSettings,
-    check_resolution,
 )
-from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
+from bench.generators.sd import LatentDenoiser, sample_latents
 from bench.hparams import hp
 
 IMGVAR = weights.repo_of("sd-image-variations")
@@ -52,15 +50,6 @@ class StableDiffusionImageVariationGenerator(CLIPImageInput, PretrainedPipeline,
     name = "sd-imgvar"
     Settings = ImageVariationSettings
     pipeline_class = "StableDiffusionImageVariationPipeline"
-
-    def __init__(self, pipe: Any, settings: Any):
-        self.pipe, self.settings = pipe, settings
-        self.image_size, self.channels = settings.resolution, 3
-        check_resolution(self.image_size, pipe.unet, pipe.vae)
-
-    @classmethod
-    def for_data(cls, settings: Any, data: Any, device: str = "cpu") -> Any:
-        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def draw(
         self,

@@ -30,13 +30,8 @@ import numpy as np
 
 from bench.errors import BenchError, ConfigError, DataError
 from bench.generators.base import Capabilities, SynthesisRequest
-from bench.generators.pretrained import encode_text
-from bench.generators.sd import (
-    SDSettings,
-    StableDiffusionGenerator,
-    load_pipeline,
-    vector_tokens,
-)
+from bench.generators.pretrained import encode_text, load_pipeline
+from bench.generators.sd import SDSettings, StableDiffusionGenerator, vector_tokens
 from bench.hparams import build, hp
 from bench.io import atomic_write, atomic_write_json, read_json, remake_advice, seed_hash
 from bench.progress import progress_bar

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from bench import weights
 from bench.errors import BenchError, ConfigError
 from bench.generators import tiny
-from bench.generators.base import SynthesisRequest, conditioning_embeddings
+from bench.generators.base import SynthesisRequest, conditioning_embeddings, torch_dtype
 from bench.hparams import hp
 
 SCHEDULERS = ("ddim", "pndm", "ddpm")
@@ -160,6 +160,40 @@ class PretrainedPipeline:
                 settings.model_id, settings.revision, settings.model_dir, cls.pipeline_class
             )
         ]
+
+    def __init__(self, pipe: Any, settings: Any):
+        self.pipe, self.settings = pipe, settings
+        self.image_size, self.channels = settings.resolution, 3
+        check_resolution(self.image_size, pipe.unet, pipe.vae)
+
+    @classmethod
+    def for_data(cls, settings: Any, data: Any, device: str = "cpu") -> Any:
+        """The backend on its pipeline class, loaded from local files (`load_pipeline`)."""
+        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
+
+
+def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:
+    """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
+    # diffusers: heavy, imported where used (off the start-up path)
+    import diffusers
+
+    if tiny.is_tiny(settings):  # a smoke run: the real class, random weights from configs
+        pipe = tiny.build(cls_name)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe.to(device)
+    path = weights_dir(settings)
+    cls = getattr(diffusers, cls_name)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype, device)}
+    if cls_name in ("StableDiffusionPipeline", "StableDiffusionImageVariationPipeline"):
+        kwargs.update(safety_checker=None, requires_safety_checker=False)
+    try:
+        pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise BenchError(
+            f"cannot load {settings.model_id} from {path} as a {cls_name}: {exc}"
+        ) from None
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
 
 
 def make_scheduler(name: str, config: Any) -> Any:

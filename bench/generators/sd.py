@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import BenchError
-from bench.generators import tiny
 from bench.generators.base import (
     Capabilities,
     Generator,
@@ -26,16 +25,13 @@ from bench.generators.base import (
     denoise,
     per_sample_noise,
     to_uint8,
-    torch_dtype,
 )
 from bench.generators.pretrained import (
     PretrainedPipeline,
     PretrainedSettings,
-    check_resolution,
     decode_latents,
     encode_text,
     make_scheduler,
-    weights_dir,
 )
 from bench.hparams import hp
 
@@ -61,16 +57,10 @@ class StableDiffusionGenerator(PretrainedPipeline, Generator):
     pipeline_class = "StableDiffusionPipeline"
 
     def __init__(self, pipe: Any, settings: SDSettings):
-        self.pipe, self.settings = pipe, settings
-        self.image_size, self.channels = settings.resolution, 3
+        super().__init__(pipe, settings)
         self.multi: dict[str, str] = {}  # learned token -> its rows' tokenizer entries
-        check_resolution(self.image_size, pipe.unet, pipe.vae)
         if settings.token_embeddings:
             self.add_token_files(Path(settings.token_embeddings))
-
-    @classmethod
-    def for_data(cls, settings: SDSettings, data: Any, device: str = "cpu") -> Any:
-        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def add_tokens(self, embeddings: dict[str, Any]) -> None:
         """Add learned token embeddings ({token: D or k x D tensor}) to the text encoder.
@@ -199,27 +189,3 @@ class LatentDenoiser:
 def vector_tokens(token: str, k: int) -> list[str]:
     """The tokenizer entries of a k-row learned token: itself, or token.0 ... token.(k-1)."""
     return [token] if k == 1 else [f"{token}.{i}" for i in range(k)]
-
-
-def load_pipeline(settings: Any, device: str, cls_name: str = "StableDiffusionPipeline") -> Any:
-    """A diffusers pipeline from local files only, on `device`, in the settings' dtype."""
-    # diffusers: heavy, imported where used (off the start-up path)
-    import diffusers
-
-    if tiny.is_tiny(settings):  # a smoke run: the real class, random weights from configs
-        pipe = tiny.build(cls_name)
-        pipe.set_progress_bar_config(disable=True)
-        return pipe.to(device)
-    path = weights_dir(settings)
-    cls = getattr(diffusers, cls_name)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(settings.dtype, device)}
-    if cls_name in ("StableDiffusionPipeline", "StableDiffusionImageVariationPipeline"):
-        kwargs.update(safety_checker=None, requires_safety_checker=False)
-    try:
-        pipe = cls.from_pretrained(path, local_files_only=True, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise BenchError(
-            f"cannot load {settings.model_id} from {path} as a {cls_name}: {exc}"
-        ) from None
-    pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from bench import weights
 from bench.generators.base import (
@@ -26,10 +25,9 @@ from bench.generators.pretrained import (
     CLIPImageInput,
     PretrainedPipeline,
     PretrainedSettings,
-    check_resolution,
     encode_text,
 )
-from bench.generators.sd import LatentDenoiser, load_pipeline, sample_latents
+from bench.generators.sd import LatentDenoiser, sample_latents
 from bench.hparams import hp
 
 UNCLIP = weights.repo_of("sd-unclip-2.1")
@@ -60,15 +58,6 @@ class StableUnCLIPGenerator(CLIPImageInput, PretrainedPipeline, Generator):
     name = "unclip"
     Settings = UnCLIPSettings
     pipeline_class = "StableUnCLIPImg2ImgPipeline"
-
-    def __init__(self, pipe: Any, settings: UnCLIPSettings):
-        self.pipe, self.settings = pipe, settings
-        self.image_size, self.channels = settings.resolution, 3
-        check_resolution(self.image_size, pipe.unet, pipe.vae)
-
-    @classmethod
-    def for_data(cls, settings: UnCLIPSettings, data: Any, device: str = "cpu") -> Any:
-        return cls(load_pipeline(settings, device, cls.pipeline_class), settings)
 
     def draw(
         self,
