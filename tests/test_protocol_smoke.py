@@ -2,7 +2,7 @@
 protocol's own backend class (`sd`, `sd-ti`, `unclip`, `sd-imgvar`, `ddpm`) as a tiny random-weight
 pipeline, a tiny backbone of the protocol's family, every stage and every dependency, on a
 fixture tree in the dataset's official format. One pair per backend and kind of dataset runs in
-the default tier; the rest are marked slow (docs/protocols.md states the time of all of them)."""
+the default tier; the rest are marked slow (docs/testing.md states the time of all of them)."""
 
 from __future__ import annotations
 
