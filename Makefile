@@ -79,6 +79,9 @@ test: lint
 	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # The slow tier in one process: its longest test (the embedded benchmark) then trains on both
-# cores instead of one worker's single thread.
+# cores instead of one worker's single thread; the smoke matrix (80 short single-threaded runs)
+# after it, on two workers.
+SLOW := slow and not gpu and not real_data and not slurm
 test-all: test
-	$(BIN)/pytest -m "slow and not gpu and not real_data and not slurm"
+	$(BIN)/pytest -m "$(SLOW)" --ignore=tests/test_protocol_smoke.py
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "$(SLOW)" tests/test_protocol_smoke.py
