@@ -68,7 +68,9 @@ def test_sweep_of_arrays_ends_done_on_the_leaderboard_and_a_relaunch_submits_not
         ids = [u["jobs"][0]["id"] for u in units if u["stage"] == stage]
         assert len({i.split("_")[0] for i in ids}) == 1 and all("_" in i for i in ids)  # an array
     code, out, _ = cli("leaderboard", "--results", str(results))
-    rows = {line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ")}
+    rows = {  # a row's label: the method, then the settings it was given
+        line.split("|")[1].split()[0]: line for line in out.splitlines() if line.startswith("| ")
+    }
     assert {"erm", "ddpm-fill"} <= set(rows), out
     assert all(rows[m].rstrip(" |").split("|")[-1].strip() == "2" for m in ("erm", "ddpm-fill"))
     code, out, _ = cli(*args)
