@@ -4,7 +4,7 @@ Methods, datasets and the classifier recipe declare their settings as frozen dat
 fields are made with `hp(...)`. The metadata makes three things possible without extra code:
 checked overrides from the CLI and config files (wrong type, out of range, unknown key all fail
 with a message naming the value and what is allowed), provenance (`source` says which paper table
-or which convention a default comes from), and cache keys (`stage` says which pipeline stage a
+or which convention a default comes from), and cache keys (`part` says which part of the pipeline a
 setting changes, so a classifier-only change reuses the generator and the synthetic data).
 
 Every numeric setting has an upper bound (`high`): where a paper gives none it is a sanity
@@ -31,7 +31,7 @@ from bench.errors import ConfigError
 from bench.io import clip
 from bench.registry import did_you_mean
 
-STAGES = ("generator", "synthesis", "classifier", "data")
+PARTS = ("generator", "synthesis", "classifier", "data")
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _NONE = {"none", "null", "~"}
@@ -52,7 +52,7 @@ class Spec:
     low: float | None = None
     high: float | None = None
     gt: float | None = None
-    stage: str | None = None
+    part: str | None = None
     unbounded: str | None = None  # why a numeric setting has no upper bound
     # (when, test): the setting only matters when test(stage settings, synthetic) holds ("when"
     # says so in words); set where it cannot matter it is refused (bench.runs.config)
@@ -72,7 +72,7 @@ def hp(
     low: float | None = None,
     high: float | None = None,
     gt: float | None = None,
-    stage: str | None = None,
+    part: str | None = None,
     unbounded: str | None = None,
     applies: tuple[str, Any] | None = None,
     keyless_default: bool = False,
@@ -80,7 +80,7 @@ def hp(
 ) -> Any:
     """A dataclass field with a default, the paper or convention it comes from, and its range.
 
-    `low`/`high` are inclusive bounds, `gt` an exclusive lower bound; `stage` is one of
+    `low`/`high` are inclusive bounds, `gt` an exclusive lower bound; `part` is one of
     generator / synthesis / classifier / data and decides which cached artefacts it invalidates;
     `applies` = (when, test(settings, synthetic) -> bool) for a setting that only matters in
     some configurations (a loss's own parameter), so setting it elsewhere can be refused;
@@ -88,8 +88,8 @@ def hp(
     `path`: the setting names a file or folder, whose content (not only its name) is part of a
     run's identity when the setting is not at its default.
     """
-    if stage is not None and stage not in STAGES:
-        raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+    if part is not None and part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
     meta = dict(
         source=source,
         help=help,
@@ -97,7 +97,7 @@ def hp(
         low=low,
         high=high,
         gt=gt,
-        stage=stage,
+        part=part,
         unbounded=unbounded,
         applies=applies,
         keyless_default=keyless_default,

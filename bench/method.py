@@ -47,18 +47,18 @@ class SynthesisHparams:
 
     plan: str = hp(
         "fill:max",
-        stage="synthesis",
+        part="synthesis",
         source="fill every class up to the largest class count (FG App F.2; Fill-Up Sec 3.1)",
         help="fill:max | fill:N | add:N | cells:N | cells:max | ratio:R (bench/synthesis/plans.py)",
     )
     sampling_steps: int = hp(
-        50, low=1, high=10_000, stage="synthesis", source="DDIM 50 steps (Fill-Up Sec 3.1)"
+        50, low=1, high=10_000, part="synthesis", source="DDIM 50 steps (Fill-Up Sec 3.1)"
     )
     guidance_scale: float = hp(
         1.0,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source="low guidance 1.0 (Fill-Up Sec 4.4)",
         help="classifier-free guidance w: eps_u + w (eps_c - eps_u); 1 = conditional only",
     )
@@ -66,7 +66,7 @@ class SynthesisHparams:
         64,
         low=1,
         high=4096,
-        stage="synthesis",
+        part="synthesis",
         source="harness: requests sampled per batch (each from its own seed)",
     )
 

@@ -45,7 +45,7 @@ class Options(DatasetOptions):
     imbalance_factor: float = hp(
         DEFAULT_IF,
         gt=0.0,
-        stage="data",
+        part="data",
         high=10**6,
         source="IF 100: the standard CIFAR-LT setting (LDAM-DRW; CBDM Sec 4.1 'imb = 0.01'; "
         "SYNAuG Sec 4 evaluates IF 100, 50, 10)",
@@ -55,11 +55,11 @@ class Options(DatasetOptions):
         None,
         gt=0.0,
         high=1.0,
-        stage="data",
+        part="data",
         source="LDAM-DRW / CBDM spelling of the same setting: imb_factor = n_min / n_max",
         help="alternative to imbalance_factor: 0.01 means IF 100",
     )
-    image_size: int = hp(32, low=8, stage="data", high=4096, source="the CIFAR images are 32x32")
+    image_size: int = hp(32, low=8, part="data", high=4096, source="the CIFAR images are 32x32")
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -41,7 +41,7 @@ class Options(DatasetOptions):
         0.95,
         low=0.0,
         high=1.0,
-        stage="data",
+        part="data",
         source=WATERBIRDS,
         help="share of each training class drawn on its majority colour",
     )
@@ -49,14 +49,14 @@ class Options(DatasetOptions):
         2,
         low=2,
         high=len(COLOURS),
-        stage="data",
+        part="data",
         source="two, as Waterbirds' two backgrounds: 20 groups of 25 test images each",
     )
-    image_size: int = hp(16, choices=(8, 16, 32), stage="data", source=PROTOTYPE)
-    test_per_class: int = hp(50, low=1, stage="data", high=10**6, source=PROTOTYPE)
-    val_per_class: int = hp(10, low=1, stage="data", high=10**6, source=PROTOTYPE)
+    image_size: int = hp(16, choices=(8, 16, 32), part="data", source=PROTOTYPE)
+    test_per_class: int = hp(50, low=1, part="data", high=10**6, source=PROTOTYPE)
+    val_per_class: int = hp(10, low=1, part="data", high=10**6, source=PROTOTYPE)
     split_seed: int = hp(
-        0, low=0, stage="data", high=2**31 - 1, source="fixed, so every run sees the same split"
+        0, low=0, part="data", high=2**31 - 1, source="fixed, so every run sees the same split"
     )
 
 

@@ -28,7 +28,7 @@ class Options(DatasetOptions):
     imbalance_factor: float = hp(
         100.0,
         low=1.0,
-        stage="data",
+        part="data",
         high=10**6,
         source="IF 100 as CIFAR-LT's harder setting (LDAM-DRW); it separates methods better "
         "than IF 24 on digits (" + PROTOTYPE + ")",
@@ -37,23 +37,23 @@ class Options(DatasetOptions):
     image_size: int = hp(
         16,
         choices=(8, 16, 32),
-        stage="data",
+        part="data",
         source=PROTOTYPE,
         help="side of the square images; the 8x8 originals are resized bilinearly",
     )
     channels: int = hp(
         1,
         choices=(1, 3),
-        stage="data",
+        part="data",
         source=PROTOTYPE,
         help="1 = grayscale; 3 repeats it, for backbones that expect RGB",
     )
-    test_per_class: int = hp(50, low=1, stage="data", high=10**6, source=PROTOTYPE)
-    val_per_class: int = hp(10, low=1, stage="data", high=10**6, source=PROTOTYPE)
+    test_per_class: int = hp(50, low=1, part="data", high=10**6, source=PROTOTYPE)
+    val_per_class: int = hp(10, low=1, part="data", high=10**6, source=PROTOTYPE)
     split_seed: int = hp(
         0,
         low=0,
-        stage="data",
+        part="data",
         high=2**31 - 1,
         source="fixed seed, so the split is the same for every run and every machine",
     )

@@ -46,14 +46,14 @@ FONT_SUFFIXES = (".ttf", ".otf")
 
 @dataclass(frozen=True)
 class Options(DatasetOptions):
-    per_class: int = hp(500, low=1, high=100_000, stage="data", source=ISSUE + ": 500 per class")
-    test_per_class: int = hp(50, low=1, high=100_000, stage="data", source="as digits-lt")
-    val_per_class: int = hp(10, low=1, high=100_000, stage="data", source="as digits-lt")
+    per_class: int = hp(500, low=1, high=100_000, part="data", source=ISSUE + ": 500 per class")
+    test_per_class: int = hp(50, low=1, high=100_000, part="data", source="as digits-lt")
+    val_per_class: int = hp(10, low=1, high=100_000, part="data", source="as digits-lt")
     rotation: float = hp(
         10.0,
         low=0.0,
         high=180.0,
-        stage="data",
+        part="data",
         source=OURS + ": up to 10 degrees either way, the slant of the handwritten digits",
         help="largest rotation in degrees (uniform in [-rotation, rotation])",
     )
@@ -61,37 +61,37 @@ class Options(DatasetOptions):
         0.7,
         gt=0.0,
         high=4.0,
-        stage="data",
+        part="data",
         source=OURS + ": 0.7-1.3, narrow to wide glyphs",
         help="smallest horizontal stretch of the glyph",
     )
-    max_width: float = hp(1.3, gt=0.0, high=4.0, stage="data", source=OURS)
+    max_width: float = hp(1.3, gt=0.0, high=4.0, part="data", source=OURS)
     stroke: int = hp(
         3,
         low=0,
         high=16,
-        stage="data",
+        part="data",
         source=OURS + ": 0-3 px of outline on the 64 px glyph, thin to bold strokes",
         help="largest extra stroke width (px at the 64 px render; uniform in 0..stroke)",
     )
-    image_size: int = hp(16, choices=(8, 16, 32), stage="data", source="as digits-lt")
-    channels: int = hp(1, choices=(1, 3), stage="data", source="as digits-lt")
+    image_size: int = hp(16, choices=(8, 16, 32), part="data", source="as digits-lt")
+    channels: int = hp(1, choices=(1, 3), part="data", source="as digits-lt")
     num_colors: int = hp(
         0,
         low=0,
         high=len(COLOURS),
-        stage="data",
+        part="data",
         source="0: white on black as digits-lt; K > 0: colored-digits' first K background "
         "colours, balanced in every class (the corpus of colored-digits)",
     )
     font_dir: str | None = hp(
         None,
         path=True,
-        stage="data",
+        part="data",
         source="matplotlib's bundled fonts (mpl-data/fonts/ttf): DejaVu, STIX, Computer Modern",
         help="a folder of .ttf / .otf fonts to render the digits with",
     )
-    seed: int = hp(0, low=0, high=2**31 - 1, stage="data", source="fixed: one corpus everywhere")
+    seed: int = hp(0, low=0, high=2**31 - 1, part="data", source="fixed: one corpus everywhere")
 
     def __post_init__(self) -> None:
         super().__post_init__()

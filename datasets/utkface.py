@@ -47,18 +47,18 @@ class Options(ImageOptions):
     test_per_cell: int = hp(
         100,
         low=1,
-        stage="data",
+        part="data",
         high=10**6,
         source=CGL + ": 100 test images per (race, class) cell",
     )
     val_per_cell: int = hp(
         50,
         low=1,
-        stage="data",
+        part="data",
         high=10**6,
         source="ours: CGL has no validation split; 50 per cell keeps the train split large",
     )
-    split_seed: int = hp(1, low=0, stage="data", high=2**31 - 1, source=CGL + ": random.seed(1)")
+    split_seed: int = hp(1, low=0, part="data", high=2**31 - 1, source=CGL + ": random.seed(1)")
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
     generator: str = hp(
         "unclip",
         choices=BACKENDS,
-        stage="generator",
+        part="generator",
         source=UNCLIP_SOURCE,
         help="unclip (model_dir / HF cache) | ddpm (trained by the harness, image_conditioning "
         "on; the default on the embedded datasets) | sd-imgvar (SD image variations, the image "
@@ -83,13 +83,13 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
     )
     image_conditioning: bool = hp(
         True,
-        stage="generator",
+        part="generator",
         source="dual conditioning on the class and a real image's embedding (FG Sec 3.2; augcond "
         "Sec 3.2); on ddpm a jointly trained encoder stands in for CLIP",
     )
     prompt: str = hp(
         "{class_name}",
-        stage="synthesis",
+        part="synthesis",
         source="FG footnote 4: prompts 'in the format of class-label'; augcond Sec 3: the text "
         "class label (unclip only: the ddpm generator is conditioned on the label itself)",
     )
@@ -97,7 +97,7 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
         0.4,
         low=0.0,
         high=1.0,
-        stage="synthesis",
+        part="synthesis",
         source="augcond Sec 3.2: Dropout p = 0.4 on the CLIP image embedding",
         help="Dropout probability on the conditioning image embedding (0 = none, 1 = all)",
     )
@@ -105,22 +105,22 @@ class ConditionedHparams(SynthesisHparams, DDPMSettings, UnCLIPSettings):
         2.0,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source="augcond App B / Sec 4.1.2: CFG 2.0 for long-tail (10.0 for few-shot, App C)",
         help="classifier-free guidance w: eps_u + w (eps_c - eps_u)",
     )
     sampling_steps: int = hp(
-        30, low=1, high=10_000, stage="synthesis", source="augcond Table 4: 30 denoising steps"
+        30, low=1, high=10_000, part="synthesis", source="augcond Table 4: 30 denoising steps"
     )
     scheduler: str = hp(
         "pndm",
         choices=("ddim", "pndm", "ddpm"),
-        stage="synthesis",
+        part="synthesis",
         source="augcond Table 4: PNDM, the Hugging Face default (unclip only; the ddpm backend "
         "samples with DDIM)",
     )
     resolution: int = hp(
-        768, low=8, high=2048, stage="generator", source="Stable unCLIP 2.1: 768 x 768"
+        768, low=8, high=2048, part="generator", source="Stable unCLIP 2.1: 768 x 768"
     )
 
     def __post_init__(self) -> None:
@@ -255,7 +255,7 @@ class NoDropoutHparams(ConditionedHparams):
         0.0,
         low=0.0,
         high=1.0,
-        stage="synthesis",
+        part="synthesis",
         source="augcond Table 1: this variant has no Dropout",
         help="Dropout probability on the conditioning image embedding (0 = none, 1 = all)",
     )

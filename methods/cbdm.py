@@ -52,7 +52,7 @@ class Hparams(SynthesisHparams, DDPMSettings):
         0.0,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source=f"no paper value outside CIFAR: 0 = conditional sampling, the guidance ddpm-fill "
         f"uses (w = 1), so the two generators compare; CIFAR values: {CBDM} Sec 4.1",
         help="CBDM guidance: (1 + omega) eps(x, y) - omega eps(x)",
@@ -61,14 +61,14 @@ class Hparams(SynthesisHparams, DDPMSettings):
         100,
         low=1,
         high=10_000,
-        stage="synthesis",
+        part="synthesis",
         source=DDIM_100,
     )
     cbdm_tau: float = hp(
         0.001,
         gt=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source=f"{CBDM} Sec 4.3: tau = tau_0 = 0.001 at T = 1000 (= {OFFICIAL}'s --tau 1.0 in "
         "its t / T * tau form)",
         help="CBDM regularisation weight (bench/generators/balancing.py says how it scales)",
@@ -76,7 +76,7 @@ class Hparams(SynthesisHparams, DDPMSettings):
     label_dropout_unit: str = hp(
         "batch",
         choices=("sample", "batch"),
-        stage="generator",
+        part="generator",
         source=f"{OFFICIAL} diffusion.py: with probability 1/10 the label of the whole batch "
         "is dropped (y0 = None) and the regulariser skipped",
         help="sample | batch: what label_dropout drops",

@@ -30,7 +30,7 @@ class Hparams(SynthesisHparams, DDPMSettings):
         1.0,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source="low guidance 1.0 (Fill-Up Sec 4.4); on digits w > 1.5 makes samples "
         "unrecognisable (" + PROTO + ")",
         help="eps_u + w (eps_c - eps_u): 0 unconditional, 1 conditional, > 1 CFG",

@@ -58,7 +58,7 @@ class FGHparams(ConditionedHparams):
         0.03,
         low=0.0,
         high=10.0,
-        stage="synthesis",
+        part="synthesis",
         source=OURS + " omega = 0.03, also NICO++'s best (Table 7)",
         help="omega: the step along the criterion's normalised gradient (0 = plain sampling)",
     )
@@ -66,38 +66,38 @@ class FGHparams(ConditionedHparams):
         5,
         low=1,
         high=10_000,
-        stage="synthesis",
+        part="synthesis",
         source="FG App F: the criterion every 5 steps of 30 ('5 is optimal')",
         help="k: guide at steps 0, k, 2k, ... (1..sampling_steps)",
     )
     x0_blend: bool = hp(
         True,
-        stage="synthesis",
+        part="synthesis",
         source="FG fg_pipe.py cond_fn: sqrt(1-a) x0 + (1 - sqrt(1-a)) x_t is decoded",
     )
     hardness_shrinkage: float = hp(
         10.0,
         low=0.0,
         high=1e9,
-        stage="synthesis",
+        part="synthesis",
         source="ours: kappa pseudo-images of the pooled covariance per class (FG App F and "
         "Sehwag et al. 2022 give none; few-shot classes need it to be invertible)",
     )
     cond_dropout: float = hp(
-        0.5, low=0.0, high=1.0, stage="synthesis", source=OURS + " p = 0.5 on the embedding"
+        0.5, low=0.0, high=1.0, part="synthesis", source=OURS + " p = 0.5 on the embedding"
     )
     guidance_scale: float = hp(
         3.0,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source=OURS + " gamma = 3 (classifier-free guidance)",
     )
     sampling_steps: int = hp(
-        30, low=1, high=10_000, stage="synthesis", source="FG App F: 30 DDIM steps"
+        30, low=1, high=10_000, part="synthesis", source="FG App F: 30 DDIM steps"
     )
     scheduler: str = hp(
-        "ddim", choices=("ddim", "pndm", "ddpm"), stage="synthesis", source="FG App F: DDIM"
+        "ddim", choices=("ddim", "pndm", "ddpm"), part="synthesis", source="FG App F: DDIM"
     )
 
     def __post_init__(self) -> None:

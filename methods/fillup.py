@@ -54,7 +54,7 @@ EMBEDDED_TI = (
     "row (bench/generators/ddpm_inversion.py; docs/fillup.md)"
 )
 PLAN = {
-    "stage": "synthesis",
+    "part": "synthesis",
     "source": "Fill-Up Sec 4.2 'balanced Fill-Up': every class up to the largest (ImageNet: "
     "1,300 or 2,600, dataset defaults)",
     "help": "fill:max | fill:N (Fill-Up: fill:1300 or fill:2600) | ...",
@@ -64,7 +64,7 @@ PLAN = {
 SD15 = weights.repo_of("sd-1.5")
 CLIP_TEMPLATES = Path(__file__).with_name("fillup_clip_templates.yaml")
 MODEL = {
-    "stage": "generator",
+    "part": "generator",
     "source": "Fill-Up Sec 2.1: Stable Diffusion v1.5 unless stated (4 x 768 tokens: SD 1.x's "
     "CLIP width)",
 }
@@ -148,14 +148,14 @@ class FillUpHparams(SynthesisHparams, DDPMInversionSettings, InversionSettings):
     generator: str = hp(
         "sd-ti",
         choices=("sd-ti", "ddpm-ti"),
-        stage="generator",
+        part="generator",
         source="Fill-Up Sec 3.1: textual inversion on Stable Diffusion (local weights)",
         help="sd-ti (Stable Diffusion + a learned token per class) | ddpm-ti (the harness's "
         "class-conditional DDPM + a learned class vector per class; the embedded benchmarks)",
     )
     prompt: str = hp(
         "a photo of a *",
-        stage="synthesis",
+        part="synthesis",
         source="Fill-Up Sec 3.1: 'a photo of a *' (* = the class's learned token)",
     )
     plan: str = hp("fill:max", **PLAN)
@@ -176,19 +176,19 @@ class TemplateHparams(SynthesisHparams, DDPMSettings, SDSettings):
     generator: str = hp(
         "sd",
         choices=("sd", "ddpm"),
-        stage="generator",
+        part="generator",
         source="Fill-Up Sec 3.1 'single template': plain Stable Diffusion",
         help="sd (Stable Diffusion, local weights) | ddpm (the embedded benchmarks)",
     )
     prompt: str = hp(
         "a photo of a {class_name}",
-        stage="synthesis",
+        part="synthesis",
         source="Fill-Up Sec 3.1: the single template 'a photo of a {CLS}'",
     )
     prompts: str = hp(
         "single",
         path=True,
-        stage="synthesis",
+        part="synthesis",
         keyless_default=True,
         source="Fill-Up Sec 3.1: the single template (Table 1's prompt-to-image baseline)",
         help="single (the `prompt` template) | clip-templates (Fill-Up Fig. A9's 80 CLIP "

@@ -27,17 +27,17 @@ class TxtImgHparams(ConditionedHparams):
         0.0,
         low=0.0,
         high=1.0,
-        stage="synthesis",
+        part="synthesis",
         source="FG Table 1 'LDM (txt+img)': the real image's embedding as it is (no Dropout)",
     )
     guidance_scale: float = hp(
-        3.0, low=0.0, high=100.0, stage="synthesis", source=FG_OURS + ": gamma = 3"
+        3.0, low=0.0, high=100.0, part="synthesis", source=FG_OURS + ": gamma = 3"
     )
     sampling_steps: int = hp(
-        30, low=1, high=10_000, stage="synthesis", source="FG App F: 30 DDIM steps"
+        30, low=1, high=10_000, part="synthesis", source="FG App F: 30 DDIM steps"
     )
     scheduler: str = hp(
-        "ddim", choices=("ddim", "pndm", "ddpm"), stage="synthesis", source="FG App F: DDIM"
+        "ddim", choices=("ddim", "pndm", "ddpm"), part="synthesis", source="FG App F: DDIM"
     )
 
 
@@ -45,14 +45,14 @@ class TxtImgHparams(ConditionedHparams):
 class TxtHparams(TxtImgHparams):
     image_conditioning: bool = hp(
         False,
-        stage="generator",
+        part="generator",
         source="FG Table 1 'LDM (txt)': class conditioning only (ddpm: as ddpm-fill)",
     )
     cond_dropout: float = hp(
         1.0,
         low=0.0,
         high=1.0,
-        stage="synthesis",
+        part="synthesis",
         source="FG Table 1 'LDM (txt)': no image information (unclip: the zero image embedding)",
     )
 

@@ -59,25 +59,25 @@ class Hparams(SynthesisHparams, DDPMSettings, SDSettings):
     generator: str = hp(
         "sd",
         choices=("sd", "ddpm"),
-        stage="generator",
+        part="generator",
         source=f"{SYNAUG} Sec 3: Stable Diffusion (version not stated; the sd default model)",
         help="sd (Stable Diffusion, local weights) | ddpm (the embedded benchmarks)",
     )
     prompt: str = hp(
         "a photo of {modifier} {class_name}",
-        stage="synthesis",
+        part="synthesis",
         source=f"{SYNAUG} Sec 3: 'a photo of {{modifier}} {{class}}'",
     )
     modifiers_file: str | None = hp(
         None,
-        stage="synthesis",
+        part="synthesis",
         source="ours: SYNAuG's ChatGPT modifiers are unpublished; the shipped "
         "methods/synaug_modifiers.yaml (20 per class)",
         help="a YAML file {class name: [modifiers]}, '*' for every other class",
     )
     plan: str = hp(
         "fill:max",
-        stage="synthesis",
+        part="synthesis",
         source=f"{ALG1} step 1: uniformise the class distribution (to the largest class)",
         help="fill:max | fill:N (ImageNet100-LT: fill:500) | cells:max (fairness-aware) | ...",
     )
@@ -85,14 +85,14 @@ class Hparams(SynthesisHparams, DDPMSettings, SDSettings):
         7.5,
         low=0.0,
         high=100.0,
-        stage="synthesis",
+        part="synthesis",
         source=f"ours: {SYNAUG} states no guidance scale; Stable Diffusion's default 7.5",
     )
     sampling_steps: int = hp(
         50,
         low=1,
         high=10_000,
-        stage="synthesis",
+        part="synthesis",
         source=f"{SYNAUG} Fig. 4: 50 steps, the middle of its {{3, 10, 50, 100, 300}} ablation "
         "(the main tables' value is not stated)",
     )

@@ -71,7 +71,7 @@ def test_two_processes_train_what_one_does(tmp_path):
     assert [p for p in written[1] if p.startswith(str((tmp_path / "two").resolve()))] == []
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
     log = (ddp / "log.txt").read_text()
-    assert log.count("stage train-classifier") == 1, log  # one writer: rank 0
+    assert log.count("step train-classifier") == 1, log  # one writer: rank 0
     assert not (ddp / "train_state.pt").exists()
 
 

@@ -26,7 +26,7 @@ def test_method_entry_is_complete(name: str) -> None:
         assert spec.source.strip(), f"{name}.{spec.name} has no source"
         hparams.check_value(spec, spec.default, name)  # defaults satisfy their own bounds
         if cls.uses_synthetic_data():
-            assert spec.stage in ("generator", "synthesis"), f"{name}.{spec.name}: set a stage"
+            assert spec.part in ("generator", "synthesis"), f"{name}.{spec.name}: set its part"
     recipe_specs = hparams.specs(Recipe)
     for key, (value, source) in cls.RECIPE.items():
         assert source.strip()
@@ -72,7 +72,7 @@ def test_dataset_entry_is_complete(name: str) -> None:
     assert cls.__doc__
     for spec in hparams.specs(cls.Options).values():
         assert spec.source.strip(), f"{name}.{spec.name} has no source"
-        assert spec.stage == "data"
+        assert spec.part == "data"
     recipe_specs = hparams.specs(Recipe)
     for key, (value, source) in cls.RECIPE.items():
         assert source.strip()

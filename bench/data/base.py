@@ -141,7 +141,7 @@ class DatasetOptions:
     many_threshold: int = hp(
         100,
         low=0,
-        stage="data",
+        part="data",
         high=10**9,
         source="long-tail convention: many-shot = more than 100 train "
         "images (classifier-balancing utils.shot_acc; Fill-Up Table 2)",
@@ -149,14 +149,14 @@ class DatasetOptions:
     few_threshold: int = hp(
         20,
         low=1,
-        stage="data",
+        part="data",
         high=10**9,
         source="long-tail convention: few-shot = fewer than 20 train "
         "images (classifier-balancing utils.shot_acc; Fill-Up Table 2)",
     )
     real_kept: str = hp(
         "all",
-        stage="data",
+        part="data",
         keyless_default=True,
         source="all real training images; SYNAuG Sec 4.2 / Fig. 2's replacement test keeps "
         "uniform:0.01 (1% of every class) or classwise:0.5 (half the classes, all their images)",

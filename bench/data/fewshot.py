@@ -28,19 +28,19 @@ class FewShotOptions(ImageOptions):
     shots: int = hp(
         1,
         choices=(1, 2, 4, 8, 16),
-        stage="data",
+        part="data",
         source=DA_FUSION + " --examples-per-class 1 2 4 8 16; " + AUGCOND,
         help="training images per class",
     )
     trial: int = hp(
         0,
         low=0,
-        stage="data",
+        part="data",
         high=10**6,
         source=DA_FUSION + ": the trial index seeds the k-shot draw (--num-trials 8: 0..7)",
     )
     image_size: int = hp(
-        256, low=8, stage="data", high=4096, source=DA_FUSION + ": image_size (256, 256)"
+        256, low=8, part="data", high=4096, source=DA_FUSION + ": image_size (256, 256)"
     )
 
 

@@ -108,7 +108,7 @@ class ImageOptions(DatasetOptions):
     image_size: int = hp(
         224,
         low=8,
-        stage="data",
+        part="data",
         high=4096,
         source=CLASSIFIER_BALANCING,
         help="side of the square crop fed to the classifier",

@@ -48,7 +48,7 @@ class BalancingSettings:
     label_sampling: str = hp(
         "data",
         choices=SAMPLINGS,
-        stage="generator",
+        part="generator",
         source="plain DDPM draws training images uniformly; uniform / sqrt are CBDM Table 1's "
         "'+RS' / '+SQRT-RS' baselines",
         help="data | uniform (RS) | sqrt (RS-SQRT): the class distribution of training batches",
@@ -57,7 +57,7 @@ class BalancingSettings:
         0.0,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source="0 = no regulariser (plain DDPM); the cbdm method sets CBDM's tau_0 = 0.001 "
         "(Sec 4.3)",
         help="CBDM regularisation weight tau (per timestep at T = 1000; the weight is "
@@ -67,14 +67,14 @@ class BalancingSettings:
         0.25,
         low=0.0,
         high=100.0,
-        stage="generator",
+        part="generator",
         source=f"{CBDM} Sec 3.3: gamma = 1/4 by default (hard-coded in the official code)",
         help="CBDM commitment weight gamma",
     )
     cbdm_label_set: str = hp(
         "auto",
         choices=LABEL_SETS,
-        stage="generator",
+        part="generator",
         source=f"{OFFICIAL}: y' ~ the training label frequencies from scratch (Alg. 1's "
         "Y^train), uniform (Y^bal) with --finetune; auto picks that way",
         help="auto | train | bal | sqrt: the distribution y' is drawn from (CBDM Sec 4.2)",
@@ -82,7 +82,7 @@ class BalancingSettings:
     label_dropout_unit: str = hp(
         "sample",
         choices=("sample", "batch"),
-        stage="generator",
+        part="generator",
         source="classifier-free guidance drops each sample's label (Ho & Salimans 2022); "
         f"{OFFICIAL} drops the whole batch's (batch)",
         help="sample | batch: what label_dropout drops",
@@ -90,7 +90,7 @@ class BalancingSettings:
     init_from: str | None = hp(
         None,
         path=True,
-        stage="generator",
+        part="generator",
         source=f"train from scratch (CBDM Alg. 1); a path fine-tunes a fitted DDPM ({CBDM} "
         "Sec 4.2 'fine-tuning', official --finetune)",
         help="directory of a fitted ddpm generator (generator.json, unet/) to start from",

@@ -34,47 +34,47 @@ class DDPMSettings(BalancingSettings):
         (32, 64, 64),
         low=4,
         high=1024,
-        stage="generator",
+        part="generator",
         source=PROTO + ": UNet2DModel (32,64,64), no attention, 1.06 M parameters",
     )
-    layers_per_block: int = hp(1, low=1, high=8, stage="generator", source=PROTO)
+    layers_per_block: int = hp(1, low=1, high=8, part="generator", source=PROTO)
     train_steps: int = hp(
         1500,
         low=1,
         high=10_000_000,
-        stage="generator",
+        part="generator",
         source=PROTO + ": at 3,000 steps samples memorise their training images and few-shot "
         "accuracy drops 2.4 points",
     )
-    batch_size: int = hp(64, low=1, high=65_536, stage="generator", source=PROTO)
-    lr: float = hp(1e-3, gt=0.0, high=1.0, stage="generator", source=PROTO + " (cosine schedule)")
-    ema_decay: float = hp(0.995, low=0.0, high=1.0, stage="generator", source=PROTO)
+    batch_size: int = hp(64, low=1, high=65_536, part="generator", source=PROTO)
+    lr: float = hp(1e-3, gt=0.0, high=1.0, part="generator", source=PROTO + " (cosine schedule)")
+    ema_decay: float = hp(0.995, low=0.0, high=1.0, part="generator", source=PROTO)
     label_dropout: float = hp(
         0.1,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source="classifier-free guidance training drops the label 'usually 10%' (CBDM Sec 3.1)",
     )
     num_train_timesteps: int = hp(
         1000,
         low=2,
         high=100_000,
-        stage="generator",
+        part="generator",
         source="DDPM T = 1000, beta 1e-4..0.02 (CBDM Sec 4.1)",
     )
     image_size: int | None = hp(
         None,
         low=4,
         high=512,
-        stage="generator",
+        part="generator",
         source=f"harness: the dataset's image size, at most {MAX_SIZE} px (a CPU-trainable DDPM)",
         help="side of the generated images; none = the dataset's, capped at 64",
     )
     condition: str = hp(
         "class",
         choices=CONDITIONS,
-        stage="generator",
+        part="generator",
         source="class: a class-conditional DDPM (CBDM Sec 3.1); cell: ours, the embedded analogue "
         "of SYNAuG's attribute prompts ('Portrait face photo of {race} {gender}', Sec 3): one "
         "label per (class, attribute) cell, class * K + attribute (SubpopBench's group index)",
@@ -83,25 +83,25 @@ class DDPMSettings(BalancingSettings):
     )
     image_conditioning: bool = hp(
         False,
-        stage="generator",
+        part="generator",
         source="harness: class-only conditioning, as the 'LDM (txt)' baseline (FG Table 1)",
         help="also condition on an image embedding from a jointly trained encoder (the unCLIP "
         "analogue)",
     )
     embed_dim: int = hp(
-        16, low=1, high=4096, stage="generator", source="harness: a small semantic bottleneck"
+        16, low=1, high=4096, part="generator", source="harness: a small semantic bottleneck"
     )
     embed_dropout: float = hp(
         0.1,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source="harness: as label_dropout, so the embedding branch also has an unconditional mode",
     )
     pretrained_generator: str = hp(
         "none",
         choices=PRETRAINED,
-        stage="generator",
+        part="generator",
         source="none: trained on the run's own training split (CBDM's setting); printed-digits: "
         "pretrained on the printed-digits corpus only, the embedded analogue of the papers' "
         "web-pretrained generators (issue 14; bench/generators/pretrain.py)",
@@ -110,7 +110,7 @@ class DDPMSettings(BalancingSettings):
     pretrained_dir: str | None = hp(
         None,
         path=True,
-        stage="generator",
+        part="generator",
         source="harness: the cached pretraining stage (<results>/cache/pretrained/<key>)",
         help="a pretrained ddpm model directory (model_index.json, unet/, conditioner) to use "
         "instead of pretraining one",
@@ -119,7 +119,7 @@ class DDPMSettings(BalancingSettings):
         500,
         low=1,
         high=100_000,
-        stage="generator",
+        part="generator",
         source="issue 14's measurement: 5,000 printed digits (500 per class)",
         help="printed-digits images per class the pretrained generator learns from",
     )
@@ -127,7 +127,7 @@ class DDPMSettings(BalancingSettings):
         500,
         low=1,
         high=1_000_000,
-        stage="generator",
+        part="generator",
         source="ours: the image encoder trained as a 10-way classifier on the printed corpus "
         "(Adam 1e-3, the generator's batch size; about 6 epochs of 5,000 images), then frozen",
         help="training steps of the pretrained generator's image encoder (image_conditioning)",
@@ -135,7 +135,7 @@ class DDPMSettings(BalancingSettings):
     train_augment: str = hp(
         "none",
         choices=AUGMENTS,
-        stage="generator",
+        part="generator",
         source="none: the plain DDPM of CBDM Table 1; ada: its '+ADA' rows, the non-leaking "
         f"augmentation of Karras et al. 2022 as {CBDM_CODE} (utils/augmentation.py, taken from "
         "k-diffusion) applies it, its 9 parameters fed to the UNet through Linear(9 -> time "
@@ -150,7 +150,7 @@ class DDPMSettings(BalancingSettings):
         ADA_PROB,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source=f"{CBDM_CODE} main.py: KarrasAugmentationPipeline(0.12) (k-diffusion's a_prob)",
         help="train_augment=ada: probability of each transform (the x-flip is always 1/2)",
         keyless_default=True,
@@ -159,7 +159,7 @@ class DDPMSettings(BalancingSettings):
         (),
         low=0,
         high=16,
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source="harness: no self-attention in the levels (cheap on CPU; the middle block has one)",
         help="UNet levels (0 = the finest) whose blocks have self-attention, e.g. 1 for CBDM's "
@@ -169,14 +169,14 @@ class DDPMSettings(BalancingSettings):
         0.0,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source="harness: no dropout in the UNet's residual blocks",
     )
     optimizer: str = hp(
         "adamw",
         choices=("adamw", "adam"),
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source=PROTO + ": AdamW without weight decay",
         help="adamw | adam (torch's Adam, no weight decay: Ho et al.'s DDPM and CBDM's code)",
@@ -184,7 +184,7 @@ class DDPMSettings(BalancingSettings):
     lr_schedule: str = hp(
         "cosine",
         choices=("cosine", "warmup-constant"),
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source=PROTO + ": linear warm-up over 2% of the steps, then cosine to zero",
         help="cosine | warmup-constant (linear warm-up over warmup_steps, then constant: DDPM's)",
@@ -193,13 +193,13 @@ class DDPMSettings(BalancingSettings):
         None,
         low=1,
         high=10_000_000,
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source="harness: none = 2% of train_steps",
     )
     hflip: bool = hp(
         False,
-        stage="generator",
+        part="generator",
         keyless_default=True,
         source="harness: digits are not mirror-symmetric, so no flips",
         help="random horizontal flips of the training images (DDPM's CIFAR-10 training)",
@@ -208,7 +208,7 @@ class DDPMSettings(BalancingSettings):
         0,
         low=0,
         high=2**31 - 1,
-        stage="generator",
+        part="generator",
         source="one generator for all run seeds, as the papers' pretrained generators are; "
         "seeds vary synthesis and the classifier (none = refit per run seed)",
     )
@@ -308,7 +308,7 @@ class DDPMInversionSettings(DDPMSettings):
     token_init: str = hp(
         "label-mean",
         choices=TOKEN_INITS,
-        stage="generator",
+        part="generator",
         source="ours: Fill-Up App C.3 starts every token from a generic word ('object'); here "
         "the mean of the class rows of the label table (a generic digit)",
         help="label-mean (mean of the class rows) | null (the unconditional row label dropout "
@@ -318,7 +318,7 @@ class DDPMInversionSettings(DDPMSettings):
         1e-2,
         gt=0.0,
         high=10.0,
-        stage="generator",
+        part="generator",
         source="ours: Fill-Up's 5e-3 is for CLIP token rows; the label rows here have unit scale "
         "(nn.Embedding's N(0, 1) init), and Adam moves a coordinate by about the LR per step, so "
         "1e-2 crosses that scale within the 100-500 steps of token_min/max_steps",
@@ -327,26 +327,26 @@ class DDPMInversionSettings(DDPMSettings):
         0.01,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source="as sd-ti's ti_weight_decay (torch AdamW's default, the TI code's optimiser)",
     )
     token_batch_size: int = hp(
         16,
         low=1,
         high=65_536,
-        stage="generator",
+        part="generator",
         source="ours: Fill-Up's batch 2 x 8 with 20x fewer steps than Fill-Up's rule: 40% of the "
         "noised images per class Fill-Up draws, sized for CPUs (digits-lt's ten classes in "
         "minutes; docs/fillup.md)",
     )
-    token_steps_per_image: int = hp(5, low=1, high=100_000, stage="generator", source=CPU_SCALE)
-    token_min_steps: int = hp(100, low=1, high=10**7, stage="generator", source=CPU_SCALE)
-    token_max_steps: int = hp(500, low=1, high=10**7, stage="generator", source=CPU_SCALE)
+    token_steps_per_image: int = hp(5, low=1, high=100_000, part="generator", source=CPU_SCALE)
+    token_min_steps: int = hp(100, low=1, high=10**7, part="generator", source=CPU_SCALE)
+    token_max_steps: int = hp(500, low=1, high=10**7, part="generator", source=CPU_SCALE)
     token_checkpoint_every: int = hp(
         5,
         low=1,
         high=10**7,
-        stage="generator",
+        part="generator",
         source="ours: Fill-Up App B.3's every 100 steps divided by 20 as the steps (at least 20 "
         "checkpoints per class, all used evenly for generation)",
     )

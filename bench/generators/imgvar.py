@@ -39,7 +39,7 @@ class ImageVariationSettings(PretrainedSettings):
 
     model_id: str = hp(
         IMGVAR,
-        stage="generator",
+        part="generator",
         source="Fill-Up Sec 3.1 / App B.2: Image Variation (lambda-diffusers)",
     )
 

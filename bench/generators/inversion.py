@@ -48,13 +48,13 @@ class InversionSettings(SDSettings):
         4,
         low=1,
         high=75,
-        stage="generator",
+        part="generator",
         source="Fill-Up Sec 3.1 / Fig. 2d: an embedding of 4 x 768 (1 x 768 is worse)",
         help="embedding rows per class token",
     )
     ti_init_word: str = hp(
         "object",
-        stage="generator",
+        part="generator",
         source="Fill-Up App C.3: initialised from the CLIP embedding of 'object'",
         help="every row starts as this word's embedding (the mean of its tokens' rows where the "
         "tokenizer splits it)",
@@ -63,7 +63,7 @@ class InversionSettings(SDSettings):
         5e-3,
         gt=0.0,
         high=10.0,
-        stage="generator",
+        part="generator",
         source=FILLUP + ": learning rate 5.0e-3 (used as the AdamW LR; " + TI_CODE + " scales "
         "its base LR by the batch size, which Fill-Up does not mention)",
     )
@@ -71,36 +71,36 @@ class InversionSettings(SDSettings):
         0.01,
         low=0.0,
         high=1.0,
-        stage="generator",
+        part="generator",
         source="ours: " + TI_CODE + " optimises with torch AdamW's defaults (weight decay 0.01)",
     )
-    ti_batch_size: int = hp(2, low=1, high=4096, stage="generator", source=FILLUP + ": batch 2")
+    ti_batch_size: int = hp(2, low=1, high=4096, part="generator", source=FILLUP + ": batch 2")
     ti_steps_per_image: int = hp(
-        100, low=1, high=100_000, stage="generator", source=FILLUP + ": n_images x 100 steps"
+        100, low=1, high=100_000, part="generator", source=FILLUP + ": n_images x 100 steps"
     )
     ti_min_steps: int = hp(
-        2000, low=1, high=10**7, stage="generator", source=FILLUP + ": at least 2,000 steps"
+        2000, low=1, high=10**7, part="generator", source=FILLUP + ": at least 2,000 steps"
     )
     ti_max_steps: int = hp(
-        10_000, low=1, high=10**7, stage="generator", source=FILLUP + ": at most 10,000 steps"
+        10_000, low=1, high=10**7, part="generator", source=FILLUP + ": at most 10,000 steps"
     )
     ti_checkpoint_every: int = hp(
         100,
         low=1,
         high=10**7,
-        stage="generator",
+        part="generator",
         source=FILLUP + ": a checkpoint every 100 steps, all used evenly for generation",
     )
     ti_prompt: str = hp(
         "a photo of a *",
-        stage="generator",
+        part="generator",
         source="ours: Fill-Up's generation prompt (Sec 3.1); " + TI_CODE + " samples small "
         "ImageNet templates instead",
         help="the training prompt; * is the class token",
     )
     ti_placeholder: str = hp(
         "<class-{label}>",
-        stage="generator",
+        part="generator",
         source="Fill-Up Sec 3.1: one new token '*' per class ({label} = the class index)",
         help="name of each class's token; must contain {label} and be new to the tokenizer",
     )

@@ -34,7 +34,7 @@ class NoiseSettings:
         None,
         low=4,
         high=512,
-        stage="generator",
+        part="generator",
         source="test double: the dataset's image size",
         help="side of the noise images; none = the dataset's",
     )

@@ -35,16 +35,16 @@ class PretrainedSettings:
 
     model_id: str = hp(
         weights.repo_of("sd-2.1-base"),
-        stage="generator",
+        part="generator",
         source="a Hugging Face model id (read from the local cache only)",
     )
     revision: str = hp(
-        "main", stage="generator", source="the model's revision (branch, tag or commit)"
+        "main", part="generator", source="the model's revision (branch, tag or commit)"
     )
     model_dir: str | None = hp(
         None,
         path=True,
-        stage="generator",
+        part="generator",
         source="harness: the Hugging Face cache unless a local pipeline folder is given",
         help="a folder written by save_pretrained (model_index.json and components), or "
         "'tiny': the pipeline class with tiny random weights built from configs (--smoke)",
@@ -52,25 +52,25 @@ class PretrainedSettings:
     dtype: str = hp(
         "auto",
         choices=("auto", "float32", "float16", "bfloat16"),
-        stage="generator",
+        part="generator",
         source="harness: bfloat16 on GPU, float32 on CPU",
     )
     resolution: int = hp(
         512,
         low=8,
         high=2048,
-        stage="generator",
+        part="generator",
         source="SD 2.1-base / Fill-Up: 512 x 512",
         help="side of the generated images (a multiple of 8)",
     )
     scheduler: str = hp(
         "ddim",
         choices=SCHEDULERS,
-        stage="synthesis",
+        part="synthesis",
         source="DDIM (Fill-Up Sec 3.1: DDIM 50 steps; FG App F: DDIM 30)",
     )
     negative_prompt: str = hp(
-        "", stage="synthesis", source="the empty prompt as CFG's unconditional branch (FG code)"
+        "", part="synthesis", source="the empty prompt as CFG's unconditional branch (FG code)"
     )
 
     def __post_init__(self) -> None:

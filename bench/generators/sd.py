@@ -43,7 +43,7 @@ class SDSettings(PretrainedSettings):
     token_embeddings: str | None = hp(
         None,
         path=True,
-        stage="generator",
+        part="generator",
         source="harness: no learned tokens (Fill-Up's textual inversion writes them)",
         help="a folder of <token>.safetensors files added to the tokenizer",
     )

@@ -38,16 +38,16 @@ class UnCLIPSettings(PretrainedSettings):
     capabilities = Capabilities(prompts=True, images=True, needs_images=True, pretrained=True)
 
     model_id: str = hp(
-        UNCLIP, stage="generator", source="FG Sec 3.2 / augcond: LDM-v2.1-unCLIP (Stable unCLIP)"
+        UNCLIP, part="generator", source="FG Sec 3.2 / augcond: LDM-v2.1-unCLIP (Stable unCLIP)"
     )
     resolution: int = hp(
-        768, low=8, high=2048, stage="generator", source="Stable unCLIP 2.1: 768 x 768"
+        768, low=8, high=2048, part="generator", source="Stable unCLIP 2.1: 768 x 768"
     )
     noise_level: int = hp(
         0,
         low=0,
         high=1000,
-        stage="synthesis",
+        part="synthesis",
         source="diffusers StableUnCLIPImg2ImgPipeline default noise_level=0",
     )
 

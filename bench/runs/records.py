@@ -119,10 +119,11 @@ class RunRecord:
         atomic_write_json(config_path, record)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time a pipeline stage (its wall seconds go into result.json)."""
+    def timed(self, name: str) -> Iterator[None]:
+        """Time a step of the run (fit-generator, synthesise, train-classifier, evaluate): its
+        wall seconds go into result.json's timings."""
         start = time.time()
-        logging.getLogger("bench").info("stage %s ...", name)
+        logging.getLogger("bench").info("step %s ...", name)
         try:
             yield
         finally:

@@ -148,7 +148,7 @@ class Follower:
         self.dir, self.info, self.timings = run_dir, {}, {}
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def timed(self, name: str) -> Iterator[None]:
         yield
 
     def write_epochs(self, rows: list[dict[str, Any]]) -> None:
@@ -225,7 +225,7 @@ def execute(
         cache = cache_dir(results)
         with world.main_first():  # rank 0 fits and synthesises, the others read the cache
             synthetic = synthetic_data(config, method, data, record, cache, device, rebuild_cache)
-    with record.stage("train-classifier"):
+    with record.timed("train-classifier"):
         # torch: heavy, imported where used (off the start-up path)
         from bench.train.loop import train_classifier
 
@@ -242,7 +242,7 @@ def execute(
         )
     if not world.is_main:
         return {}
-    with record.stage("evaluate"):
+    with record.timed("evaluate"):
         metrics = evaluate(trained, data, recipe, device, synthetic)
     save_models(trained, record.dir)
     return record.finish(metrics, device)
@@ -381,9 +381,9 @@ def synthetic_data(
         record.info["generator"] = {"key": synthesis.generator_key, "cached": True, "loaded": False}
         record.info["synthesis"] = {"key": synthesis.key, "generated_shards": 0, "cached": True}
     else:
-        with record.stage("fit-generator"):
+        with record.timed("fit-generator"):
             record.info["generator"] = synthesis.generator(device)[1]
-    with record.stage("synthesise"):
+    with record.timed("synthesise"):
         synthetic = synthesis.run(device, record=record)
     return synthetic
 

@@ -62,10 +62,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def stage_settings(method: Any, stage: str) -> dict[str, Any]:
-    """The method settings that belong to one pipeline stage (they make its cache key)."""
+def part_settings(method: Any, part: str) -> dict[str, Any]:
+    """The method settings that belong to one part of the pipeline (they make its cache key)."""
     declared = specs(type(method).Hparams)
-    values = {k: plain(getattr(method.hparams, k)) for k, s in declared.items() if s.stage == stage}
+    values = {k: plain(getattr(method.hparams, k)) for k, s in declared.items() if s.part == part}
     return keyed(type(method).Hparams, values)
 
 
@@ -133,7 +133,7 @@ class Synthesis:
             "generator": self.generator_key,
             "method": c.method,
             "method_version": c.method_version,
-            "synthesis": stage_settings(self.method, "synthesis"),
+            "synthesis": part_settings(self.method, "synthesis"),
             "seed": c.seed,  # run seeds vary the samples even when the generator is shared
             "plan": self.plan.to_json(),
             "dependencies": {k: d.run_id for k, d in c.dependencies.items()},
@@ -288,7 +288,7 @@ class Synthesis:
             "generator": self.generator_key,
             "backend": self.backend.name,
             "plan": self.plan.to_json(),
-            "settings": stage_settings(self.method, "synthesis"),
+            "settings": part_settings(self.method, "synthesis"),
             "method": self.config.method,
             "class_names": list(self.data.class_names),
         }
