@@ -94,3 +94,17 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     found += [f"README.md: {m.group(0)}" for m in outside.finditer(readme)]
     assert not found, "cite the paper (section, table) instead:\n" + "\n".join(found)
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """A folder of bench/ with an __init__.py missing from pyproject's `packages` would import in
+    an editable install and be absent from a wheel (bench.commands once was)."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "bench").rglob("__init__.py")
+    }
+    assert found - listed == set(), f"add to pyproject.toml's packages: {sorted(found - listed)}"
