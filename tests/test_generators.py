@@ -269,3 +269,6 @@ def test_each_generator_declares_its_capabilities(name: str) -> None:
     assert not caps.needs_images or caps.images  # needing images means taking them
     assert bool(caps.inversion) == cls.fit_by_class  # learned per class: a fit split by class
     assert caps.pretrained == bool(cls.weights_needed(SETTINGS[name]()))
+    from bench.generators.base import Generator
+
+    assert cls.draw is not Generator.draw, f"{name} must implement draw()"  # the base raises
